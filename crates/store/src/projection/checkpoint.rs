@@ -1,0 +1,237 @@
+//! The checkpoint of each projection, in `projection_checkpoints`, and
+//! the helpers around it: set-up, batches applied under the checkpoint's
+//! row lock, failures recorded, and read-your-writes waits.
+
+use super::{ApplyError, Projection, table_name};
+use crate::envelope::{LogCursor, RecordedEvent};
+use crate::error::StoreError;
+use crate::read::cursor_of_position;
+use sqlx::{Acquire, PgConnection, PgPool};
+use std::time::{Duration, Instant};
+
+/// A projection's checkpoint as stored.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Checkpoint {
+    /// Projection name.
+    pub name: String,
+    /// Table generation in use.
+    pub generation: i32,
+    /// Last event applied.
+    pub cursor: LogCursor,
+    /// Events applied in this generation.
+    pub applied: i64,
+    /// Set when the projection stopped on an event.
+    pub error: Option<String>,
+}
+
+/// Make sure the checkpoint row, the table of its generation and the view
+/// exist. Safe to call from several processes at once.
+pub async fn setup(pool: &PgPool, p: &dyn Projection) -> Result<Checkpoint, StoreError> {
+    let mut tx = pool.begin().await?;
+    // Serialise set-up of one projection across processes.
+    sqlx::query("SELECT pg_advisory_xact_lock(hashtextextended('sportello-setup:' || $1, 0))")
+        .bind(p.name())
+        .execute(&mut *tx)
+        .await?;
+    sqlx::query("INSERT INTO projection_checkpoints (name) VALUES ($1) ON CONFLICT DO NOTHING")
+        .bind(p.name())
+        .execute(&mut *tx)
+        .await?;
+    let cp = load(&mut tx, p.name(), false).await?;
+    let table = table_name(p.name(), cp.generation);
+    let (exists,): (bool,) = sqlx::query_as("SELECT to_regclass($1) IS NOT NULL")
+        .bind(&table)
+        .fetch_one(&mut *tx)
+        .await?;
+    if !exists {
+        sqlx::raw_sql(sqlx::AssertSqlSafe(p.create_table(&table)))
+            .execute(&mut *tx)
+            .await?;
+        sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
+            "DROP VIEW IF EXISTS {0}; CREATE VIEW {0} AS SELECT * FROM {table}",
+            p.name()
+        )))
+        .execute(&mut *tx)
+        .await?;
+    }
+    tx.commit().await?;
+    Ok(cp)
+}
+
+/// Read a checkpoint, optionally locking its row until the transaction ends.
+pub async fn load(
+    conn: &mut PgConnection,
+    name: &str,
+    for_update: bool,
+) -> Result<Checkpoint, StoreError> {
+    let sql = if for_update {
+        "SELECT generation, tx_id::text::bigint, position, applied, error
+           FROM projection_checkpoints WHERE name = $1 FOR UPDATE"
+    } else {
+        "SELECT generation, tx_id::text::bigint, position, applied, error
+           FROM projection_checkpoints WHERE name = $1"
+    };
+    let (generation, tx, position, applied, error): (i32, i64, i64, i64, Option<String>) =
+        sqlx::query_as(sql).bind(name).fetch_one(&mut *conn).await?;
+    Ok(Checkpoint {
+        name: name.to_owned(),
+        generation,
+        cursor: LogCursor { tx, position },
+        applied,
+        error,
+    })
+}
+
+/// Every projection's checkpoint.
+pub async fn all(pool: &PgPool) -> Result<Vec<Checkpoint>, StoreError> {
+    let rows: Vec<(String, i32, i64, i64, i64, Option<String>)> = sqlx::query_as(
+        "SELECT name, generation, tx_id::text::bigint, position, applied, error
+           FROM projection_checkpoints ORDER BY name",
+    )
+    .fetch_all(pool)
+    .await?;
+    Ok(rows
+        .into_iter()
+        .map(|(name, generation, tx, position, applied, error)| Checkpoint {
+            name,
+            generation,
+            cursor: LogCursor { tx, position },
+            applied,
+            error,
+        })
+        .collect())
+}
+
+/// What happened to a batch.
+#[derive(Debug)]
+pub enum BatchOutcome {
+    /// Applied (or skipped as already applied); the new checkpoint.
+    Applied {
+        /// Checkpoint after the batch.
+        cursor: LogCursor,
+        /// Events applied (not counting skipped ones).
+        applied: usize,
+    },
+    /// The projection could not apply this event; nothing of the batch was
+    /// kept and the failure is recorded.
+    Failed {
+        /// The event.
+        event: RecordedEvent,
+        /// Why.
+        error: String,
+    },
+}
+
+/// Apply a batch in one transaction with the checkpoint: events at or
+/// before the checkpoint are skipped.
+pub async fn apply_batch(
+    pool: &PgPool,
+    p: &dyn Projection,
+    events: &[RecordedEvent],
+) -> Result<BatchOutcome, StoreError> {
+    let mut conn = pool.acquire().await?;
+    let mut tx = conn.begin().await?;
+    let cp = load(&mut tx, p.name(), true).await?;
+    if let Some(error) = cp.error {
+        return Err(StoreError::Corrupt(format!("projection {} is stopped: {error}", p.name())));
+    }
+    let table = table_name(p.name(), cp.generation);
+    let mut cursor = cp.cursor;
+    let mut applied = 0;
+    for e in events.iter().filter(|e| e.cursor > cp.cursor) {
+        let mut sp = tx.begin().await?;
+        match p.apply(&mut sp, &table, e).await {
+            Ok(()) => sp.commit().await?,
+            Err(err) => {
+                drop(sp);
+                drop(tx);
+                let error = match err {
+                    ApplyError::Database(db) => format!("database error: {db}"),
+                    ApplyError::Invalid(why) => why,
+                };
+                record_failure(pool, p.name(), e, &error).await?;
+                return Ok(BatchOutcome::Failed {
+                    event: e.clone(),
+                    error,
+                });
+            }
+        }
+        cursor = e.cursor;
+        applied += 1;
+    }
+    if applied > 0 {
+        sqlx::query(
+            "UPDATE projection_checkpoints
+                SET tx_id = $2::text::xid8, position = $3, applied = applied + $4, updated_at = now()
+              WHERE name = $1",
+        )
+        .bind(p.name())
+        .bind(cursor.tx.to_string())
+        .bind(cursor.position)
+        .bind(applied as i64)
+        .execute(&mut *tx)
+        .await?;
+    }
+    tx.commit().await?;
+    Ok(BatchOutcome::Applied { cursor, applied })
+}
+
+async fn record_failure(
+    pool: &PgPool,
+    name: &str,
+    e: &RecordedEvent,
+    error: &str,
+) -> Result<(), StoreError> {
+    // The error text comes from the projection's own code and the database;
+    // it names the event by id and type only.
+    tracing::error!(projection = name, event_id = %e.event_id, event_type = %e.event_type, error, "projection stopped");
+    sqlx::query(
+        "UPDATE projection_checkpoints SET failed_event = $2, error = $3, updated_at = now()
+          WHERE name = $1",
+    )
+    .bind(name)
+    .bind(e.event_id.0)
+    .bind(format!("event {} ({}): {error}", e.event_id, e.event_type))
+    .execute(pool)
+    .await?;
+    Ok(())
+}
+
+/// Clear a projection's failure so it can be started again (after a fix).
+pub async fn clear_failure(pool: &PgPool, name: &str) -> Result<(), StoreError> {
+    sqlx::query("UPDATE projection_checkpoints SET failed_event = NULL, error = NULL WHERE name = $1")
+        .bind(name)
+        .execute(pool)
+        .await?;
+    Ok(())
+}
+
+/// Read your writes: wait (at most `timeout`) until projection `name` has
+/// applied the event at global `position`. Returns the checkpoint reached
+/// and whether it covers the position.
+pub async fn wait_for_position(
+    pool: &PgPool,
+    name: &str,
+    position: i64,
+    timeout: Duration,
+) -> Result<(bool, Checkpoint), StoreError> {
+    let deadline = Instant::now() + timeout;
+    let mut target = None;
+    loop {
+        if target.is_none() {
+            target = cursor_of_position(pool, position).await?;
+        }
+        let mut conn = pool.acquire().await?;
+        let cp = load(&mut conn, name, false).await?;
+        drop(conn);
+        if let Some(t) = target
+            && cp.cursor >= t
+        {
+            return Ok((true, cp));
+        }
+        if Instant::now() >= deadline {
+            return Ok((false, cp));
+        }
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+}

@@ -1,0 +1,56 @@
+//! Projections: read models built from the events.
+//!
+//! A [`Projection`] is a table (per generation, for blue/green rebuilds)
+//! and an `apply` that updates it for one event. The [`runner`] feeds it:
+//! live from a JetStream durable consumer, and from the PostgreSQL log to
+//! catch up or to rebuild. Every batch is applied in one transaction with
+//! the projection's checkpoint, and an event at or before the checkpoint is
+//! skipped, so a redelivery or a crash never applies an event twice. An
+//! event the projection cannot apply stops it, visibly (`/readyz`,
+//! metrics): it is never skipped silently.
+
+pub mod checkpoint;
+pub mod rebuild;
+pub mod runner;
+
+use crate::envelope::RecordedEvent;
+use sqlx::PgConnection;
+
+pub use checkpoint::{Checkpoint, wait_for_position};
+pub use rebuild::rebuild;
+pub use runner::{ProjectionRunner, ProjectionStatus};
+
+/// Why a projection could not apply an event.
+#[derive(Debug, thiserror::Error)]
+pub enum ApplyError {
+    /// The event is not what the projection expects (a bug or bad data).
+    #[error("cannot apply: {0}")]
+    Invalid(String),
+    /// The database failed.
+    #[error(transparent)]
+    Database(#[from] sqlx::Error),
+}
+
+/// A read model.
+#[async_trait::async_trait]
+pub trait Projection: Send + Sync + 'static {
+    /// Its name: letters, digits and `_` only. The read model is queried
+    /// through a view of that name.
+    fn name(&self) -> &'static str;
+
+    /// DDL creating the table of one generation, named `table`.
+    fn create_table(&self, table: &str) -> String;
+
+    /// Apply one event to `table`, inside the caller's transaction.
+    async fn apply(
+        &self,
+        conn: &mut PgConnection,
+        table: &str,
+        event: &RecordedEvent,
+    ) -> Result<(), ApplyError>;
+}
+
+/// The table of a generation.
+pub fn table_name(projection: &str, generation: i32) -> String {
+    format!("{projection}_g{generation}")
+}
