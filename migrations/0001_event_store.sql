@@ -81,7 +81,8 @@ CREATE TABLE person_keys (
 -- stream must be at version n. Errors:
 --   SPC01 version conflict, SPT01 stream belongs to another network or kind,
 --   SPI01 idempotency key reused with a different request.
--- Returns one row per appended event; when the idempotency key was already
+-- Returns one row: the stream, its first and last new version and the
+-- position of the last event; when the idempotency key was already
 -- used with the same request, returns the first answer with replayed = true
 -- and appends nothing.
 CREATE FUNCTION sportello_append(
@@ -99,7 +100,8 @@ CREATE FUNCTION sportello_append(
     p_metadata jsonb[],
     p_idem_key uuid,
     p_idem_hash bytea
-) RETURNS TABLE (first_version bigint, last_version bigint, last_position bigint, replayed boolean)
+) RETURNS TABLE (r_stream_id uuid, r_first_version bigint, r_last_version bigint,
+                r_last_position bigint, r_replayed boolean)
 LANGUAGE plpgsql AS $$
 DECLARE
     n bigint := cardinality(p_event_ids);
@@ -120,11 +122,14 @@ BEGIN
         IF NOT FOUND THEN
             SELECT * INTO idem FROM idempotency
              WHERE network_id = p_network AND key = p_idem_key;
-            IF idem.request_hash <> p_idem_hash OR idem.stream_id <> p_stream THEN
+            -- The stream id is not compared: a retry of a command that
+            -- creates a stream mints a new id, and must get the first one.
+            IF idem.request_hash <> p_idem_hash THEN
                 RAISE EXCEPTION 'idempotency key reused with a different request'
                     USING ERRCODE = 'SPI01';
             END IF;
-            RETURN QUERY SELECT idem.first_version, idem.last_version, idem.last_position, true;
+            RETURN QUERY SELECT idem.stream_id, idem.first_version, idem.last_version,
+                                idem.last_position, true;
             RETURN;
         END IF;
     END IF;
@@ -188,5 +193,5 @@ BEGIN
          WHERE network_id = p_network AND key = p_idem_key;
     END IF;
 
-    RETURN QUERY SELECT v0 + 1, v0 + n, last_pos, false;
+    RETURN QUERY SELECT p_stream, v0 + 1, v0 + n, last_pos, false;
 END $$;

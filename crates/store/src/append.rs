@@ -75,6 +75,8 @@ pub struct AppendRequest {
 /// The answer to an append.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct AppendResult {
+    /// The stream appended to (on a replay: the stream of the first answer).
+    pub stream_id: StreamId,
     /// Version of the first event appended.
     pub first_version: i64,
     /// The stream's version after the append (the HTTP `ETag`).
@@ -200,8 +202,8 @@ impl EventStore {
             Some(i) => (Some(i.key), Some(i.request_hash.to_vec())),
             None => (None, None),
         };
-        let row: (i64, i64, i64, bool) = sqlx::query_as(
-            "SELECT first_version, last_version, last_position, replayed
+        let row: (Uuid, i64, i64, i64, bool) = sqlx::query_as(
+            "SELECT r_stream_id, r_first_version, r_last_version, r_last_position, r_replayed
                FROM sportello_append($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)",
         )
         .bind(req.network.0)
@@ -222,10 +224,11 @@ impl EventStore {
         .await
         .map_err(|e| StoreError::from_append(e, req.stream_id.0))?;
         Ok(AppendResult {
-            first_version: row.0,
-            last_version: row.1,
-            position: row.2,
-            replayed: row.3,
+            stream_id: StreamId(row.0),
+            first_version: row.1,
+            last_version: row.2,
+            position: row.3,
+            replayed: row.4,
         })
     }
 }

@@ -1,0 +1,90 @@
+//! `GET /api/v1/activity`: the `stream_activity` read model of the
+//! caller's network — what moved, where, when. Paginated by an opaque
+//! cursor; honours `?min_position=`.
+
+use super::MinPosition;
+use crate::auth::Caller;
+use crate::error::{ApiError, FieldError};
+use crate::state::AppState;
+use axum::Json;
+use axum::extract::{Query, State};
+use axum::http::HeaderMap;
+use axum::response::{IntoResponse, Response};
+use base64::Engine;
+use serde::{Deserialize, Serialize};
+use time::OffsetDateTime;
+use uuid::Uuid;
+
+/// Query of the list.
+#[derive(Debug, Deserialize)]
+pub struct ActivityQuery {
+    /// Read your writes: wait until this global position is applied.
+    pub min_position: Option<i64>,
+    /// Opaque cursor from a previous page.
+    pub cursor: Option<String>,
+    /// Page size, 1 to 500 (default 100).
+    pub limit: Option<i64>,
+}
+
+/// One stream's activity.
+#[derive(Debug, Serialize, sqlx::FromRow)]
+pub struct ActivityRow {
+    stream_id: Uuid,
+    stream_kind: String,
+    version: i64,
+    events: i64,
+    #[serde(with = "time::serde::rfc3339")]
+    first_at: OffsetDateTime,
+    #[serde(with = "time::serde::rfc3339")]
+    last_at: OffsetDateTime,
+    last_event_type: String,
+}
+
+fn bad(field: &str, message: &str) -> ApiError {
+    ApiError::Validation(vec![FieldError {
+        field: field.into(),
+        message: message.into(),
+    }])
+}
+
+/// List the network's stream activity.
+pub async fn list(
+    State(state): State<AppState>,
+    caller: Caller,
+    Query(q): Query<ActivityQuery>,
+) -> Result<Response, ApiError> {
+    let mut headers = HeaderMap::new();
+    MinPosition {
+        min_position: q.min_position,
+    }
+    .wait(&state, "stream_activity", &mut headers)
+    .await?;
+    let limit = q.limit.unwrap_or(100);
+    if !(1..=500).contains(&limit) {
+        return Err(bad("limit", "must be 1 to 500"));
+    }
+    let after = match &q.cursor {
+        None => Uuid::nil(),
+        Some(c) => base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .decode(c)
+            .ok()
+            .and_then(|b| Uuid::from_slice(&b).ok())
+            .ok_or_else(|| bad("cursor", "not a cursor from this API"))?,
+    };
+    let rows: Vec<ActivityRow> = sqlx::query_as(
+        "SELECT stream_id, stream_kind, version, events, first_at, last_at, last_event_type
+           FROM stream_activity
+          WHERE network_id = $1 AND stream_id > $2
+          ORDER BY stream_id LIMIT $3",
+    )
+    .bind(caller.network_id.0)
+    .bind(after)
+    .bind(limit)
+    .fetch_all(state.pool())
+    .await?;
+    let next = (rows.len() as i64 == limit).then(|| {
+        base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .encode(rows.last().expect("full page").stream_id.as_bytes())
+    });
+    Ok((headers, Json(serde_json::json!({ "items": rows, "next_cursor": next }))).into_response())
+}

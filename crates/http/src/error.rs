@@ -1,0 +1,141 @@
+//! The HTTP error policy: one enum, each variant one status, rendered as an
+//! RFC 9457 `application/problem+json` with a stable `type` URI. Internal
+//! errors are logged with their cause and shown as a plain 500 — never a
+//! database message, a stack trace or personal data.
+
+use axum::Json;
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde::Serialize;
+use sportello_store::StoreError;
+
+/// Base of the problem type URIs.
+pub const PROBLEM_BASE: &str = "https://sportello.example/problems/";
+
+/// A field that failed validation.
+#[derive(Clone, Debug, Serialize, PartialEq, Eq)]
+pub struct FieldError {
+    /// JSON pointer-ish path of the field, e.g. `names[0].text`.
+    pub field: String,
+    /// What is wrong with it.
+    pub message: String,
+}
+
+/// Every error an API handler can answer.
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    /// 400: the body is not valid JSON or has the wrong shape.
+    #[error("{0}")]
+    BadRequest(String),
+    /// 401: no valid bearer token.
+    #[error("a valid bearer token is required")]
+    Unauthorized,
+    /// 404: no such resource (in the caller's network).
+    #[error("not found")]
+    NotFound,
+    /// 409: the stream moved on (or already exists).
+    #[error("{0}")]
+    Conflict(String),
+    /// 412: `If-Match` names a version the stream is no longer at.
+    #[error("the resource changed since version {0}")]
+    PreconditionFailed(String),
+    /// 422: fields failed validation.
+    #[error("the request has invalid fields")]
+    Validation(Vec<FieldError>),
+    /// 422: an idempotency key reused with another body.
+    #[error("this Idempotency-Key was used with a different request")]
+    IdempotencyMismatch,
+    /// 410: the person's data was erased.
+    #[error("the personal data of this person was erased")]
+    Erased,
+    /// 500: anything else; logged, not shown.
+    #[error("internal error")]
+    Internal(#[source] anyhow::Error),
+}
+
+#[derive(Serialize)]
+struct Problem<'a> {
+    #[serde(rename = "type")]
+    type_: String,
+    title: &'a str,
+    status: u16,
+    detail: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    errors: Option<&'a [FieldError]>,
+}
+
+impl ApiError {
+    fn parts(&self) -> (StatusCode, &'static str, &'static str) {
+        match self {
+            ApiError::BadRequest(_) => (StatusCode::BAD_REQUEST, "bad-request", "Malformed request"),
+            ApiError::Unauthorized => (StatusCode::UNAUTHORIZED, "unauthorized", "Not authenticated"),
+            ApiError::NotFound => (StatusCode::NOT_FOUND, "not-found", "Not found"),
+            ApiError::Conflict(_) => (StatusCode::CONFLICT, "conflict", "Conflict"),
+            ApiError::PreconditionFailed(_) => (
+                StatusCode::PRECONDITION_FAILED,
+                "precondition-failed",
+                "Version mismatch",
+            ),
+            ApiError::Validation(_) => (
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "validation",
+                "Invalid fields",
+            ),
+            ApiError::IdempotencyMismatch => (
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "idempotency-key-reused",
+                "Idempotency key reused",
+            ),
+            ApiError::Erased => (StatusCode::GONE, "erased", "Personal data erased"),
+            ApiError::Internal(_) => (
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "internal",
+                "Internal error",
+            ),
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let (status, kind, title) = self.parts();
+        if let ApiError::Internal(e) = &self {
+            tracing::error!(error = ?e, "internal error");
+        }
+        let errors = match &self {
+            ApiError::Validation(f) => Some(f.as_slice()),
+            _ => None,
+        };
+        let body = Problem {
+            type_: format!("{PROBLEM_BASE}{kind}"),
+            title,
+            status: status.as_u16(),
+            detail: self.to_string(),
+            errors,
+        };
+        let mut res = (status, Json(body)).into_response();
+        res.headers_mut().insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/problem+json"),
+        );
+        res
+    }
+}
+
+impl From<StoreError> for ApiError {
+    fn from(e: StoreError) -> Self {
+        match e {
+            StoreError::Conflict { .. } => ApiError::Conflict("the stream has moved on".into()),
+            StoreError::WrongTenant(_) => ApiError::NotFound,
+            StoreError::IdempotencyMismatch => ApiError::IdempotencyMismatch,
+            StoreError::Erased(_) => ApiError::Erased,
+            other => ApiError::Internal(other.into()),
+        }
+    }
+}
+
+impl From<sqlx::Error> for ApiError {
+    fn from(e: sqlx::Error) -> Self {
+        ApiError::Internal(e.into())
+    }
+}

@@ -1,0 +1,125 @@
+//! Starting a server: [`launch`] takes settings, a bound listener and a
+//! shutdown future (the test seam: tests bind port 0), and runs the HTTP
+//! server with the relay and projection runners beside it until shutdown.
+
+use crate::config::Settings;
+use crate::state::AppState;
+use crate::{api, ops};
+use anyhow::Context;
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use axum::routing::get;
+use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
+use sportello_store::projection::ProjectionRunner;
+use sportello_store::relay::{Relay, RelayConfig};
+use sportello_store::{EventStore, Keyring, db};
+use std::future::Future;
+use std::sync::{Arc, OnceLock};
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+use tower_http::trace::TraceLayer;
+
+/// Largest request body accepted (bytes).
+pub const MAX_BODY: usize = 256 * 1024;
+
+/// The process-wide Prometheus recorder (installed once).
+pub fn metrics_handle() -> PrometheusHandle {
+    static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
+    HANDLE
+        .get_or_init(|| {
+            PrometheusBuilder::new()
+                .install_recorder()
+                .unwrap_or_else(|_| PrometheusBuilder::new().build_recorder().handle())
+        })
+        .clone()
+}
+
+/// The whole router.
+pub fn router(state: AppState) -> Router {
+    Router::new()
+        .route("/healthz", get(ops::healthz))
+        .route("/readyz", get(ops::readyz))
+        .route("/metrics", get(ops::metrics))
+        .nest("/api/v1", api::router())
+        .layer(DefaultBodyLimit::max(MAX_BODY))
+        .layer(TraceLayer::new_for_http())
+        .with_state(state)
+}
+
+/// Connect to NATS without waiting for it: the client keeps trying in the
+/// background, so a server starts (and takes commands) while NATS is down.
+pub async fn connect_nats(url: &str) -> anyhow::Result<async_nats::Client> {
+    async_nats::ConnectOptions::new()
+        .retry_on_initial_connect()
+        .connection_timeout(std::time::Duration::from_secs(2))
+        .connect(url)
+        .await
+        .context("connecting to NATS")
+}
+
+/// Run a server on `listener` until `shutdown` resolves, then stop the
+/// workers and return.
+pub async fn launch(
+    settings: Settings,
+    listener: TcpListener,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<()> {
+    settings.validate().map_err(anyhow::Error::msg)?;
+    let pool = db::connect(&settings.database_url, settings.db_max_connections)
+        .await
+        .context("connecting to PostgreSQL")?;
+    db::migrate(&pool).await.context("migrating the database")?;
+    let keyring = Keyring::new(settings.master_key.clone().expect("validated"));
+    let store = EventStore::new(pool.clone(), keyring);
+    let nats = connect_nats(&settings.nats_url).await?;
+    let js = async_nats::jetstream::new(nats.clone());
+
+    let cancel = CancellationToken::new();
+    let mut tasks = Vec::new();
+    let mut relay_status = None;
+    let mut projections = Vec::new();
+    if settings.run_workers {
+        let relay = Relay::new(
+            pool.clone(),
+            js.clone(),
+            RelayConfig {
+                bus: settings.bus(),
+                ..RelayConfig::default()
+            },
+            store.appended(),
+        );
+        relay_status = Some(relay.status());
+        tasks.push(tokio::spawn(relay.run(cancel.clone())));
+        for p in sportello_projections::all() {
+            let runner = ProjectionRunner::new(pool.clone(), Some(js.clone()), settings.bus(), p);
+            projections.push((runner.projection().name(), runner.status()));
+            let token = cancel.clone();
+            tasks.push(tokio::spawn(async move {
+                if let Err(e) = runner.run(token).await {
+                    tracing::error!(error = %e, "projection runner stopped");
+                }
+            }));
+        }
+    }
+
+    let state = AppState {
+        settings: Arc::new(settings),
+        store,
+        nats: Some(nats),
+        relay: relay_status,
+        projections,
+        metrics: metrics_handle(),
+    };
+    let addr = listener.local_addr()?;
+    tracing::info!(%addr, "serving");
+    axum::serve(listener, router(state))
+        .with_graceful_shutdown(shutdown)
+        .await
+        .context("serving HTTP")?;
+    tracing::info!("shutting down workers");
+    cancel.cancel();
+    for t in tasks {
+        let _ = t.await;
+    }
+    Ok(())
+}

@@ -1,0 +1,114 @@
+//! Operations endpoints: `/healthz` (the process answers), `/readyz`
+//! (database, bus, relay lag, each projection's lag and state) and
+//! `/metrics` (Prometheus text).
+
+use crate::state::AppState;
+use axum::Json;
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::response::IntoResponse;
+use serde::Serialize;
+use sportello_store::projection::checkpoint;
+use sportello_store::read::count_after;
+use sportello_store::relay::relay_lag;
+use std::sync::atomic::Ordering;
+
+/// Liveness: the process is up.
+pub async fn healthz() -> &'static str {
+    "ok"
+}
+
+#[derive(Serialize)]
+struct ProjectionReport {
+    name: String,
+    lag: Option<i64>,
+    live: Option<bool>,
+    error: Option<String>,
+}
+
+#[derive(Serialize)]
+struct Readiness {
+    ready: bool,
+    database: &'static str,
+    bus: &'static str,
+    relay: Option<RelayReport>,
+    projections: Vec<ProjectionReport>,
+}
+
+#[derive(Serialize)]
+struct RelayReport {
+    leader_here: bool,
+    failing: bool,
+    lag: Option<i64>,
+}
+
+/// Readiness: 200 when the database answers and no projection is stopped;
+/// 503 otherwise. The bus being down does not make the server unready —
+/// commands still succeed and the relay catches up — but it is reported.
+pub async fn readyz(State(state): State<AppState>) -> impl IntoResponse {
+    let pool = state.pool();
+    let database_ok = sqlx::query("SELECT 1").execute(pool).await.is_ok();
+    let bus = match &state.nats {
+        None => "not configured",
+        Some(c) => match c.connection_state() {
+            async_nats::connection::State::Connected => "connected",
+            _ => "disconnected",
+        },
+    };
+    let relay_lag_now = if database_ok {
+        relay_lag(pool, &state.settings.stream_name).await.ok()
+    } else {
+        None
+    };
+    if let Some(lag) = relay_lag_now {
+        metrics::gauge!("sportello_relay_lag_events").set(lag as f64);
+    }
+    let relay = state.relay.as_ref().map(|r| RelayReport {
+        leader_here: r.leader.load(Ordering::Relaxed),
+        failing: r.failing.load(Ordering::Relaxed),
+        lag: relay_lag_now,
+    });
+    let mut projections = Vec::new();
+    if database_ok && let Ok(cps) = checkpoint::all(pool).await {
+        for cp in cps {
+            let lag = count_after(pool, cp.cursor).await.ok();
+            if let Some(lag) = lag {
+                metrics::gauge!("sportello_projection_lag_events", "projection" => cp.name.clone())
+                    .set(lag as f64);
+            }
+            let local = state.projections.iter().find(|(n, _)| *n == cp.name);
+            projections.push(ProjectionReport {
+                live: local.map(|(_, s)| s.live.load(Ordering::Relaxed)),
+                lag,
+                error: cp.error,
+                name: cp.name,
+            });
+        }
+    }
+    let stopped = projections.iter().any(|p| p.error.is_some());
+    let ready = database_ok && !stopped;
+    let body = Readiness {
+        ready,
+        database: if database_ok { "ok" } else { "unreachable" },
+        bus,
+        relay,
+        projections,
+    };
+    let status = if ready {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
+    (status, Json(body))
+}
+
+/// Prometheus metrics.
+pub async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
+    (
+        [(
+            axum::http::header::CONTENT_TYPE,
+            "text/plain; version=0.0.4",
+        )],
+        state.metrics.render(),
+    )
+}

@@ -1,0 +1,33 @@
+//! What every handler can reach.
+
+use crate::config::Settings;
+use metrics_exporter_prometheus::PrometheusHandle;
+use sportello_store::EventStore;
+use sportello_store::projection::ProjectionStatus;
+use sportello_store::relay::RelayStatus;
+use sqlx::PgPool;
+use std::sync::Arc;
+
+/// Shared application state.
+#[derive(Clone)]
+pub struct AppState {
+    /// Settings the server started with.
+    pub settings: Arc<Settings>,
+    /// The event store (and its pool).
+    pub store: EventStore,
+    /// The NATS client, connected or reconnecting.
+    pub nats: Option<async_nats::Client>,
+    /// The relay of this process, if it runs one.
+    pub relay: Option<Arc<RelayStatus>>,
+    /// The projection runners of this process.
+    pub projections: Vec<(&'static str, Arc<ProjectionStatus>)>,
+    /// Prometheus rendering.
+    pub metrics: PrometheusHandle,
+}
+
+impl AppState {
+    /// The database pool.
+    pub fn pool(&self) -> &PgPool {
+        self.store.pool()
+    }
+}
