@@ -27,6 +27,9 @@ pub enum ApiError {
     /// 400: the body is not valid JSON or has the wrong shape.
     #[error("{0}")]
     BadRequest(String),
+    /// 413: the body is larger than the server accepts.
+    #[error("the body is larger than {0} bytes")]
+    PayloadTooLarge(usize),
     /// 401: no valid bearer token.
     #[error("a valid bearer token is required")]
     Unauthorized,
@@ -68,6 +71,11 @@ impl ApiError {
     fn parts(&self) -> (StatusCode, &'static str, &'static str) {
         match self {
             ApiError::BadRequest(_) => (StatusCode::BAD_REQUEST, "bad-request", "Malformed request"),
+            ApiError::PayloadTooLarge(_) => (
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "payload-too-large",
+                "Body too large",
+            ),
             ApiError::Unauthorized => (StatusCode::UNAUTHORIZED, "unauthorized", "Not authenticated"),
             ApiError::NotFound => (StatusCode::NOT_FOUND, "not-found", "Not found"),
             ApiError::Conflict(_) => (StatusCode::CONFLICT, "conflict", "Conflict"),

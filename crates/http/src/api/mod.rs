@@ -42,9 +42,13 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for ApiJson<T> {
                 "the body must be JSON (Content-Type: application/json)".into(),
             ));
         }
-        let body = bytes::Bytes::from_request(req, state)
-            .await
-            .map_err(|e| ApiError::BadRequest(e.body_text()))?;
+        let body = bytes::Bytes::from_request(req, state).await.map_err(|e| {
+            if e.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE {
+                ApiError::PayloadTooLarge(crate::launch::MAX_BODY)
+            } else {
+                ApiError::BadRequest(e.body_text())
+            }
+        })?;
         let de = &mut serde_json::Deserializer::from_slice(&body);
         match serde_path_to_error::deserialize::<_, T>(de) {
             Ok(v) => Ok(ApiJson(v, body)),

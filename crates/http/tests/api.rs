@@ -1,0 +1,345 @@
+//! The HTTP server against the real PostgreSQL and NATS: operations
+//! endpoints, read-your-writes, idempotency over HTTP, problem answers for
+//! bad input, tenancy, and crypto-shredding seen from every side (tables,
+//! JetStream, API answers).
+
+use serde_json::{Value, json};
+use sportello_domain::{AccountId, NetworkId, OrganizationId, PersonId};
+use sportello_http::auth::{create_account, issue_token};
+use sportello_http::{Settings, launch};
+use sportello_store::{Keyring, MasterKey};
+use sportello_testkit::{TestDb, delete_stream, nats_url, unique_bus};
+use std::time::{Duration, Instant};
+use tokio::sync::oneshot;
+
+struct Server {
+    base: String,
+    db: TestDb,
+    settings: Settings,
+    stop: Option<oneshot::Sender<()>>,
+    task: tokio::task::JoinHandle<anyhow::Result<()>>,
+    http: reqwest::Client,
+}
+
+impl Server {
+    async fn start() -> Server {
+        let db = TestDb::new().await;
+        let bus = unique_bus();
+        let settings = Settings {
+            database_url: db.url.clone(),
+            nats_url: nats_url(),
+            stream_name: bus.stream_name,
+            subject_prefix: bus.subject_prefix,
+            master_key: Some(MasterKey::generate()),
+            db_max_connections: 10,
+            ..Settings::default()
+        };
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let base = format!("http://{}", listener.local_addr().unwrap());
+        let (tx, rx) = oneshot::channel::<()>();
+        let task = tokio::spawn(launch(settings.clone(), listener, async move {
+            let _ = rx.await;
+        }));
+        let http = reqwest::Client::new();
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while http.get(format!("{base}/healthz")).send().await.is_err() {
+            assert!(Instant::now() < deadline, "server did not start");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        Server { base, db, settings, stop: Some(tx), task, http }
+    }
+
+    /// A token for a new account in `network`.
+    async fn token(&self, network: NetworkId) -> String {
+        let account = AccountId::new();
+        create_account(&self.db.pool, account, network, OrganizationId::new(), "desk_operator", "test")
+            .await
+            .unwrap();
+        issue_token(&self.db.pool, account, time::Duration::hours(1)).await.unwrap()
+    }
+
+    fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+
+    async fn post_person(&self, token: &str, body: &Value, key: Option<&str>) -> reqwest::Response {
+        let mut req = self
+            .http
+            .post(self.url("/api/v1/persons"))
+            .bearer_auth(token)
+            .json(body);
+        if let Some(k) = key {
+            req = req.header("Idempotency-Key", k);
+        }
+        req.send().await.unwrap()
+    }
+
+    async fn stop(mut self) {
+        self.stop.take().unwrap().send(()).unwrap();
+        tokio::time::timeout(Duration::from_secs(10), self.task)
+            .await
+            .expect("graceful shutdown within 10 s")
+            .unwrap()
+            .unwrap();
+        let bus = self.settings.bus();
+        delete_stream(&nats_url(), &bus).await;
+        self.db.drop_db().await;
+    }
+}
+
+fn person(name: &str) -> Value {
+    json!({ "names": [{ "kind": "as_in_document", "text": name }], "birth_date": "1990-05", "channel": "desk" })
+}
+
+async fn problem(res: reqwest::Response, status: u16) -> Value {
+    assert_eq!(res.status().as_u16(), status);
+    assert_eq!(
+        res.headers()["content-type"].to_str().unwrap(),
+        "application/problem+json"
+    );
+    let body: Value = res.json().await.unwrap();
+    assert!(body["type"].as_str().unwrap().starts_with("https://"));
+    assert_eq!(body["status"], status);
+    body
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn operations_endpoints_and_read_your_writes() {
+    let s = Server::start().await;
+    assert_eq!(s.http.get(s.url("/healthz")).send().await.unwrap().status(), 200);
+    let token = s.token(NetworkId::new()).await;
+
+    for i in 0..20 {
+        let res = s.post_person(&token, &person(&format!("Demo Persona {i}")), None).await;
+        assert_eq!(res.status(), 201);
+        let etag = res.headers()["etag"].to_str().unwrap().to_owned();
+        let body: Value = res.json().await.unwrap();
+        assert_eq!(etag, "\"1\"");
+        let pos = body["position"].as_i64().unwrap();
+        let list: Value = s
+            .http
+            .get(s.url(&format!("/api/v1/activity?min_position={pos}&limit=500")))
+            .bearer_auth(&token)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let ids: Vec<&str> = list["items"].as_array().unwrap().iter().map(|r| r["stream_id"].as_str().unwrap()).collect();
+        assert!(ids.contains(&body["person_id"].as_str().unwrap()), "the write is read back at once");
+        assert_eq!(ids.len(), i + 1);
+    }
+
+    let ready = s.http.get(s.url("/readyz")).send().await.unwrap();
+    assert_eq!(ready.status(), 200);
+    let ready: Value = ready.json().await.unwrap();
+    assert_eq!(ready["database"], "ok");
+    assert_eq!(ready["bus"], "connected");
+    assert_eq!(ready["projections"][0]["name"], "stream_activity");
+    assert_eq!(ready["projections"][0]["lag"], 0);
+
+    let metrics = s.http.get(s.url("/metrics")).send().await.unwrap().text().await.unwrap();
+    assert!(metrics.contains("sportello_events_appended_total"), "{metrics}");
+    assert!(metrics.contains("sportello_relay_published_total"));
+    s.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn idempotency_keys_over_http() {
+    let s = Server::start().await;
+    let token = s.token(NetworkId::new()).await;
+    let key = uuid::Uuid::new_v4().to_string();
+    let first = s.post_person(&token, &person("Demo Uno"), Some(&key)).await;
+    assert_eq!(first.status(), 201);
+    let first: Value = first.json().await.unwrap();
+    let again = s.post_person(&token, &person("Demo Uno"), Some(&key)).await;
+    assert_eq!(again.status(), 201);
+    assert_eq!(again.json::<Value>().await.unwrap(), first, "a retry answers what the first answer said");
+    let other = s.post_person(&token, &person("Demo Due"), Some(&key)).await;
+    let body = problem(other, 422).await;
+    assert!(body["type"].as_str().unwrap().ends_with("idempotency-key-reused"));
+    let bad_key = s.post_person(&token, &person("Demo Tre"), Some("not-a-uuid")).await;
+    problem(bad_key, 422).await;
+    let (n,): (i64,) = sqlx::query_as("SELECT count(*) FROM events").fetch_one(&s.db.pool).await.unwrap();
+    assert_eq!(n, 1, "only the first request appended");
+    s.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn bad_input_gets_a_problem_naming_the_field_and_appends_nothing() {
+    let s = Server::start().await;
+    let token = s.token(NetworkId::new()).await;
+    let post_raw = |body: String| {
+        s.http
+            .post(s.url("/api/v1/persons"))
+            .bearer_auth(&token)
+            .header("content-type", "application/json")
+            .body(body)
+            .send()
+    };
+    problem(post_raw("{\"names\": [".into()).await.unwrap(), 400).await;
+    let wrong_type = problem(post_raw(r#"{"names": "Ana", "channel": "desk"}"#.into()).await.unwrap(), 422).await;
+    assert_eq!(wrong_type["errors"][0]["field"], "names");
+    let missing = problem(post_raw(r#"{"names": []}"#.into()).await.unwrap(), 422).await;
+    assert!(missing["errors"][0]["message"].as_str().unwrap().contains("channel"));
+    let unknown_channel = problem(post_raw(r#"{"names": [], "channel": "fax"}"#.into()).await.unwrap(), 422).await;
+    assert_eq!(unknown_channel["errors"][0]["field"], "channel");
+    let bad_date = json!({ "names": [{ "kind": "as_used", "text": "Demo X" }], "birth_date": "1990-02-30", "channel": "desk" });
+    let res = problem(s.post_person(&token, &bad_date, None).await, 422).await;
+    assert_eq!(res["errors"][0]["field"], "birth_date");
+    let no_names = json!({ "names": [], "channel": "desk" });
+    let res = problem(s.post_person(&token, &no_names, None).await, 422).await;
+    assert_eq!(res["errors"][0]["field"], "names");
+    let huge = json!({ "names": [{ "kind": "as_used", "text": "x".repeat(300_000) }], "channel": "desk" });
+    problem(s.post_person(&token, &huge, None).await, 413).await;
+    let not_json = s
+        .http
+        .post(s.url("/api/v1/persons"))
+        .bearer_auth(&token)
+        .body("names=Ana")
+        .send()
+        .await
+        .unwrap();
+    problem(not_json, 400).await;
+    // No token, wrong token.
+    let anon = s.http.post(s.url("/api/v1/persons")).json(&person("Demo A")).send().await.unwrap();
+    problem(anon, 401).await;
+    let forged = s.post_person("spt_forged", &person("Demo A"), None).await;
+    problem(forged, 401).await;
+    // Unknown ids.
+    let res = s.http.get(s.url(&format!("/api/v1/persons/{}/history", PersonId::new()))).bearer_auth(&token).send().await.unwrap();
+    problem(res, 404).await;
+    let res = s.http.get(s.url("/api/v1/persons/not-an-id/history")).bearer_auth(&token).send().await.unwrap();
+    problem(res, 404).await;
+    let res = s.http.get(s.url("/api/v1/activity?limit=0")).bearer_auth(&token).send().await.unwrap();
+    problem(res, 422).await;
+
+    let (n,): (i64,) = sqlx::query_as("SELECT count(*) FROM events").fetch_one(&s.db.pool).await.unwrap();
+    assert_eq!(n, 0, "nothing appended by bad requests");
+    s.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn networks_never_see_each_other_over_http() {
+    let s = Server::start().await;
+    let (a, b) = (s.token(NetworkId::new()).await, s.token(NetworkId::new()).await);
+    let res: Value = s.post_person(&a, &person("Demo Rete A"), None).await.json().await.unwrap();
+    let id = res["person_id"].as_str().unwrap();
+    let pos = res["position"].as_i64().unwrap();
+    let own = s.http.get(s.url(&format!("/api/v1/persons/{id}/history"))).bearer_auth(&a).send().await.unwrap();
+    assert_eq!(own.status(), 200);
+    let foreign = s.http.get(s.url(&format!("/api/v1/persons/{id}/history"))).bearer_auth(&b).send().await.unwrap();
+    problem(foreign, 404).await;
+    let list: Value = s
+        .http
+        .get(s.url(&format!("/api/v1/activity?min_position={pos}")))
+        .bearer_auth(&b)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(list["items"], json!([]), "B's activity holds nothing of A");
+    s.stop().await;
+}
+
+/// Every text rendering of every row of every table, concatenated.
+async fn all_table_text(pool: &sqlx::PgPool) -> String {
+    let tables: Vec<String> = sqlx::query_scalar(
+        "SELECT table_name::text FROM information_schema.tables
+          WHERE table_schema = 'public' AND table_type = 'BASE TABLE'",
+    )
+    .fetch_all(pool)
+    .await
+    .unwrap();
+    let mut out = String::new();
+    for t in tables {
+        let rows: Vec<String> = sqlx::query_scalar(sqlx::AssertSqlSafe(format!("SELECT t::text FROM {t} t")))
+            .fetch_all(pool)
+            .await
+            .unwrap();
+        out.extend(rows);
+    }
+    out
+}
+
+fn hex(s: &str) -> String {
+    s.bytes().map(|b| format!("{b:02x}")).collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn after_crypto_shredding_no_personal_value_is_found_anywhere() {
+    let s = Server::start().await;
+    let network = NetworkId::new();
+    let token = s.token(network).await;
+    let name = "Demo Zyxqvorth Plimbaxtel";
+    let birth = "1937-11-05";
+    let body = json!({ "names": [{ "kind": "as_in_document", "text": name }], "birth_date": birth, "channel": "outreach" });
+    let created: Value = s.post_person(&token, &body, None).await.json().await.unwrap();
+    let id = created["person_id"].as_str().unwrap().to_owned();
+    let pos = created["position"].as_i64().unwrap();
+    let history_url = s.url(&format!("/api/v1/persons/{id}/history"));
+
+    // Before: the API shows the data to the desk; tables and bus hold it sealed.
+    let before = s.http.get(&history_url).bearer_auth(&token).send().await.unwrap().text().await.unwrap();
+    assert!(before.contains(name) && before.contains(birth), "the check can see the values: {before}");
+    // Wait until the relay has published it.
+    let client = async_nats::connect(nats_url()).await.unwrap();
+    let js = async_nats::jetstream::new(client);
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let mut stream = loop {
+        if let Ok(mut st) = js.get_stream(&s.settings.stream_name).await
+            && st.info().await.unwrap().state.messages >= 1
+        {
+            break st;
+        }
+        assert!(Instant::now() < deadline, "relay did not publish");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    let _ = pos;
+
+    let keyring = Keyring::new(s.settings.master_key.clone().unwrap());
+    let person = PersonId(id.parse().unwrap());
+    assert!(keyring.shred(&s.db.pool, network, person).await.unwrap());
+
+    let needles = [name.to_owned(), birth.to_owned(), hex(name), hex(birth), "Zyxqvorth".to_owned()];
+    let tables = all_table_text(&s.db.pool).await;
+    assert!(tables.contains(&id), "the scan sees the tables (the person id is there)");
+    for n in &needles {
+        assert!(!tables.contains(n.as_str()), "found {n:?} in a table");
+    }
+    let n = stream.info().await.unwrap().state.messages;
+    for seq in 1..=n {
+        let msg = stream.get_raw_message(seq).await.unwrap();
+        let mut raw = msg.subject.as_bytes().to_vec();
+        for (k, v) in msg.headers.iter() {
+            raw.extend_from_slice(k.to_string().as_bytes());
+            for v in v {
+                raw.extend_from_slice(v.as_str().as_bytes());
+            }
+        }
+        raw.extend_from_slice(&msg.payload);
+        let raw = String::from_utf8_lossy(&raw);
+        for n in &needles {
+            assert!(!raw.contains(n.as_str()), "found {n:?} on the bus");
+        }
+    }
+    let after = s.http.get(&history_url).bearer_auth(&token).send().await.unwrap();
+    assert_eq!(after.status(), 200, "the case's public part remains");
+    let after = after.text().await.unwrap();
+    assert!(after.contains("\"erased\""), "{after}");
+    let activity = s.http.get(s.url("/api/v1/activity")).bearer_auth(&token).send().await.unwrap().text().await.unwrap();
+    for n in &needles {
+        assert!(!after.contains(n.as_str()) && !activity.contains(n.as_str()), "found {n:?} in an answer");
+    }
+    // And no new personal data can be written for an erased person: the
+    // statistics-only public part stays countable.
+    let (cases,): (i64,) = sqlx::query_as("SELECT count(*) FROM events WHERE stream_kind = 'case'")
+        .fetch_one(&s.db.pool)
+        .await
+        .unwrap();
+    assert_eq!(cases, 1);
+    s.stop().await;
+}
