@@ -6,7 +6,7 @@ use sportello_store::MasterKey;
 use std::net::SocketAddr;
 
 /// Everything a server needs to run.
-#[derive(Clone, Debug, Deserialize)]
+#[derive(Clone, Deserialize)]
 pub struct Settings {
     /// PostgreSQL URL.
     pub database_url: String,
@@ -30,7 +30,7 @@ pub struct Settings {
 impl Default for Settings {
     fn default() -> Self {
         Settings {
-            database_url: "postgres://postgres@127.0.0.1:5432/sportello".into(),
+            database_url: "postgres://postgres:postgres@127.0.0.1:5432/sportello".into(),
             nats_url: "nats://127.0.0.1:4222".into(),
             listen: "127.0.0.1:8080".parse().expect("valid address"),
             stream_name: "SPORTELLO".into(),
@@ -71,5 +71,72 @@ impl Settings {
             return Err("a master key is required".into());
         }
         Ok(())
+    }
+}
+
+/// A URL with its password replaced by `***`.
+pub fn redact_url(url: &str) -> String {
+    let Some(scheme_end) = url.find("://").map(|i| i + 3) else {
+        return url.to_owned();
+    };
+    let rest = &url[scheme_end..];
+    let host_end = rest.find('/').unwrap_or(rest.len());
+    match rest[..host_end].rfind('@') {
+        Some(at) => match rest[..at].find(':') {
+            Some(colon) => format!(
+                "{}{}:***{}",
+                &url[..scheme_end],
+                &rest[..colon],
+                &rest[at..]
+            ),
+            None => url.to_owned(),
+        },
+        None => url.to_owned(),
+    }
+}
+
+impl std::fmt::Debug for Settings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Settings")
+            .field("database_url", &redact_url(&self.database_url))
+            .field("nats_url", &redact_url(&self.nats_url))
+            .field("listen", &self.listen)
+            .field("stream_name", &self.stream_name)
+            .field("subject_prefix", &self.subject_prefix)
+            .field("db_max_connections", &self.db_max_connections)
+            .field("master_key", &self.master_key)
+            .field("run_workers", &self.run_workers)
+            .finish()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn debug_never_shows_secrets() {
+        let s = Settings {
+            database_url: "postgres://app:s3cret@db:5432/sportello".into(),
+            master_key: Some(MasterKey::generate()),
+            ..Settings::default()
+        };
+        let shown = format!("{s:?}");
+        assert!(!shown.contains("s3cret"), "{shown}");
+        assert!(shown.contains("postgres://app:***@db:5432/sportello"), "{shown}");
+        assert!(shown.contains("<redacted>"));
+        assert_eq!(redact_url("nats://127.0.0.1:4222"), "nats://127.0.0.1:4222");
+    }
+
+    #[test]
+    fn invalid_settings_are_refused_at_start() {
+        let ok = Settings {
+            master_key: Some(MasterKey::generate()),
+            ..Settings::default()
+        };
+        assert!(ok.validate().is_ok());
+        assert!(Settings { master_key: None, ..ok.clone() }.validate().is_err());
+        assert!(Settings { subject_prefix: "a.b".into(), ..ok.clone() }.validate().is_err());
+        assert!(Settings { db_max_connections: 0, ..ok }.validate().is_err());
     }
 }

@@ -32,6 +32,7 @@ const PEOPLE: &[(&str, Option<&str>, Channel)] = &[
 
 /// Load the demo.
 pub async fn run(settings: &Settings, credentials: Option<&Path>) -> anyhow::Result<()> {
+    db::create_database_if_missing(&settings.database_url).await?;
     let pool = db::connect(&settings.database_url, 4).await?;
     db::migrate(&pool).await?;
     let network = NetworkId(DEMO_NETWORK);

@@ -74,12 +74,14 @@ async fn main() -> anyhow::Result<()> {
     let settings = settings::load(cli.config.as_deref())?;
     match cli.command {
         Command::Serve => {
+            sportello_store::db::create_database_if_missing(&settings.database_url).await?;
             let listener = tokio::net::TcpListener::bind(settings.listen)
                 .await
                 .with_context(|| format!("binding {}", settings.listen))?;
             sportello_http::launch(settings, listener, shutdown_signal()).await
         }
         Command::Migrate => {
+            sportello_store::db::create_database_if_missing(&settings.database_url).await?;
             let pool = sportello_store::db::connect(&settings.database_url, 2).await?;
             sportello_store::db::migrate(&pool).await?;
             println!("migrations applied");
