@@ -5,13 +5,12 @@
 use crate::event::{DomainEvent, EventParts};
 use crate::ids::{OrganizationId, PersonId};
 use serde::{Deserialize, Serialize};
-use serde_json::json;
 
 /// The stream kind of a person's case.
 pub const STREAM_KIND: &str = "case";
 
 /// How the person reached the desk.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Channel {
     /// In person, at the desk.
@@ -23,7 +22,7 @@ pub enum Channel {
 }
 
 /// A name of the person, as written in a document or as used.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct PersonName {
     /// `as_in_document` or `as_used`.
     pub kind: String,
@@ -32,12 +31,24 @@ pub struct PersonName {
 }
 
 /// The personal part of [`PersonTakenInCharge`] (schema version 2).
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct PersonIdentity {
     /// Names, as in documents and as used.
     pub names: Vec<PersonName>,
     /// Birth date as known (may be approximate), free form `YYYY`, `YYYY-MM` or `YYYY-MM-DD`.
     pub birth_date: Option<String>,
+}
+
+/// The public part of [`PersonTakenInCharge`] (schema version 2): no
+/// personal data, kept in clear for statistics and routing.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
+pub struct PersonTakenInChargePayload {
+    /// The person (and case stream) id.
+    pub person_id: PersonId,
+    /// The desk that took them in charge.
+    pub desk: OrganizationId,
+    /// How they came.
+    pub channel: Channel,
 }
 
 /// The desk took a person in charge: the case opens.
@@ -65,11 +76,12 @@ impl DomainEvent for PersonTakenInCharge {
         EventParts {
             event_type: Self::TYPE,
             schema_version: Self::SCHEMA_VERSION,
-            payload: json!({
-                "person_id": self.person_id,
-                "desk": self.desk,
-                "channel": self.channel,
-            }),
+            payload: serde_json::to_value(PersonTakenInChargePayload {
+                person_id: self.person_id,
+                desk: self.desk,
+                channel: self.channel,
+            })
+            .expect("payload serialises"),
             personal: Some((
                 self.person_id,
                 serde_json::to_value(&self.identity).expect("identity serialises"),

@@ -10,6 +10,7 @@ pub mod case;
 pub mod event;
 pub mod ids;
 pub mod metadata;
+pub mod schema;
 pub mod upcast;
 
 pub use event::{DomainEvent, EventParts};

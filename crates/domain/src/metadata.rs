@@ -6,7 +6,7 @@ use time::OffsetDateTime;
 
 /// The metadata of an event. It never holds personal data of the person
 /// whose case it is: only ids of accounts and organisations.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Metadata {
     /// The account that acted.
     pub account_id: AccountId,
@@ -20,6 +20,7 @@ pub struct Metadata {
     pub causation_id: Option<EventId>,
     /// When the command was decided, by the application's clock.
     #[serde(with = "time::serde::rfc3339")]
+    #[schemars(with = "String", extend("format" = "date-time"))]
     pub occurred_at: OffsetDateTime,
 }
 

@@ -4,6 +4,7 @@
 
 mod bench;
 mod demo;
+mod schemas;
 mod settings;
 
 use anyhow::Context;
@@ -39,6 +40,12 @@ enum Command {
         /// The projection (e.g. `stream_activity`).
         projection: String,
     },
+    /// Write the published JSON Schemas (bus envelope, event types).
+    Schemas {
+        /// The folder to write into (the repository's is `schemas`).
+        #[arg(long, default_value = "schemas")]
+        write: PathBuf,
+    },
     /// Benchmarks.
     Bench {
         #[command(subcommand)]
@@ -71,6 +78,9 @@ async fn shutdown_signal() {
 async fn main() -> anyhow::Result<()> {
     init_tracing();
     let cli = Cli::parse();
+    if let Command::Schemas { write } = &cli.command {
+        return schemas::write(write);
+    }
     let settings = settings::load(cli.config.as_deref())?;
     match cli.command {
         Command::Serve => {
@@ -113,5 +123,6 @@ async fn main() -> anyhow::Result<()> {
             Ok(())
         }
         Command::Bench { which } => bench::run(&settings, which).await,
+        Command::Schemas { .. } => unreachable!("handled before loading settings"),
     }
 }

@@ -93,3 +93,11 @@ pub mod base64_bytes {
             .map_err(serde::de::Error::custom)
     }
 }
+
+/// The JSON Schema of a message body on the bus.
+pub fn envelope_schema() -> serde_json::Value {
+    let mut schema = serde_json::to_value(schemars::schema_for!(RecordedEvent))
+        .expect("schema serialises");
+    schema["title"] = "Sportello event on the bus (JetStream stream SPORTELLO)".into();
+    schema
+}

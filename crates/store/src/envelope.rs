@@ -12,7 +12,10 @@ use time::OffsetDateTime;
 /// then its position. Readers only read below the oldest running
 /// transaction, so no event can later appear before a cursor already
 /// passed: reading "after cursor" never skips a late commit.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize,
+    schemars::JsonSchema,
+)]
 pub struct LogCursor {
     /// The writing transaction's id (`xid8`).
     pub tx: i64,
@@ -62,19 +65,20 @@ impl From<EventParts> for NewEvent {
 }
 
 /// A personal part as stored: ciphertext under a person's key.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct SealedPersonal {
     /// Whose key.
     pub person_id: PersonId,
-    /// Nonce and ciphertext, base64 on the wire.
+    /// Nonce (24 bytes) and ciphertext, standard base64 on the wire.
     #[serde(with = "crate::bus::base64_bytes")]
+    #[schemars(with = "String", extend("contentEncoding" = "base64"))]
     pub ciphertext: Vec<u8>,
 }
 
 /// An event as stored in the log and published on the bus. The public
 /// payload is upcast to the current schema version; the personal part stays
 /// sealed (and in its stored version) until opened by [`crate::Keyring`].
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct RecordedEvent {
     /// Place in the log.
     pub cursor: LogCursor,
@@ -104,6 +108,7 @@ pub struct RecordedEvent {
     pub metadata: Metadata,
     /// Commit time in the database.
     #[serde(with = "time::serde::rfc3339")]
+    #[schemars(with = "String", extend("format" = "date-time"))]
     pub recorded_at: OffsetDateTime,
 }
 
