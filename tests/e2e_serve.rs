@@ -35,11 +35,17 @@ async fn serve_demo_rebuild_and_stop_on_sigterm() {
     ];
     let ok = |c: &mut Command| {
         let out = c.output().unwrap();
-        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
         String::from_utf8_lossy(&out.stdout).into_owned()
     };
     ok(sportello(&db, &env).arg("migrate"));
-    let demo = ok(sportello(&db, &env).args(["demo", "--write-credentials"]).arg(&creds));
+    let demo = ok(sportello(&db, &env)
+        .args(["demo", "--write-credentials"])
+        .arg(&creds));
     assert!(demo.contains("demo network loaded"), "{demo}");
     let creds: Value = serde_json::from_slice(&std::fs::read(&creds).unwrap()).unwrap();
     let token = creds["accounts"][0]["token"].as_str().unwrap().to_owned();
@@ -53,7 +59,13 @@ async fn serve_demo_rebuild_and_stop_on_sigterm() {
     let base = format!("http://127.0.0.1:{port}");
     let http = reqwest::Client::new();
     let deadline = Instant::now() + Duration::from_secs(30);
-    while http.get(format!("{base}/readyz")).send().await.map(|r| r.status() != 200).unwrap_or(true) {
+    while http
+        .get(format!("{base}/readyz"))
+        .send()
+        .await
+        .map(|r| r.status() != 200)
+        .unwrap_or(true)
+    {
         assert!(Instant::now() < deadline, "server did not become ready");
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
@@ -74,22 +86,49 @@ async fn serve_demo_rebuild_and_stop_on_sigterm() {
         let url = format!("{base}/api/v1/activity?min_position={min}");
         let token = token.clone();
         async move {
-            http.get(url).bearer_auth(token).send().await.unwrap().json::<Value>().await.unwrap()
+            http.get(url)
+                .bearer_auth(token)
+                .send()
+                .await
+                .unwrap()
+                .json::<Value>()
+                .await
+                .unwrap()
         }
     };
     let before = list(pos).await;
-    assert_eq!(before["items"].as_array().unwrap().len(), 6, "5 demo people + 1");
+    assert_eq!(
+        before["items"].as_array().unwrap().len(),
+        6,
+        "5 demo people + 1"
+    );
 
     let rebuilt = ok(sportello(&db, &env).args(["rebuild", "stream_activity"]));
-    assert!(rebuilt.contains("rebuilt stream_activity from 6 events"), "{rebuilt}");
-    assert_eq!(list(pos).await, before, "same rows after the blue/green swap");
+    assert!(
+        rebuilt.contains("rebuilt stream_activity from 6 events"),
+        "{rebuilt}"
+    );
+    assert_eq!(
+        list(pos).await,
+        before,
+        "same rows after the blue/green swap"
+    );
 
-    let unknown = sportello(&db, &env).args(["rebuild", "nope"]).output().unwrap();
+    let unknown = sportello(&db, &env)
+        .args(["rebuild", "nope"])
+        .output()
+        .unwrap();
     assert!(!unknown.status.success());
     assert!(String::from_utf8_lossy(&unknown.stderr).contains("known: stream_activity"));
 
     let pid = server.id().to_string();
-    assert!(Command::new("kill").args(["-TERM", &pid]).status().unwrap().success());
+    assert!(
+        Command::new("kill")
+            .args(["-TERM", &pid])
+            .status()
+            .unwrap()
+            .success()
+    );
     let deadline = Instant::now() + Duration::from_secs(15);
     let status = loop {
         if let Some(s) = server.try_wait().unwrap() {

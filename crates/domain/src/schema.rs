@@ -82,7 +82,12 @@ mod tests {
     #[test]
     fn every_schema_is_at_the_current_version_of_its_type() {
         for s in event_schemas() {
-            assert_eq!(s.schema_version, current_version(s.event_type), "{}", s.event_type);
+            assert_eq!(
+                s.schema_version,
+                current_version(s.event_type),
+                "{}",
+                s.event_type
+            );
             assert!(s.schema["properties"]["payload"]["properties"].is_object());
         }
     }

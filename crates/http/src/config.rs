@@ -59,10 +59,16 @@ impl Settings {
                     .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
         };
         if !token_ok(&self.stream_name) {
-            return Err(format!("stream_name {:?} must be letters, digits, _ or -", self.stream_name));
+            return Err(format!(
+                "stream_name {:?} must be letters, digits, _ or -",
+                self.stream_name
+            ));
         }
         if !token_ok(&self.subject_prefix) {
-            return Err(format!("subject_prefix {:?} must be one subject token", self.subject_prefix));
+            return Err(format!(
+                "subject_prefix {:?} must be one subject token",
+                self.subject_prefix
+            ));
         }
         if self.db_max_connections == 0 {
             return Err("db_max_connections must be at least 1".into());
@@ -123,7 +129,10 @@ mod tests {
         };
         let shown = format!("{s:?}");
         assert!(!shown.contains("s3cret"), "{shown}");
-        assert!(shown.contains("postgres://app:***@db:5432/sportello"), "{shown}");
+        assert!(
+            shown.contains("postgres://app:***@db:5432/sportello"),
+            "{shown}"
+        );
         assert!(shown.contains("<redacted>"));
         assert_eq!(redact_url("nats://127.0.0.1:4222"), "nats://127.0.0.1:4222");
     }
@@ -135,8 +144,29 @@ mod tests {
             ..Settings::default()
         };
         assert!(ok.validate().is_ok());
-        assert!(Settings { master_key: None, ..ok.clone() }.validate().is_err());
-        assert!(Settings { subject_prefix: "a.b".into(), ..ok.clone() }.validate().is_err());
-        assert!(Settings { db_max_connections: 0, ..ok }.validate().is_err());
+        assert!(
+            Settings {
+                master_key: None,
+                ..ok.clone()
+            }
+            .validate()
+            .is_err()
+        );
+        assert!(
+            Settings {
+                subject_prefix: "a.b".into(),
+                ..ok.clone()
+            }
+            .validate()
+            .is_err()
+        );
+        assert!(
+            Settings {
+                db_max_connections: 0,
+                ..ok
+            }
+            .validate()
+            .is_err()
+        );
     }
 }

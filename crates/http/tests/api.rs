@@ -46,16 +46,32 @@ impl Server {
             assert!(Instant::now() < deadline, "server did not start");
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
-        Server { base, db, settings, stop: Some(tx), task, http }
+        Server {
+            base,
+            db,
+            settings,
+            stop: Some(tx),
+            task,
+            http,
+        }
     }
 
     /// A token for a new account in `network`.
     async fn token(&self, network: NetworkId) -> String {
         let account = AccountId::new();
-        create_account(&self.db.pool, account, network, OrganizationId::new(), "desk_operator", "test")
+        create_account(
+            &self.db.pool,
+            account,
+            network,
+            OrganizationId::new(),
+            "desk_operator",
+            "test",
+        )
+        .await
+        .unwrap();
+        issue_token(&self.db.pool, account, time::Duration::hours(1))
             .await
-            .unwrap();
-        issue_token(&self.db.pool, account, time::Duration::hours(1)).await.unwrap()
+            .unwrap()
     }
 
     fn url(&self, path: &str) -> String {
@@ -106,11 +122,16 @@ async fn problem(res: reqwest::Response, status: u16) -> Value {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn operations_endpoints_and_read_your_writes() {
     let s = Server::start().await;
-    assert_eq!(s.http.get(s.url("/healthz")).send().await.unwrap().status(), 200);
+    assert_eq!(
+        s.http.get(s.url("/healthz")).send().await.unwrap().status(),
+        200
+    );
     let token = s.token(NetworkId::new()).await;
 
     for i in 0..20 {
-        let res = s.post_person(&token, &person(&format!("Demo Persona {i}")), None).await;
+        let res = s
+            .post_person(&token, &person(&format!("Demo Persona {i}")), None)
+            .await;
         assert_eq!(res.status(), 201);
         let etag = res.headers()["etag"].to_str().unwrap().to_owned();
         let body: Value = res.json().await.unwrap();
@@ -126,8 +147,16 @@ async fn operations_endpoints_and_read_your_writes() {
             .json()
             .await
             .unwrap();
-        let ids: Vec<&str> = list["items"].as_array().unwrap().iter().map(|r| r["stream_id"].as_str().unwrap()).collect();
-        assert!(ids.contains(&body["person_id"].as_str().unwrap()), "the write is read back at once");
+        let ids: Vec<&str> = list["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| r["stream_id"].as_str().unwrap())
+            .collect();
+        assert!(
+            ids.contains(&body["person_id"].as_str().unwrap()),
+            "the write is read back at once"
+        );
         assert_eq!(ids.len(), i + 1);
     }
 
@@ -139,8 +168,19 @@ async fn operations_endpoints_and_read_your_writes() {
     assert_eq!(ready["projections"][0]["name"], "stream_activity");
     assert_eq!(ready["projections"][0]["lag"], 0);
 
-    let metrics = s.http.get(s.url("/metrics")).send().await.unwrap().text().await.unwrap();
-    assert!(metrics.contains("sportello_events_appended_total"), "{metrics}");
+    let metrics = s
+        .http
+        .get(s.url("/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        metrics.contains("sportello_events_appended_total"),
+        "{metrics}"
+    );
     assert!(metrics.contains("sportello_relay_published_total"));
     s.stop().await;
 }
@@ -155,13 +195,27 @@ async fn idempotency_keys_over_http() {
     let first: Value = first.json().await.unwrap();
     let again = s.post_person(&token, &person("Demo Uno"), Some(&key)).await;
     assert_eq!(again.status(), 201);
-    assert_eq!(again.json::<Value>().await.unwrap(), first, "a retry answers what the first answer said");
+    assert_eq!(
+        again.json::<Value>().await.unwrap(),
+        first,
+        "a retry answers what the first answer said"
+    );
     let other = s.post_person(&token, &person("Demo Due"), Some(&key)).await;
     let body = problem(other, 422).await;
-    assert!(body["type"].as_str().unwrap().ends_with("idempotency-key-reused"));
-    let bad_key = s.post_person(&token, &person("Demo Tre"), Some("not-a-uuid")).await;
+    assert!(
+        body["type"]
+            .as_str()
+            .unwrap()
+            .ends_with("idempotency-key-reused")
+    );
+    let bad_key = s
+        .post_person(&token, &person("Demo Tre"), Some("not-a-uuid"))
+        .await;
     problem(bad_key, 422).await;
-    let (n,): (i64,) = sqlx::query_as("SELECT count(*) FROM events").fetch_one(&s.db.pool).await.unwrap();
+    let (n,): (i64,) = sqlx::query_as("SELECT count(*) FROM events")
+        .fetch_one(&s.db.pool)
+        .await
+        .unwrap();
     assert_eq!(n, 1, "only the first request appended");
     s.stop().await;
 }
@@ -179,11 +233,28 @@ async fn bad_input_gets_a_problem_naming_the_field_and_appends_nothing() {
             .send()
     };
     problem(post_raw("{\"names\": [".into()).await.unwrap(), 400).await;
-    let wrong_type = problem(post_raw(r#"{"names": "Ana", "channel": "desk"}"#.into()).await.unwrap(), 422).await;
+    let wrong_type = problem(
+        post_raw(r#"{"names": "Ana", "channel": "desk"}"#.into())
+            .await
+            .unwrap(),
+        422,
+    )
+    .await;
     assert_eq!(wrong_type["errors"][0]["field"], "names");
     let missing = problem(post_raw(r#"{"names": []}"#.into()).await.unwrap(), 422).await;
-    assert!(missing["errors"][0]["message"].as_str().unwrap().contains("channel"));
-    let unknown_channel = problem(post_raw(r#"{"names": [], "channel": "fax"}"#.into()).await.unwrap(), 422).await;
+    assert!(
+        missing["errors"][0]["message"]
+            .as_str()
+            .unwrap()
+            .contains("channel")
+    );
+    let unknown_channel = problem(
+        post_raw(r#"{"names": [], "channel": "fax"}"#.into())
+            .await
+            .unwrap(),
+        422,
+    )
+    .await;
     assert_eq!(unknown_channel["errors"][0]["field"], "channel");
     let bad_date = json!({ "names": [{ "kind": "as_used", "text": "Demo X" }], "birth_date": "1990-02-30", "channel": "desk" });
     let res = problem(s.post_person(&token, &bad_date, None).await, 422).await;
@@ -191,7 +262,8 @@ async fn bad_input_gets_a_problem_naming_the_field_and_appends_nothing() {
     let no_names = json!({ "names": [], "channel": "desk" });
     let res = problem(s.post_person(&token, &no_names, None).await, 422).await;
     assert_eq!(res["errors"][0]["field"], "names");
-    let huge = json!({ "names": [{ "kind": "as_used", "text": "x".repeat(300_000) }], "channel": "desk" });
+    let huge =
+        json!({ "names": [{ "kind": "as_used", "text": "x".repeat(300_000) }], "channel": "desk" });
     problem(s.post_person(&token, &huge, None).await, 413).await;
     let not_json = s
         .http
@@ -203,19 +275,46 @@ async fn bad_input_gets_a_problem_naming_the_field_and_appends_nothing() {
         .unwrap();
     problem(not_json, 400).await;
     // No token, wrong token.
-    let anon = s.http.post(s.url("/api/v1/persons")).json(&person("Demo A")).send().await.unwrap();
+    let anon = s
+        .http
+        .post(s.url("/api/v1/persons"))
+        .json(&person("Demo A"))
+        .send()
+        .await
+        .unwrap();
     problem(anon, 401).await;
     let forged = s.post_person("spt_forged", &person("Demo A"), None).await;
     problem(forged, 401).await;
     // Unknown ids.
-    let res = s.http.get(s.url(&format!("/api/v1/persons/{}/history", PersonId::new()))).bearer_auth(&token).send().await.unwrap();
+    let res = s
+        .http
+        .get(s.url(&format!("/api/v1/persons/{}/history", PersonId::new())))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
     problem(res, 404).await;
-    let res = s.http.get(s.url("/api/v1/persons/not-an-id/history")).bearer_auth(&token).send().await.unwrap();
+    let res = s
+        .http
+        .get(s.url("/api/v1/persons/not-an-id/history"))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
     problem(res, 404).await;
-    let res = s.http.get(s.url("/api/v1/activity?limit=0")).bearer_auth(&token).send().await.unwrap();
+    let res = s
+        .http
+        .get(s.url("/api/v1/activity?limit=0"))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
     problem(res, 422).await;
 
-    let (n,): (i64,) = sqlx::query_as("SELECT count(*) FROM events").fetch_one(&s.db.pool).await.unwrap();
+    let (n,): (i64,) = sqlx::query_as("SELECT count(*) FROM events")
+        .fetch_one(&s.db.pool)
+        .await
+        .unwrap();
     assert_eq!(n, 0, "nothing appended by bad requests");
     s.stop().await;
 }
@@ -223,13 +322,33 @@ async fn bad_input_gets_a_problem_naming_the_field_and_appends_nothing() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn networks_never_see_each_other_over_http() {
     let s = Server::start().await;
-    let (a, b) = (s.token(NetworkId::new()).await, s.token(NetworkId::new()).await);
-    let res: Value = s.post_person(&a, &person("Demo Rete A"), None).await.json().await.unwrap();
+    let (a, b) = (
+        s.token(NetworkId::new()).await,
+        s.token(NetworkId::new()).await,
+    );
+    let res: Value = s
+        .post_person(&a, &person("Demo Rete A"), None)
+        .await
+        .json()
+        .await
+        .unwrap();
     let id = res["person_id"].as_str().unwrap();
     let pos = res["position"].as_i64().unwrap();
-    let own = s.http.get(s.url(&format!("/api/v1/persons/{id}/history"))).bearer_auth(&a).send().await.unwrap();
+    let own = s
+        .http
+        .get(s.url(&format!("/api/v1/persons/{id}/history")))
+        .bearer_auth(&a)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(own.status(), 200);
-    let foreign = s.http.get(s.url(&format!("/api/v1/persons/{id}/history"))).bearer_auth(&b).send().await.unwrap();
+    let foreign = s
+        .http
+        .get(s.url(&format!("/api/v1/persons/{id}/history")))
+        .bearer_auth(&b)
+        .send()
+        .await
+        .unwrap();
     problem(foreign, 404).await;
     let list: Value = s
         .http
@@ -256,10 +375,11 @@ async fn all_table_text(pool: &sqlx::PgPool) -> String {
     .unwrap();
     let mut out = String::new();
     for t in tables {
-        let rows: Vec<String> = sqlx::query_scalar(sqlx::AssertSqlSafe(format!("SELECT t::text FROM {t} t")))
-            .fetch_all(pool)
-            .await
-            .unwrap();
+        let rows: Vec<String> =
+            sqlx::query_scalar(sqlx::AssertSqlSafe(format!("SELECT t::text FROM {t} t")))
+                .fetch_all(pool)
+                .await
+                .unwrap();
         out.extend(rows);
     }
     out
@@ -277,14 +397,31 @@ async fn after_crypto_shredding_no_personal_value_is_found_anywhere() {
     let name = "Demo Zyxqvorth Plimbaxtel";
     let birth = "1937-11-05";
     let body = json!({ "names": [{ "kind": "as_in_document", "text": name }], "birth_date": birth, "channel": "outreach" });
-    let created: Value = s.post_person(&token, &body, None).await.json().await.unwrap();
+    let created: Value = s
+        .post_person(&token, &body, None)
+        .await
+        .json()
+        .await
+        .unwrap();
     let id = created["person_id"].as_str().unwrap().to_owned();
     let pos = created["position"].as_i64().unwrap();
     let history_url = s.url(&format!("/api/v1/persons/{id}/history"));
 
     // Before: the API shows the data to the desk; tables and bus hold it sealed.
-    let before = s.http.get(&history_url).bearer_auth(&token).send().await.unwrap().text().await.unwrap();
-    assert!(before.contains(name) && before.contains(birth), "the check can see the values: {before}");
+    let before = s
+        .http
+        .get(&history_url)
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        before.contains(name) && before.contains(birth),
+        "the check can see the values: {before}"
+    );
     // Wait until the relay has published it.
     let client = async_nats::connect(nats_url()).await.unwrap();
     let js = async_nats::jetstream::new(client);
@@ -304,9 +441,18 @@ async fn after_crypto_shredding_no_personal_value_is_found_anywhere() {
     let person = PersonId(id.parse().unwrap());
     assert!(keyring.shred(&s.db.pool, network, person).await.unwrap());
 
-    let needles = [name.to_owned(), birth.to_owned(), hex(name), hex(birth), "Zyxqvorth".to_owned()];
+    let needles = [
+        name.to_owned(),
+        birth.to_owned(),
+        hex(name),
+        hex(birth),
+        "Zyxqvorth".to_owned(),
+    ];
     let tables = all_table_text(&s.db.pool).await;
-    assert!(tables.contains(&id), "the scan sees the tables (the person id is there)");
+    assert!(
+        tables.contains(&id),
+        "the scan sees the tables (the person id is there)"
+    );
     for n in &needles {
         assert!(!tables.contains(n.as_str()), "found {n:?} in a table");
     }
@@ -326,13 +472,31 @@ async fn after_crypto_shredding_no_personal_value_is_found_anywhere() {
             assert!(!raw.contains(n.as_str()), "found {n:?} on the bus");
         }
     }
-    let after = s.http.get(&history_url).bearer_auth(&token).send().await.unwrap();
+    let after = s
+        .http
+        .get(&history_url)
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(after.status(), 200, "the case's public part remains");
     let after = after.text().await.unwrap();
     assert!(after.contains("\"erased\""), "{after}");
-    let activity = s.http.get(s.url("/api/v1/activity")).bearer_auth(&token).send().await.unwrap().text().await.unwrap();
+    let activity = s
+        .http
+        .get(s.url("/api/v1/activity"))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
     for n in &needles {
-        assert!(!after.contains(n.as_str()) && !activity.contains(n.as_str()), "found {n:?} in an answer");
+        assert!(
+            !after.contains(n.as_str()) && !activity.contains(n.as_str()),
+            "found {n:?} in an answer"
+        );
     }
     // And no new personal data can be written for an erased person: the
     // statistics-only public part stays countable.

@@ -57,7 +57,10 @@ async fn live_rows_equal_rebuilt_rows_and_networks_stay_apart() {
     let relay = Relay::new(
         db.pool.clone(),
         js.clone(),
-        RelayConfig { bus: bus.clone(), ..Default::default() },
+        RelayConfig {
+            bus: bus.clone(),
+            ..Default::default()
+        },
         store.appended(),
     );
     let relay_task = tokio::spawn(relay.run(cancel.clone()));
@@ -76,7 +79,9 @@ async fn live_rows_equal_rebuilt_rows_and_networks_stay_apart() {
     for round in 0..20i64 {
         for (i, net) in networks.iter().enumerate() {
             for s in 0..5 {
-                let stream = StreamId(uuid::Uuid::from_u128(((i as u128) << 64) | s as u128 | 1 << 100));
+                let stream = StreamId(uuid::Uuid::from_u128(
+                    ((i as u128) << 64) | s as u128 | 1 << 100,
+                ));
                 let kind = if s % 2 == 0 { "case" } else { "referral" };
                 let n = 1 + (round + s as i64) % 3;
                 store
@@ -85,8 +90,14 @@ async fn live_rows_equal_rebuilt_rows_and_networks_stay_apart() {
                         stream_id: stream,
                         stream_kind: kind,
                         expected: ExpectedVersion::Any,
-                        events: (0..n).map(|k| event(kind, k, (s == 1).then_some(org))).collect(),
-                        metadata: Metadata::for_command(AccountId::new(), org, OffsetDateTime::now_utc()),
+                        events: (0..n)
+                            .map(|k| event(kind, k, (s == 1).then_some(org)))
+                            .collect(),
+                        metadata: Metadata::for_command(
+                            AccountId::new(),
+                            org,
+                            OffsetDateTime::now_utc(),
+                        ),
                         idempotency: None,
                     })
                     .await
@@ -103,10 +114,17 @@ async fn live_rows_equal_rebuilt_rows_and_networks_stay_apart() {
         status.position.load(std::sync::atomic::Ordering::Relaxed) == last_position
     })
     .await;
-    assert!(status.live.load(std::sync::atomic::Ordering::Relaxed), "fed from the bus");
+    assert!(
+        status.live.load(std::sync::atomic::Ordering::Relaxed),
+        "fed from the bus"
+    );
     let live = rows(&db.pool).await;
     assert_eq!(live.len(), 10);
-    assert_eq!(live.iter().map(|r| r.4).sum::<i64>(), total, "each event counted once");
+    assert_eq!(
+        live.iter().map(|r| r.4).sum::<i64>(),
+        total,
+        "each event counted once"
+    );
 
     // Rows of one network never mention the other's streams.
     for net in networks {
@@ -137,20 +155,27 @@ async fn live_rows_equal_rebuilt_rows_and_networks_stay_apart() {
     relay_task.await.unwrap();
     runner_task.await.unwrap().unwrap();
 
-    let applied = rebuild(&db.pool, &StreamActivity, 37, &|_, _| {}).await.unwrap();
+    let applied = rebuild(&db.pool, &StreamActivity, 37, &|_, _| {})
+        .await
+        .unwrap();
     assert_eq!(applied as i64, total);
     let rebuilt = rows(&db.pool).await;
-    assert_eq!(rebuilt, live, "rebuilt from the log == built live from the bus");
-    let (generation,): (i32,) =
-        sqlx::query_as("SELECT generation FROM projection_checkpoints WHERE name = 'stream_activity'")
+    assert_eq!(
+        rebuilt, live,
+        "rebuilt from the log == built live from the bus"
+    );
+    let (generation,): (i32,) = sqlx::query_as(
+        "SELECT generation FROM projection_checkpoints WHERE name = 'stream_activity'",
+    )
+    .fetch_one(&db.pool)
+    .await
+    .unwrap();
+    assert_eq!(generation, 2, "the rebuild swapped in a new generation");
+    let (old_exists,): (bool,) =
+        sqlx::query_as("SELECT to_regclass('stream_activity_g1') IS NOT NULL")
             .fetch_one(&db.pool)
             .await
             .unwrap();
-    assert_eq!(generation, 2, "the rebuild swapped in a new generation");
-    let (old_exists,): (bool,) = sqlx::query_as("SELECT to_regclass('stream_activity_g1') IS NOT NULL")
-        .fetch_one(&db.pool)
-        .await
-        .unwrap();
     assert!(!old_exists, "the old generation is dropped");
 
     delete_stream(&nats_url(), &bus).await;

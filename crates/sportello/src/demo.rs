@@ -5,8 +5,12 @@
 
 use anyhow::Context;
 use serde_json::json;
-use sportello_domain::case::{Channel, PersonIdentity, PersonName, PersonTakenInCharge, STREAM_KIND};
-use sportello_domain::{AccountId, DomainEvent, Metadata, NetworkId, OrganizationId, PersonId, StreamId};
+use sportello_domain::case::{
+    Channel, PersonIdentity, PersonName, PersonTakenInCharge, STREAM_KIND,
+};
+use sportello_domain::{
+    AccountId, DomainEvent, Metadata, NetworkId, OrganizationId, PersonId, StreamId,
+};
 use sportello_http::Settings;
 use sportello_http::auth::{create_account, issue_token};
 use sportello_store::{AppendRequest, EventStore, ExpectedVersion, Keyring, NewEvent, db};
@@ -38,8 +42,19 @@ pub async fn run(settings: &Settings, credentials: Option<&Path>) -> anyhow::Res
     let network = NetworkId(DEMO_NETWORK);
     let desk = OrganizationId(DEMO_DESK);
     let operator = AccountId(DEMO_OPERATOR);
-    create_account(&pool, operator, network, desk, "desk_operator", "Demo desk operator").await?;
-    let store = EventStore::new(pool.clone(), Keyring::new(settings.master_key.clone().context("master key")?));
+    create_account(
+        &pool,
+        operator,
+        network,
+        desk,
+        "desk_operator",
+        "Demo desk operator",
+    )
+    .await?;
+    let store = EventStore::new(
+        pool.clone(),
+        Keyring::new(settings.master_key.clone().context("master key")?),
+    );
     let (existing,): (i64,) =
         sqlx::query_as("SELECT count(*) FROM streams WHERE network_id = $1 AND kind = $2")
             .bind(network.0)
@@ -54,7 +69,10 @@ pub async fn run(settings: &Settings, credentials: Option<&Path>) -> anyhow::Res
                 desk,
                 channel: *channel,
                 identity: PersonIdentity {
-                    names: vec![PersonName { kind: "as_in_document".into(), text: (*name).into() }],
+                    names: vec![PersonName {
+                        kind: "as_in_document".into(),
+                        text: (*name).into(),
+                    }],
                     birth_date: birth.map(str::to_owned),
                 },
             };
@@ -70,7 +88,10 @@ pub async fn run(settings: &Settings, credentials: Option<&Path>) -> anyhow::Res
                 })
                 .await?;
         }
-        println!("demo network loaded: {} fictitious people taken in charge", PEOPLE.len());
+        println!(
+            "demo network loaded: {} fictitious people taken in charge",
+            PEOPLE.len()
+        );
     } else {
         println!("demo network already loaded ({existing} cases)");
     }

@@ -14,7 +14,10 @@ use std::path::PathBuf;
 use tracing_subscriber::EnvFilter;
 
 #[derive(Parser)]
-#[command(version, about = "Sportello: the immigration services desk and its network")]
+#[command(
+    version,
+    about = "Sportello: the immigration services desk and its network"
+)]
 struct Cli {
     /// A TOML settings file (defaults to `sportello.toml` if present).
     #[arg(long, global = true)]
@@ -97,10 +100,15 @@ async fn main() -> anyhow::Result<()> {
             println!("migrations applied");
             Ok(())
         }
-        Command::Demo { write_credentials } => demo::run(&settings, write_credentials.as_deref()).await,
+        Command::Demo { write_credentials } => {
+            demo::run(&settings, write_credentials.as_deref()).await
+        }
         Command::Rebuild { projection } => {
             let p = sportello_projections::by_name(&projection).with_context(|| {
-                let names: Vec<_> = sportello_projections::all().iter().map(|p| p.name()).collect();
+                let names: Vec<_> = sportello_projections::all()
+                    .iter()
+                    .map(|p| p.name())
+                    .collect();
                 format!("no projection {projection:?}; known: {}", names.join(", "))
             })?;
             let pool = sportello_store::db::connect(&settings.database_url, 4).await?;
@@ -117,7 +125,8 @@ async fn main() -> anyhow::Result<()> {
                 bar.set_length(total);
                 bar.set_position(done);
             };
-            let n = sportello_store::projection::rebuild(&pool, p.as_ref(), 5000, &progress).await?;
+            let n =
+                sportello_store::projection::rebuild(&pool, p.as_ref(), 5000, &progress).await?;
             bar.finish();
             println!("rebuilt {projection} from {n} events");
             Ok(())

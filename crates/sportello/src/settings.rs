@@ -24,7 +24,9 @@ fn default_key_file() -> PathBuf {
 
 /// Load and validate.
 pub fn load(file: Option<&Path>) -> anyhow::Result<Settings> {
-    let file = file.map(Path::to_path_buf).unwrap_or_else(|| "sportello.toml".into());
+    let file = file
+        .map(Path::to_path_buf)
+        .unwrap_or_else(|| "sportello.toml".into());
     let figment = Figment::from(Serialized::defaults(DefaultsShim::default()))
         .merge(Toml::file(&file))
         .merge(Env::prefixed("SPORTELLO_"))
@@ -41,7 +43,8 @@ pub fn load(file: Option<&Path>) -> anyhow::Result<Settings> {
 
 fn key_from_file(path: &Path) -> anyhow::Result<MasterKey> {
     if let Ok(s) = std::fs::read_to_string(path) {
-        return MasterKey::from_base64(&s).with_context(|| format!("master key in {}", path.display()));
+        return MasterKey::from_base64(&s)
+            .with_context(|| format!("master key in {}", path.display()));
     }
     let key = MasterKey::generate();
     if let Some(dir) = path.parent() {

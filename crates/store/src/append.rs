@@ -136,8 +136,11 @@ impl EventStore {
         };
         match &result {
             Ok(r) => {
-                metrics::counter!("sportello_events_appended_total")
-                    .increment(if r.replayed { 0 } else { req.events.len() as u64 });
+                metrics::counter!("sportello_events_appended_total").increment(if r.replayed {
+                    0
+                } else {
+                    req.events.len() as u64
+                });
                 metrics::histogram!("sportello_append_seconds").record(started.elapsed());
                 self.appended.notify_waiters();
             }

@@ -96,8 +96,8 @@ pub mod base64_bytes {
 
 /// The JSON Schema of a message body on the bus.
 pub fn envelope_schema() -> serde_json::Value {
-    let mut schema = serde_json::to_value(schemars::schema_for!(RecordedEvent))
-        .expect("schema serialises");
+    let mut schema =
+        serde_json::to_value(schemars::schema_for!(RecordedEvent)).expect("schema serialises");
     schema["title"] = "Sportello event on the bus (JetStream stream SPORTELLO)".into();
     schema
 }

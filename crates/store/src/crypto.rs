@@ -61,7 +61,13 @@ fn seal(key: &[u8; KEY_LEN], plaintext: &[u8], aad: &[u8]) -> Result<Vec<u8>, St
     let cipher = XChaCha20Poly1305::new(key.into());
     let nonce = XNonce::generate();
     let ct = cipher
-        .encrypt(&nonce, Payload { msg: plaintext, aad })
+        .encrypt(
+            &nonce,
+            Payload {
+                msg: plaintext,
+                aad,
+            },
+        )
         .map_err(|_| StoreError::Crypto("encryption failed".into()))?;
     let mut out = Vec::with_capacity(NONCE_LEN + ct.len());
     out.extend_from_slice(nonce.as_slice());
@@ -81,7 +87,11 @@ fn open(key: &[u8; KEY_LEN], sealed: &[u8], aad: &[u8]) -> Result<Vec<u8>, Store
 }
 
 fn wrap_aad(network: NetworkId, person: PersonId) -> Vec<u8> {
-    [network.0.as_bytes().as_slice(), person.0.as_bytes().as_slice()].concat()
+    [
+        network.0.as_bytes().as_slice(),
+        person.0.as_bytes().as_slice(),
+    ]
+    .concat()
 }
 
 /// Seals and opens personal data with per-person keys kept in `person_keys`.
@@ -155,7 +165,8 @@ impl Keyring {
         event_id: EventId,
         value: &Value,
     ) -> Result<Vec<u8>, StoreError> {
-        let plaintext = serde_json::to_vec(value).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        let plaintext =
+            serde_json::to_vec(value).map_err(|e| StoreError::Corrupt(e.to_string()))?;
         seal(key, &plaintext, event_id.0.as_bytes())
     }
 
@@ -246,13 +257,22 @@ mod tests {
         let value = serde_json::json!({ "name": "Ana Esempio" });
         let sealed = Keyring::seal_with(&key, event, &value).unwrap();
         assert!(!sealed.windows(11).any(|w| w == b"Ana Esempio"));
-        let sp = SealedPersonal { person_id: PersonId::new(), ciphertext: sealed };
+        let sp = SealedPersonal {
+            person_id: PersonId::new(),
+            ciphertext: sealed,
+        };
         let keys = HashMap::from([(sp.person_id, key)]);
-        assert_eq!(Keyring::open_with(&keys, event, &sp).unwrap(), Personal::Open(value));
+        assert_eq!(
+            Keyring::open_with(&keys, event, &sp).unwrap(),
+            Personal::Open(value)
+        );
         // Moved onto another event: refused.
         assert!(Keyring::open_with(&keys, EventId::new(), &sp).is_err());
         // Without the key: erased, not an error.
-        assert_eq!(Keyring::open_with(&HashMap::new(), event, &sp).unwrap(), Personal::Erased);
+        assert_eq!(
+            Keyring::open_with(&HashMap::new(), event, &sp).unwrap(),
+            Personal::Erased
+        );
     }
 
     #[test]

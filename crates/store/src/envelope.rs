@@ -4,7 +4,9 @@
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
-use sportello_domain::{EventId, EventParts, Metadata, NetworkId, OrganizationId, PersonId, StreamId};
+use sportello_domain::{
+    EventId, EventParts, Metadata, NetworkId, OrganizationId, PersonId, StreamId,
+};
 use std::fmt;
 use time::OffsetDateTime;
 
@@ -13,7 +15,17 @@ use time::OffsetDateTime;
 /// transaction, so no event can later appear before a cursor already
 /// passed: reading "after cursor" never skips a late commit.
 #[derive(
-    Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize,
+    Clone,
+    Copy,
+    Debug,
+    Default,
+    PartialEq,
+    Eq,
+    PartialOrd,
+    Ord,
+    Hash,
+    Serialize,
+    Deserialize,
     schemars::JsonSchema,
 )]
 pub struct LogCursor {

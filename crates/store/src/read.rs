@@ -26,7 +26,12 @@ fn decode(row: &PgRow) -> Result<RecordedEvent, StoreError> {
     let event_type: String = row.try_get("event_type")?;
     let stored_schema_version: i32 = row.try_get("schema_version")?;
     let mut payload: serde_json::Value = row.try_get("payload")?;
-    let schema_version = upcast(&event_type, stored_schema_version, Part::Public, &mut payload)?;
+    let schema_version = upcast(
+        &event_type,
+        stored_schema_version,
+        Part::Public,
+        &mut payload,
+    )?;
     let person: Option<Uuid> = row.try_get("person_id")?;
     let sealed: Option<Vec<u8>> = row.try_get("personal")?;
     let metadata: sqlx::types::Json<Metadata> = row.try_get("metadata")?;
@@ -174,7 +179,10 @@ impl EventStore {
             .collect();
         persons.sort();
         persons.dedup();
-        let keys = self.keyring().keys_for_reading(self.pool(), &persons).await?;
+        let keys = self
+            .keyring()
+            .keys_for_reading(self.pool(), &persons)
+            .await?;
         events
             .into_iter()
             .map(|event| {

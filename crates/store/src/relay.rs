@@ -138,12 +138,13 @@ impl Relay {
     /// shutdown, Err on any failure.
     async fn lead(&self, shutdown: &CancellationToken) -> Result<(), RelayError> {
         let mut conn = self.pool.acquire().await.map_err(StoreError::from)?;
-        let (got,): (bool,) =
-            sqlx::query_as("SELECT pg_try_advisory_lock(hashtextextended('sportello-relay:' || $1, 0))")
-                .bind(&self.config.bus.stream_name)
-                .fetch_one(&mut *conn)
-                .await
-                .map_err(StoreError::from)?;
+        let (got,): (bool,) = sqlx::query_as(
+            "SELECT pg_try_advisory_lock(hashtextextended('sportello-relay:' || $1, 0))",
+        )
+        .bind(&self.config.bus.stream_name)
+        .fetch_one(&mut *conn)
+        .await
+        .map_err(StoreError::from)?;
         if !got {
             return Ok(());
         }
@@ -175,14 +176,18 @@ impl Relay {
         let id = msg
             .headers
             .get(async_nats::header::NATS_MESSAGE_ID)
-            .ok_or_else(|| RelayError::OutOfStep(format!("message {last_seq} has no Nats-Msg-Id")))?;
+            .ok_or_else(|| {
+                RelayError::OutOfStep(format!("message {last_seq} has no Nats-Msg-Id"))
+            })?;
         let event_id: EventId = id
             .as_str()
             .parse()
             .map_err(|_| RelayError::OutOfStep(format!("message {last_seq} has a foreign id")))?;
         let cursor = cursor_of_event(&mut **conn, event_id)
             .await?
-            .ok_or_else(|| RelayError::OutOfStep(format!("event of message {last_seq} is not in the log")))?;
+            .ok_or_else(|| {
+                RelayError::OutOfStep(format!("event of message {last_seq} is not in the log"))
+            })?;
         Ok((cursor, last_seq))
     }
 
@@ -239,7 +244,9 @@ impl Relay {
             cursor = batch.last().expect("non-empty").cursor;
             metrics::counter!("sportello_relay_published_total").increment(batch.len() as u64);
             self.status.stream_seq.store(seq as i64, Ordering::Relaxed);
-            self.status.position.store(cursor.position, Ordering::Relaxed);
+            self.status
+                .position
+                .store(cursor.position, Ordering::Relaxed);
             sqlx::query(
                 "INSERT INTO relay_progress (stream_name, tx_id, position, stream_seq, updated_at)
                  VALUES ($1, $2::text::xid8, $3, $4, now())

@@ -58,16 +58,33 @@ async fn thirty_two_writers_on_one_stream_each_version_won_once() {
                 (_, Err(e)) => panic!("unexpected error: {e}"),
             }
         }
-        assert_eq!(won, 1, "round {round}: exactly one writer wins version {}", round + 1);
+        assert_eq!(
+            won,
+            1,
+            "round {round}: exactly one writer wins version {}",
+            round + 1
+        );
     }
-    assert_eq!(conflicts, (WRITERS - 1) * ROUNDS as usize, "every loser got a conflict");
+    assert_eq!(
+        conflicts,
+        (WRITERS - 1) * ROUNDS as usize,
+        "every loser got a conflict"
+    );
 
     let events = store.read_stream(net, stream).await.unwrap();
     let versions: Vec<i64> = events.iter().map(|e| e.event.version).collect();
-    assert_eq!(versions, (1..=ROUNDS + 1).collect::<Vec<_>>(), "nothing lost, no gap");
+    assert_eq!(
+        versions,
+        (1..=ROUNDS + 1).collect::<Vec<_>>(),
+        "nothing lost, no gap"
+    );
     for (version, w) in winners {
         let e = &events[(version - 1) as usize].event;
-        assert_eq!(e.payload["n"], json!(w), "version {version} holds the winner's event");
+        assert_eq!(
+            e.payload["n"],
+            json!(w),
+            "version {version} holds the winner's event"
+        );
     }
     db.drop_db().await;
 }
@@ -205,7 +222,12 @@ async fn an_idempotent_retry_appends_once_and_a_reused_key_is_refused() {
     ));
 
     // The same key in another network is another key.
-    let mut elsewhere = append_one(NetworkId::new(), StreamId::new(), ExpectedVersion::NoStream, 2);
+    let mut elsewhere = append_one(
+        NetworkId::new(),
+        StreamId::new(),
+        ExpectedVersion::NoStream,
+        2,
+    );
     elsewhere.idempotency = Some(Idempotency::for_request(key, b"body two"));
     assert!(!store.append(&elsewhere).await.unwrap().replayed);
 
@@ -243,21 +265,36 @@ async fn networks_never_see_each_other_in_the_store() {
     let (a, b) = (NetworkId::new(), NetworkId::new());
     let (sa, sb) = (StreamId::new(), StreamId::new());
     for i in 0..5 {
-        store.append(&append_one(a, sa, ExpectedVersion::Any, i)).await.unwrap();
-        store.append(&append_one(b, sb, ExpectedVersion::Any, i)).await.unwrap();
+        store
+            .append(&append_one(a, sa, ExpectedVersion::Any, i))
+            .await
+            .unwrap();
+        store
+            .append(&append_one(b, sb, ExpectedVersion::Any, i))
+            .await
+            .unwrap();
     }
     assert_eq!(store.read_stream(a, sa).await.unwrap().len(), 5);
-    assert!(store.read_stream(b, sa).await.unwrap().is_empty(), "B cannot read A's stream");
-    let log_a = read_log(&db.pool, LogCursor::START, 100, Some(a)).await.unwrap();
+    assert!(
+        store.read_stream(b, sa).await.unwrap().is_empty(),
+        "B cannot read A's stream"
+    );
+    let log_a = read_log(&db.pool, LogCursor::START, 100, Some(a))
+        .await
+        .unwrap();
     assert_eq!(log_a.len(), 5);
     assert!(log_a.iter().all(|e| e.network_id == a));
     // Writing into A's stream as B is refused, and appends nothing.
     assert!(matches!(
-        store.append(&append_one(b, sa, ExpectedVersion::Any, 9)).await,
+        store
+            .append(&append_one(b, sa, ExpectedVersion::Any, 9))
+            .await,
         Err(StoreError::WrongTenant(_))
     ));
     assert!(matches!(
-        store.append(&append_one(b, sa, ExpectedVersion::Exact(5), 9)).await,
+        store
+            .append(&append_one(b, sa, ExpectedVersion::Exact(5), 9))
+            .await,
         Err(StoreError::WrongTenant(_))
     ));
     assert_eq!(store.read_stream(a, sa).await.unwrap().len(), 5);
@@ -268,7 +305,10 @@ async fn networks_never_see_each_other_in_the_store() {
     store.append(&with_personal).await.unwrap();
     let mut foreign = append_one(b, StreamId::new(), ExpectedVersion::NoStream, 0);
     foreign.events[0].personal = Some((person, json!({"x": 2})));
-    assert!(matches!(store.append(&foreign).await, Err(StoreError::WrongTenant(_))));
+    assert!(matches!(
+        store.append(&foreign).await,
+        Err(StoreError::WrongTenant(_))
+    ));
     db.drop_db().await;
 }
 
@@ -286,7 +326,11 @@ async fn a_stored_old_version_reads_back_upcast_and_is_never_rewritten() {
 
     // Store it as an old version of the code would have: straight into the table.
     let mut conn = db.pool.acquire().await.unwrap();
-    let key = store.keyring().key_for_writing(&mut conn, net, person).await.unwrap();
+    let key = store
+        .keyring()
+        .key_for_writing(&mut conn, net, person)
+        .await
+        .unwrap();
     let sealed = Keyring::seal_with(&key, event_id, &fixture["personal"]).unwrap();
     sqlx::query(
         "INSERT INTO events (event_id, network_id, stream_id, stream_kind, version, event_type,
@@ -313,7 +357,9 @@ async fn a_stored_old_version_reads_back_upcast_and_is_never_rewritten() {
     assert_eq!(e.event.schema_version, 2);
     assert_eq!(e.event.stored_schema_version, 1);
     assert_eq!(e.event.payload["channel"], "desk");
-    let Personal::Open(p) = &e.personal else { panic!("personal part opens") };
+    let Personal::Open(p) = &e.personal else {
+        panic!("personal part opens")
+    };
     assert_eq!(p["names"][0]["text"], "Demo Vecchia Versione");
     assert_eq!(p["names"][0]["kind"], "as_in_document");
 
@@ -369,7 +415,10 @@ async fn an_append_with_several_events_is_all_or_nothing() {
     assert_eq!(v, 3);
     assert!(matches!(
         store
-            .append(&AppendRequest { events: vec![], ..req.clone() })
+            .append(&AppendRequest {
+                events: vec![],
+                ..req.clone()
+            })
             .await,
         Err(StoreError::Empty)
     ));

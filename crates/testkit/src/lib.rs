@@ -73,7 +73,9 @@ impl TestDb {
             .connect(&url)
             .await
             .expect("connect to the test database");
-        sportello_store::db::migrate(&pool).await.expect("migrations apply");
+        sportello_store::db::migrate(&pool)
+            .await
+            .expect("migrations apply");
         TestDb { name, url, pool }
     }
 
@@ -130,7 +132,11 @@ pub struct PrivateNats {
 }
 
 fn nats_server_binary() -> PathBuf {
-    for p in ["/usr/sbin/nats-server", "/usr/bin/nats-server", "/usr/local/bin/nats-server"] {
+    for p in [
+        "/usr/sbin/nats-server",
+        "/usr/bin/nats-server",
+        "/usr/local/bin/nats-server",
+    ] {
         if std::path::Path::new(p).exists() {
             return p.into();
         }
@@ -167,7 +173,14 @@ impl PrivateNats {
     pub async fn resume(&mut self) {
         assert!(self.child.is_none(), "already running");
         let child = Command::new(nats_server_binary())
-            .args(["-a", "127.0.0.1", "-p", &self.port.to_string(), "-js", "-sd"])
+            .args([
+                "-a",
+                "127.0.0.1",
+                "-p",
+                &self.port.to_string(),
+                "-js",
+                "-sd",
+            ])
             .arg(self.dir.path())
             .stdout(Stdio::null())
             .stderr(Stdio::null())

@@ -86,5 +86,9 @@ pub async fn list(
         base64::engine::general_purpose::URL_SAFE_NO_PAD
             .encode(rows.last().expect("full page").stream_id.as_bytes())
     });
-    Ok((headers, Json(serde_json::json!({ "items": rows, "next_cursor": next }))).into_response())
+    Ok((
+        headers,
+        Json(serde_json::json!({ "items": rows, "next_cursor": next })),
+    )
+        .into_response())
 }

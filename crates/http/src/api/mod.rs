@@ -116,7 +116,11 @@ impl MinPosition {
         if !reached {
             headers.insert(
                 CAUGHT_UP_HEADER,
-                cp.cursor.position.to_string().parse().expect("digits are a header value"),
+                cp.cursor
+                    .position
+                    .to_string()
+                    .parse()
+                    .expect("digits are a header value"),
             );
         }
         Ok(())

@@ -11,7 +11,9 @@ use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
-use sportello_domain::case::{Channel, PersonIdentity, PersonName, PersonTakenInCharge, STREAM_KIND};
+use sportello_domain::case::{
+    Channel, PersonIdentity, PersonName, PersonTakenInCharge, STREAM_KIND,
+};
 use sportello_domain::{DomainEvent, Metadata, PersonId, StreamId};
 use sportello_store::{AppendRequest, ExpectedVersion, Idempotency, NewEvent, Personal};
 use time::OffsetDateTime;
@@ -119,7 +121,11 @@ impl TakeInCharge {
     }
 }
 
-fn idempotency(headers: &HeaderMap, route: &str, body: &[u8]) -> Result<Option<Idempotency>, ApiError> {
+fn idempotency(
+    headers: &HeaderMap,
+    route: &str,
+    body: &[u8],
+) -> Result<Option<Idempotency>, ApiError> {
     let Some(v) = headers.get("idempotency-key") else {
         return Ok(None);
     };
@@ -180,7 +186,10 @@ pub async fn take_in_charge(
         StatusCode::CREATED,
         [
             (header::ETAG, format!("\"{}\"", result.last_version)),
-            (header::LOCATION, format!("/api/v1/persons/{}/card", answer.person_id)),
+            (
+                header::LOCATION,
+                format!("/api/v1/persons/{}/card", answer.person_id),
+            ),
         ],
         Json(answer),
     )

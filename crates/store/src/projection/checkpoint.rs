@@ -92,13 +92,15 @@ pub async fn all(pool: &PgPool) -> Result<Vec<Checkpoint>, StoreError> {
     .await?;
     Ok(rows
         .into_iter()
-        .map(|(name, generation, tx, position, applied, error)| Checkpoint {
-            name,
-            generation,
-            cursor: LogCursor { tx, position },
-            applied,
-            error,
-        })
+        .map(
+            |(name, generation, tx, position, applied, error)| Checkpoint {
+                name,
+                generation,
+                cursor: LogCursor { tx, position },
+                applied,
+                error,
+            },
+        )
         .collect())
 }
 
@@ -116,7 +118,7 @@ pub enum BatchOutcome {
     /// kept and the failure is recorded.
     Failed {
         /// The event.
-        event: RecordedEvent,
+        event: Box<RecordedEvent>,
         /// Why.
         error: String,
     },
@@ -133,7 +135,10 @@ pub async fn apply_batch(
     let mut tx = conn.begin().await?;
     let cp = load(&mut tx, p.name(), true).await?;
     if let Some(error) = cp.error {
-        return Err(StoreError::Corrupt(format!("projection {} is stopped: {error}", p.name())));
+        return Err(StoreError::Corrupt(format!(
+            "projection {} is stopped: {error}",
+            p.name()
+        )));
     }
     let table = table_name(p.name(), cp.generation);
     let mut cursor = cp.cursor;
@@ -151,7 +156,7 @@ pub async fn apply_batch(
                 };
                 record_failure(pool, p.name(), e, &error).await?;
                 return Ok(BatchOutcome::Failed {
-                    event: e.clone(),
+                    event: Box::new(e.clone()),
                     error,
                 });
             }
@@ -199,10 +204,12 @@ async fn record_failure(
 
 /// Clear a projection's failure so it can be started again (after a fix).
 pub async fn clear_failure(pool: &PgPool, name: &str) -> Result<(), StoreError> {
-    sqlx::query("UPDATE projection_checkpoints SET failed_event = NULL, error = NULL WHERE name = $1")
-        .bind(name)
-        .execute(pool)
-        .await?;
+    sqlx::query(
+        "UPDATE projection_checkpoints SET failed_event = NULL, error = NULL WHERE name = $1",
+    )
+    .bind(name)
+    .execute(pool)
+    .await?;
     Ok(())
 }
 

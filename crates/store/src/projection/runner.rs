@@ -4,8 +4,8 @@
 //! processes (an advisory lock), though the checkpoint alone would keep a
 //! second one from applying anything twice.
 
-use super::checkpoint::{self, BatchOutcome};
 use super::Projection;
+use super::checkpoint::{self, BatchOutcome};
 use crate::bus::{self, BusConfig};
 use crate::envelope::{LogCursor, RecordedEvent};
 use crate::error::StoreError;
@@ -197,7 +197,9 @@ impl ProjectionRunner {
     async fn apply(&self, events: &[RecordedEvent]) -> Result<LogCursor, RunnerError> {
         match checkpoint::apply_batch(&self.pool, self.projection.as_ref(), events).await? {
             BatchOutcome::Applied { cursor, applied } => {
-                self.status.position.store(cursor.position, Ordering::Relaxed);
+                self.status
+                    .position
+                    .store(cursor.position, Ordering::Relaxed);
                 metrics::counter!("sportello_projection_applied_total", "projection" => self.projection.name())
                     .increment(applied as u64);
                 Ok(cursor)

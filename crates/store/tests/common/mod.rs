@@ -15,7 +15,11 @@ pub fn store(pool: &PgPool) -> EventStore {
 
 /// Some metadata.
 pub fn meta() -> Metadata {
-    Metadata::for_command(AccountId::new(), OrganizationId::new(), OffsetDateTime::now_utc())
+    Metadata::for_command(
+        AccountId::new(),
+        OrganizationId::new(),
+        OffsetDateTime::now_utc(),
+    )
 }
 
 /// A plain event without personal data.
@@ -31,7 +35,12 @@ pub fn plain(n: u64) -> NewEvent {
 }
 
 /// An append of one plain event.
-pub fn append_one(network: NetworkId, stream: StreamId, expected: ExpectedVersion, n: u64) -> AppendRequest {
+pub fn append_one(
+    network: NetworkId,
+    stream: StreamId,
+    expected: ExpectedVersion,
+    n: u64,
+) -> AppendRequest {
     AppendRequest {
         network,
         stream_id: stream,
