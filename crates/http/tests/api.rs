@@ -23,6 +23,13 @@ struct Server {
 
 impl Server {
     async fn start() -> Server {
+        // TEST_LOG=1 shows the server's logs.
+        if std::env::var_os("TEST_LOG").is_some() {
+            let _ = tracing_subscriber::fmt()
+                .with_env_filter("info,sportello_store=debug")
+                .with_test_writer()
+                .try_init();
+        }
         let db = TestDb::new().await;
         let bus = unique_bus();
         let settings = Settings {
@@ -505,5 +512,69 @@ async fn after_crypto_shredding_no_personal_value_is_found_anywhere() {
         .await
         .unwrap();
     assert_eq!(cases, 1);
+    s.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_projection_that_cannot_apply_an_event_stops_and_readyz_says_so() {
+    let s = Server::start().await;
+    // A stream whose versions jump from 1 to 3 (written straight into the
+    // table, as a bug or a bad migration might): the projection must stop
+    // on version 3 rather than build a wrong row.
+    let stream = uuid::Uuid::now_v7();
+    let network = uuid::Uuid::now_v7();
+    for version in [1i64, 3] {
+        sqlx::query(
+            "INSERT INTO events (event_id, network_id, stream_id, stream_kind, version, event_type,
+                                 schema_version, payload, metadata)
+             VALUES ($1, $2, $3, 'case', $4, 'TestHappened', 1, '{}', $5)",
+        )
+        .bind(uuid::Uuid::now_v7())
+        .bind(network)
+        .bind(stream)
+        .bind(version)
+        .bind(
+            serde_json::to_value(sportello_domain::Metadata::for_command(
+                AccountId::new(),
+                OrganizationId::new(),
+                time::OffsetDateTime::now_utc(),
+            ))
+            .unwrap(),
+        )
+        .execute(&s.db.pool)
+        .await
+        .unwrap();
+    }
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let body = loop {
+        let res = s.http.get(s.url("/readyz")).send().await.unwrap();
+        if res.status() == 503 {
+            break res.json::<Value>().await.unwrap();
+        }
+        assert!(
+            Instant::now() < deadline,
+            "readyz never reported the stopped projection: {}",
+            res.text().await.unwrap()
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert_eq!(body["ready"], false);
+    let p = &body["projections"][0];
+    assert_eq!(p["name"], "stream_activity");
+    assert!(p["error"].as_str().unwrap().contains("version 3"), "{p}");
+    assert_eq!(p["lag"], 1, "the event it stopped on is not skipped");
+    let metrics = s
+        .http
+        .get(s.url("/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        metrics.lines().any(|l| l.starts_with("sportello_projection_failed{projection=\"stream_activity\"} 1")),
+        "{metrics}"
+    );
     s.stop().await;
 }

@@ -104,7 +104,9 @@ pub async fn all(pool: &PgPool) -> Result<Vec<Checkpoint>, StoreError> {
         .collect())
 }
 
-/// What happened to a batch.
+/// What happened to a batch. On `Failed`, the events before the failing
+/// one are applied and checkpointed; the failing one and those after it
+/// are not.
 #[derive(Debug)]
 pub enum BatchOutcome {
     /// Applied (or skipped as already applied); the new checkpoint.
@@ -114,8 +116,7 @@ pub enum BatchOutcome {
         /// Events applied (not counting skipped ones).
         applied: usize,
     },
-    /// The projection could not apply this event; nothing of the batch was
-    /// kept and the failure is recorded.
+    /// The projection could not apply this event; the failure is recorded.
     Failed {
         /// The event.
         event: Box<RecordedEvent>,
@@ -135,6 +136,7 @@ pub async fn apply_batch(
     let mut tx = conn.begin().await?;
     let cp = load(&mut tx, p.name(), true).await?;
     if let Some(error) = cp.error {
+        tx.rollback().await?;
         return Err(StoreError::Corrupt(format!(
             "projection {} is stopped: {error}",
             p.name()
@@ -143,22 +145,23 @@ pub async fn apply_batch(
     let table = table_name(p.name(), cp.generation);
     let mut cursor = cp.cursor;
     let mut applied = 0;
+    let mut failure = None;
     for e in events.iter().filter(|e| e.cursor > cp.cursor) {
+        // Each event in a savepoint: a refused event is undone alone, and
+        // the events before it keep their effect and their checkpoint.
         let mut sp = tx.begin().await?;
         match p.apply(&mut sp, &table, e).await {
             Ok(()) => sp.commit().await?,
             Err(err) => {
-                drop(sp);
-                drop(tx);
+                // Roll back now: a dropped savepoint only rolls back when its
+                // connection is used again.
+                sp.rollback().await?;
                 let error = match err {
                     ApplyError::Database(db) => format!("database error: {db}"),
                     ApplyError::Invalid(why) => why,
                 };
-                record_failure(pool, p.name(), e, &error).await?;
-                return Ok(BatchOutcome::Failed {
-                    event: Box::new(e.clone()),
-                    error,
-                });
+                failure = Some((e, error));
+                break;
             }
         }
         cursor = e.cursor;
@@ -177,12 +180,22 @@ pub async fn apply_batch(
         .execute(&mut *tx)
         .await?;
     }
+    if let Some((e, error)) = failure {
+        // Record the failure in the same transaction that keeps the
+        // events before it, so the checkpoint row is never left locked.
+        record_failure(&mut tx, p.name(), e, &error).await?;
+        tx.commit().await?;
+        return Ok(BatchOutcome::Failed {
+            event: Box::new(e.clone()),
+            error,
+        });
+    }
     tx.commit().await?;
     Ok(BatchOutcome::Applied { cursor, applied })
 }
 
 async fn record_failure(
-    pool: &PgPool,
+    conn: &mut PgConnection,
     name: &str,
     e: &RecordedEvent,
     error: &str,
@@ -197,7 +210,7 @@ async fn record_failure(
     .bind(name)
     .bind(e.event_id.0)
     .bind(format!("event {} ({}): {error}", e.event_id, e.event_type))
-    .execute(pool)
+    .execute(conn)
     .await?;
     Ok(())
 }
