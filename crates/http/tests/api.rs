@@ -85,6 +85,22 @@ impl Server {
         format!("{}{path}", self.base)
     }
 
+    async fn event_count(&self) -> i64 {
+        sqlx::query_scalar("SELECT count(*) FROM events")
+            .fetch_one(&self.db.pool)
+            .await
+            .unwrap()
+    }
+
+    async fn get(&self, path: &str, token: &str) -> reqwest::Response {
+        self.http
+            .get(self.url(path))
+            .bearer_auth(token)
+            .send()
+            .await
+            .unwrap()
+    }
+
     async fn post_person(&self, token: &str, body: &Value, key: Option<&str>) -> reqwest::Response {
         let mut req = self
             .http
@@ -145,12 +161,11 @@ async fn operations_endpoints_and_read_your_writes() {
         assert_eq!(etag, "\"1\"");
         let pos = body["position"].as_i64().unwrap();
         let list: Value = s
-            .http
-            .get(s.url(&format!("/api/v1/activity?min_position={pos}&limit=500")))
-            .bearer_auth(&token)
-            .send()
+            .get(
+                &format!("/api/v1/activity?min_position={pos}&limit=500"),
+                &token,
+            )
             .await
-            .unwrap()
             .json()
             .await
             .unwrap();
@@ -219,10 +234,7 @@ async fn idempotency_keys_over_http() {
         .post_person(&token, &person("Demo Tre"), Some("not-a-uuid"))
         .await;
     problem(bad_key, 422).await;
-    let (n,): (i64,) = sqlx::query_as("SELECT count(*) FROM events")
-        .fetch_one(&s.db.pool)
-        .await
-        .unwrap();
+    let n = s.event_count().await;
     assert_eq!(n, 1, "only the first request appended");
     s.stop().await;
 }
@@ -294,34 +306,18 @@ async fn bad_input_gets_a_problem_naming_the_field_and_appends_nothing() {
     problem(forged, 401).await;
     // Unknown ids.
     let res = s
-        .http
-        .get(s.url(&format!("/api/v1/persons/{}/history", PersonId::new())))
-        .bearer_auth(&token)
-        .send()
-        .await
-        .unwrap();
+        .get(
+            &format!("/api/v1/persons/{}/history", PersonId::new()),
+            &token,
+        )
+        .await;
     problem(res, 404).await;
-    let res = s
-        .http
-        .get(s.url("/api/v1/persons/not-an-id/history"))
-        .bearer_auth(&token)
-        .send()
-        .await
-        .unwrap();
+    let res = s.get("/api/v1/persons/not-an-id/history", &token).await;
     problem(res, 404).await;
-    let res = s
-        .http
-        .get(s.url("/api/v1/activity?limit=0"))
-        .bearer_auth(&token)
-        .send()
-        .await
-        .unwrap();
+    let res = s.get("/api/v1/activity?limit=0", &token).await;
     problem(res, 422).await;
 
-    let (n,): (i64,) = sqlx::query_as("SELECT count(*) FROM events")
-        .fetch_one(&s.db.pool)
-        .await
-        .unwrap();
+    let n = s.event_count().await;
     assert_eq!(n, 0, "nothing appended by bad requests");
     s.stop().await;
 }
@@ -341,29 +337,13 @@ async fn networks_never_see_each_other_over_http() {
         .unwrap();
     let id = res["person_id"].as_str().unwrap();
     let pos = res["position"].as_i64().unwrap();
-    let own = s
-        .http
-        .get(s.url(&format!("/api/v1/persons/{id}/history")))
-        .bearer_auth(&a)
-        .send()
-        .await
-        .unwrap();
+    let own = s.get(&format!("/api/v1/persons/{id}/history"), &a).await;
     assert_eq!(own.status(), 200);
-    let foreign = s
-        .http
-        .get(s.url(&format!("/api/v1/persons/{id}/history")))
-        .bearer_auth(&b)
-        .send()
-        .await
-        .unwrap();
+    let foreign = s.get(&format!("/api/v1/persons/{id}/history"), &b).await;
     problem(foreign, 404).await;
     let list: Value = s
-        .http
-        .get(s.url(&format!("/api/v1/activity?min_position={pos}")))
-        .bearer_auth(&b)
-        .send()
+        .get(&format!("/api/v1/activity?min_position={pos}"), &b)
         .await
-        .unwrap()
         .json()
         .await
         .unwrap();
@@ -490,12 +470,8 @@ async fn after_crypto_shredding_no_personal_value_is_found_anywhere() {
     let after = after.text().await.unwrap();
     assert!(after.contains("\"erased\""), "{after}");
     let activity = s
-        .http
-        .get(s.url("/api/v1/activity"))
-        .bearer_auth(&token)
-        .send()
+        .get("/api/v1/activity", &token)
         .await
-        .unwrap()
         .text()
         .await
         .unwrap();

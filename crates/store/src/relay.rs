@@ -172,7 +172,30 @@ impl Relay {
         if last_seq == 0 {
             return Ok((LogCursor::START, 0));
         }
-        let msg = stream.get_raw_message(last_seq).await.map_err(bus_err)?;
+        let msg = match stream.get_raw_message(last_seq).await {
+            Ok(m) => m,
+            Err(e) => {
+                // The last message may have aged out of a stream with limits.
+                // Then the relay's own record is the only witness; it is
+                // used only when it names exactly that sequence.
+                let recorded: Option<(i64, i64, i64)> = sqlx::query_as(
+                    "SELECT tx_id::text::bigint, position, stream_seq FROM relay_progress
+                      WHERE stream_name = $1",
+                )
+                .bind(&self.config.bus.stream_name)
+                .fetch_optional(&mut **conn)
+                .await
+                .map_err(StoreError::from)?;
+                return match recorded {
+                    Some((tx, position, seq)) if seq as u64 == last_seq => {
+                        Ok((LogCursor { tx, position }, last_seq))
+                    }
+                    _ => Err(RelayError::OutOfStep(format!(
+                        "cannot read message {last_seq}: {e}"
+                    ))),
+                };
+            }
+        };
         let id = msg
             .headers
             .get(async_nats::header::NATS_MESSAGE_ID)
