@@ -74,6 +74,13 @@ pub async fn launch(
     let nats = connect_nats(&settings.nats_url).await?;
     let js = async_nats::jetstream::new(nats.clone());
 
+    // Tables and views of every read model exist before the first request.
+    for p in sportello_projections::all() {
+        sportello_store::projection::checkpoint::setup(&pool, p.as_ref())
+            .await
+            .with_context(|| format!("setting up projection {}", p.name()))?;
+    }
+
     let cancel = CancellationToken::new();
     let mut tasks = Vec::new();
     let mut relay_status = None;

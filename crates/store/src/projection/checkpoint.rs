@@ -242,7 +242,17 @@ pub async fn wait_for_position(
             target = cursor_of_position(pool, position).await?;
         }
         let mut conn = pool.acquire().await?;
-        let cp = load(&mut conn, name, false).await?;
+        // A projection not set up yet has applied nothing.
+        let cp = match load(&mut conn, name, false).await {
+            Err(StoreError::Database(sqlx::Error::RowNotFound)) => Checkpoint {
+                name: name.to_owned(),
+                generation: 1,
+                cursor: LogCursor::START,
+                applied: 0,
+                error: None,
+            },
+            other => other?,
+        };
         drop(conn);
         if let Some(t) = target
             && cp.cursor >= t
