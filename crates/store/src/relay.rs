@@ -148,8 +148,10 @@ impl Relay {
         if !got {
             return Ok(());
         }
-        // Keep this connection out of the pool for good: when it closes,
-        // the lock goes with it.
+        // Never give this connection back to the pool: if this task dies
+        // (aborted, panicked) the connection closes and the lock goes with
+        // it, instead of staying held by an idle pooled connection.
+        conn.close_on_drop();
         let result = self.publish_loop(&mut conn, shutdown).await;
         let _ = sqlx::query("SELECT pg_advisory_unlock_all()")
             .execute(&mut *conn)

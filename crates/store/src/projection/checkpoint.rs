@@ -6,7 +6,9 @@ use super::{ApplyError, Projection, table_name};
 use crate::envelope::{LogCursor, RecordedEvent};
 use crate::error::StoreError;
 use crate::read::cursor_of_position;
+use futures::FutureExt;
 use sqlx::{Acquire, PgConnection, PgPool};
+use std::panic::AssertUnwindSafe;
 use std::time::{Duration, Instant};
 
 /// A projection's checkpoint as stored.
@@ -150,7 +152,22 @@ pub async fn apply_batch(
         // Each event in a savepoint: a refused event is undone alone, and
         // the events before it keep their effect and their checkpoint.
         let mut sp = tx.begin().await?;
-        match p.apply(&mut sp, &table, e).await {
+        // A panic in read-model code is a refusal like any other: it stops
+        // the projection visibly rather than killing its task silently.
+        let outcome = AssertUnwindSafe(p.apply(&mut sp, &table, e))
+            .catch_unwind()
+            .await
+            .unwrap_or_else(|panic| {
+                let what = panic
+                    .downcast_ref::<&str>()
+                    .map(|s| (*s).to_owned())
+                    .or_else(|| panic.downcast_ref::<String>().cloned())
+                    .unwrap_or_default();
+                Err(ApplyError::Invalid(format!(
+                    "the projection panicked: {what}"
+                )))
+            });
+        match outcome {
             Ok(()) => sp.commit().await?,
             Err(err) => {
                 // Roll back now: a dropped savepoint only rolls back when its

@@ -124,6 +124,9 @@ impl ProjectionRunner {
         if !got {
             return Ok(());
         }
+        // Close (not pool) this connection when dropped: a dead task must
+        // not leave the lock held by an idle pooled connection.
+        lock.close_on_drop();
         let result = self.follow(shutdown).await;
         let _ = sqlx::query("SELECT pg_advisory_unlock_all()")
             .execute(&mut *lock)
