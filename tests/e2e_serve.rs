@@ -104,10 +104,16 @@ async fn serve_demo_rebuild_and_stop_on_sigterm() {
     );
 
     let rebuilt = ok(sportello(&db, &env).args(["rebuild", "stream_activity"]));
-    assert!(
-        rebuilt.contains("rebuilt stream_activity from 6 events"),
-        "{rebuilt}"
-    );
+    // The rebuild reads the log up to the oldest transaction still open in
+    // the cluster (other tests may hold one): up to 6 events; the live
+    // runner applies any later one to the new table after the swap.
+    let n: u64 = rebuilt
+        .trim()
+        .strip_prefix("rebuilt stream_activity from ")
+        .and_then(|r| r.strip_suffix(" events"))
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("unexpected output: {rebuilt}"));
+    assert!((1..=6).contains(&n), "{rebuilt}");
     assert_eq!(
         list(pos).await,
         before,

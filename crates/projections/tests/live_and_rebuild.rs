@@ -155,6 +155,15 @@ async fn live_rows_equal_rebuilt_rows_and_networks_stay_apart() {
     relay_task.await.unwrap();
     runner_task.await.unwrap().unwrap();
 
+    // A rebuild reads the log up to the oldest transaction still open in the
+    // cluster (other tests hold some): wait until every event is readable.
+    wait_until("the whole log to be readable", async || {
+        sportello_store::read::count_after(&db.pool, sportello_store::LogCursor::START)
+            .await
+            .unwrap()
+            == total
+    })
+    .await;
     let applied = rebuild(&db.pool, &StreamActivity, 37, &|_, _| {})
         .await
         .unwrap();

@@ -279,9 +279,18 @@ async fn networks_never_see_each_other_in_the_store() {
         store.read_stream(b, sa).await.unwrap().is_empty(),
         "B cannot read A's stream"
     );
-    let log_a = read_log(&db.pool, LogCursor::START, 100, Some(a))
-        .await
-        .unwrap();
+    // The log shows events once every older transaction in the cluster has
+    // ended (other tests hold some open): wait for all five, bounded.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let log_a = loop {
+        let log = read_log(&db.pool, LogCursor::START, 100, Some(a))
+            .await
+            .unwrap();
+        if log.len() >= 5 || Instant::now() > deadline {
+            break log;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    };
     assert_eq!(log_a.len(), 5);
     assert!(log_a.iter().all(|e| e.network_id == a));
     // Writing into A's stream as B is refused, and appends nothing.
