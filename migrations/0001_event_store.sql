@@ -4,16 +4,10 @@
 -- Global order is the pair (tx_id, position): readers only read below the
 -- oldest transaction still running (pg_snapshot_xmin), so an event whose
 -- transaction commits late is never skipped (see docs/ARCHITECTURE.md).
+-- A stream is its events: the unique (stream_id, version) serialises
+-- concurrent writers of one stream, and its last event says its network,
+-- kind, version and the transaction that wrote it.
 
-CREATE TABLE streams (
-    stream_id   uuid PRIMARY KEY,
-    network_id  uuid NOT NULL,
-    kind        text NOT NULL,
-    version     bigint NOT NULL CHECK (version >= 0),
-    -- Transaction of the last append: a later append must come from a later
-    -- transaction, so that log order (tx_id, position) keeps stream order.
-    last_tx_id  xid8 NOT NULL
-);
 
 CREATE TABLE events (
     position        bigserial PRIMARY KEY,
@@ -75,16 +69,78 @@ CREATE TABLE person_keys (
     CHECK ((wrapped_key IS NULL) = (shredded_at IS NOT NULL))
 );
 
--- Append events to one stream, atomically, in one round trip.
---
--- p_expected: -1 = any version, 0 = the stream must not exist, n = the
--- stream must be at version n. Errors:
---   SPC01 version conflict, SPT01 stream belongs to another network or kind,
---   SPI01 idempotency key reused with a different request.
+-- The version a new event of a stream follows, after checking the writer's
+-- expectation (p_expected: -1 = any version, 0 = the stream must not exist,
+-- n = the stream must be at version n). Errors:
+--   SPC01 version conflict,
+--   SPC02 this transaction is older than the stream's last append (retry
+--         in a new transaction: keeps every stream's order in log order),
+--   SPT01 the stream belongs to another network or kind.
+-- A new stream needs no look-up: whether version 1 exists is for the
+-- unique index to say (unique violation 23505 on
+-- events_stream_id_version_key, like any concurrent append that won).
+CREATE FUNCTION sportello_stream_head(p_network uuid, p_stream uuid, p_kind text,
+                                      p_expected bigint)
+RETURNS bigint LANGUAGE plpgsql AS $$
+DECLARE
+    head record;
+BEGIN
+    IF p_expected = 0 THEN
+        RETURN 0;
+    END IF;
+    SELECT network_id, stream_kind, version, tx_id INTO head
+      FROM events WHERE stream_id = p_stream ORDER BY version DESC LIMIT 1;
+    IF NOT FOUND THEN
+        IF p_expected > 0 THEN
+            RAISE EXCEPTION 'stream does not exist' USING ERRCODE = 'SPC01';
+        END IF;
+        RETURN 0;
+    ELSIF head.network_id <> p_network OR head.stream_kind <> p_kind THEN
+        RAISE EXCEPTION 'stream belongs to another network or kind' USING ERRCODE = 'SPT01';
+    ELSIF p_expected > 0 AND head.version <> p_expected THEN
+        RAISE EXCEPTION 'stream is at version %', head.version USING ERRCODE = 'SPC01';
+    ELSIF head.tx_id >= pg_current_xact_id() THEN
+        RAISE EXCEPTION 'transaction older than the stream''s last append'
+            USING ERRCODE = 'SPC02';
+    END IF;
+    RETURN head.version;
+END $$;
+
+-- One event, no idempotency key: the common command, kept to one INSERT
+-- with scalar parameters (see docs/PERFORMANCE.md).
+CREATE FUNCTION sportello_append_one(
+    p_network uuid,
+    p_stream uuid,
+    p_kind text,
+    p_expected bigint,
+    p_event_id uuid,
+    p_type text,
+    p_schema_version integer,
+    p_payload jsonb,
+    p_person_id uuid,
+    p_personal bytea,
+    p_organization uuid,
+    p_metadata jsonb,
+    OUT r_version bigint,
+    OUT r_position bigint
+) LANGUAGE plpgsql AS $$
+BEGIN
+    r_version := sportello_stream_head(p_network, p_stream, p_kind, p_expected) + 1;
+    INSERT INTO events (event_id, network_id, stream_id, stream_kind, version, event_type,
+                        schema_version, payload, person_id, personal, organization_id, metadata)
+    VALUES (p_event_id, p_network, p_stream, p_kind, r_version, p_type, p_schema_version,
+            p_payload, p_person_id, p_personal, p_organization, p_metadata)
+    RETURNING position INTO r_position;
+END $$;
+
+-- Append events to one stream, atomically, in one round trip, with an
+-- optional idempotency key. p_expected and errors as sportello_stream_head,
+-- plus SPI01 (idempotency key reused with a different request) and SPE01
+-- (nothing to append).
 -- Returns one row: the stream, its first and last new version and the
--- position of the last event; when the idempotency key was already
--- used with the same request, returns the first answer with replayed = true
--- and appends nothing.
+-- position of the last event; when the idempotency key was already used
+-- with the same request, returns the first answer with replayed = true and
+-- appends nothing.
 CREATE FUNCTION sportello_append(
     p_network uuid,
     p_stream uuid,
@@ -104,12 +160,10 @@ CREATE FUNCTION sportello_append(
                 r_last_position bigint, r_replayed boolean)
 LANGUAGE plpgsql AS $$
 DECLARE
-    n bigint := cardinality(p_event_ids);
+    n integer := cardinality(p_event_ids);
     v0 bigint;
-    me xid8 := pg_current_xact_id();
     last_pos bigint;
     idem record;
-    s record;
 BEGIN
     IF n IS NULL OR n = 0 THEN
         RAISE EXCEPTION 'nothing to append' USING ERRCODE = 'SPE01';
@@ -134,51 +188,14 @@ BEGIN
         END IF;
     END IF;
 
-    IF p_expected = 0 THEN
-        INSERT INTO streams (stream_id, network_id, kind, version, last_tx_id)
-        VALUES (p_stream, p_network, p_kind, n, me)
-        ON CONFLICT DO NOTHING;
-        IF NOT FOUND THEN
-            RAISE EXCEPTION 'stream already exists' USING ERRCODE = 'SPC01';
-        END IF;
-        v0 := 0;
-    ELSE
-        UPDATE streams SET version = version + n, last_tx_id = me
-         WHERE stream_id = p_stream AND network_id = p_network AND kind = p_kind
-           AND (p_expected < 0 OR version = p_expected)
-           AND last_tx_id < me
-        RETURNING version - n INTO v0;
-        IF NOT FOUND THEN
-            SELECT * INTO s FROM streams WHERE stream_id = p_stream;
-            IF NOT FOUND AND p_expected < 0 THEN
-                INSERT INTO streams (stream_id, network_id, kind, version, last_tx_id)
-                VALUES (p_stream, p_network, p_kind, n, me)
-                ON CONFLICT DO NOTHING;
-                IF NOT FOUND THEN
-                    RAISE EXCEPTION 'stream created concurrently' USING ERRCODE = 'SPC01';
-                END IF;
-                v0 := 0;
-            ELSIF NOT FOUND THEN
-                RAISE EXCEPTION 'stream does not exist' USING ERRCODE = 'SPC01';
-            ELSIF s.network_id <> p_network OR s.kind <> p_kind THEN
-                RAISE EXCEPTION 'stream belongs to another network or kind' USING ERRCODE = 'SPT01';
-            ELSIF (p_expected < 0 OR s.version = p_expected) AND s.last_tx_id >= me THEN
-                -- This transaction is older than the stream's last writer:
-                -- appending would break stream order in the log. Retryable.
-                RAISE EXCEPTION 'transaction older than the stream''s last append'
-                    USING ERRCODE = 'SPC02';
-            ELSE
-                RAISE EXCEPTION 'stream is at version %', s.version USING ERRCODE = 'SPC01';
-            END IF;
-        END IF;
-    END IF;
+    v0 := sportello_stream_head(p_network, p_stream, p_kind, p_expected);
 
     WITH ins AS (
-        INSERT INTO events (event_id, network_id, stream_id, stream_kind, version, event_type,
-                            schema_version, payload, person_id, personal, organization_id,
-                            metadata)
-        SELECT e.id, p_network, p_stream, p_kind, v0 + e.ord, e.ty, e.sv, e.pl, e.pid, e.pd,
-               e.org, e.md
+        INSERT INTO events (event_id, network_id, stream_id, stream_kind, version,
+                            event_type, schema_version, payload, person_id, personal,
+                            organization_id, metadata)
+        SELECT e.id, p_network, p_stream, p_kind, v0 + e.ord, e.ty, e.sv, e.pl, e.pid,
+               e.pd, e.org, e.md
           FROM unnest(p_event_ids, p_types, p_schema_versions, p_payloads, p_person_ids,
                       p_personal, p_organizations, p_metadata)
                WITH ORDINALITY AS e(id, ty, sv, pl, pid, pd, org, md, ord)

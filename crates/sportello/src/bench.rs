@@ -9,26 +9,30 @@
 //!    table shaped like `events`, at 1, 8 and 32 connections;
 //! 2. appends of one event per command through `EventStore::append`, on a
 //!    new stream per command and on one existing stream per writer, at the
-//!    same concurrencies, and their ratio to the baseline;
+//!    same concurrencies, and their ratio to the baseline (1 and 2 are
+//!    interleaved in 1 s slices so the noise of a shared machine falls on
+//!    all alike);
 //! 3. the relay publishing a filled log to JetStream;
-//! 4. projection catch-up from the log (`stream_activity`): a runner with
-//!    no bus, and a blue/green rebuild;
+//! 4. projection catch-up from the log (`stream_activity`): a plain read of
+//!    the log for reference, a runner with no bus, and a blue/green rebuild;
 //! 5. commit-to-projection lag with a relay and a live runner in process,
 //!    at a paced 1,000 appends/s.
 
 mod db;
+mod lag;
 mod pipeline;
 mod write;
 
 use anyhow::Context;
 use async_nats::jetstream;
 use db::BenchDb;
-use pipeline::{Lag, Rate};
+use lag::Lag;
+use pipeline::Rate;
 use serde::Serialize;
 use sportello_http::Settings;
 use sportello_store::{EventStore, Keyring, MasterKey};
 use std::time::Duration;
-use write::{StreamChoice, Throughput};
+use write::Throughput;
 
 /// Which benchmark.
 #[derive(clap::Subcommand)]
@@ -82,6 +86,7 @@ struct Report {
     ratio_existing_stream: Vec<f64>,
     fill: Rate,
     relay: Rate,
+    log_read: Rate,
     catch_up_runner: Rate,
     catch_up_rebuild: Rate,
     lag: Lag,
@@ -104,7 +109,7 @@ pub async fn run(settings: &Settings, which: Which) -> anyhow::Result<()> {
     let js = jetstream::new(nats.clone());
     let bus = sportello_testkit::unique_bus();
     let writes = BenchDb::create(&settings.database_url, 40).await?;
-    let log = match BenchDb::create(&settings.database_url, 16).await {
+    let log = match BenchDb::create(&settings.database_url, 32).await {
         Ok(db) => db,
         Err(e) => {
             writes.drop_db().await;
@@ -149,22 +154,19 @@ async fn measure(
     sqlx::raw_sql(db::BASELINE_DDL)
         .execute(&writes.pool)
         .await?;
-    let mut baseline = Vec::new();
-    for c in CONCURRENCY {
-        eprintln!("baseline inserts, {c} connections, {seconds} s");
-        baseline.push(write::baseline(&writes.pool, c, phase).await?);
-    }
     let store = EventStore::new(writes.pool.clone(), Keyring::new(MasterKey::generate()));
+    let mut baseline = Vec::new();
     let mut appends_new_stream = Vec::new();
     let mut appends_existing_stream = Vec::new();
     for c in CONCURRENCY {
-        eprintln!("appends on new streams, {c} connections, {seconds} s");
-        appends_new_stream.push(write::appends(&store, StreamChoice::NewStream, c, phase).await?);
-    }
-    for c in CONCURRENCY {
-        eprintln!("appends on existing streams, {c} connections, {seconds} s");
-        appends_existing_stream
-            .push(write::appends(&store, StreamChoice::ExistingStream, c, phase).await?);
+        eprintln!(
+            "baseline inserts and appends (new, existing streams), {c} connections, \
+             3 x {seconds} s interleaved"
+        );
+        let w = write::writes(&writes.pool, &store, c, seconds).await?;
+        baseline.push(w.baseline);
+        appends_new_stream.push(w.new_stream);
+        appends_existing_stream.push(w.existing_stream);
     }
     let ratio = |a: &[Throughput]| -> Vec<f64> {
         a.iter()
@@ -185,12 +187,14 @@ async fn measure(
         bus.stream_name
     );
     let relay = pipeline::relay(&log.pool, js, bus, n).await?;
+    eprintln!("reading the log (no projection)");
+    let log_read = pipeline::read_all(&log.pool).await?;
     eprintln!("projection runner catching up from the log");
     let catch_up_runner = pipeline::runner_catch_up(&log.pool, bus, n, head).await?;
     eprintln!("rebuilding the projection from the log");
     let catch_up_rebuild = pipeline::rebuild_all(&log.pool).await?;
     eprintln!("lag at {LAG_RATE} appends/s, {seconds} s");
-    let lag = pipeline::lag(&store, js, bus, LAG_RATE, phase).await?;
+    let lag = lag::lag(&store, js, bus, LAG_RATE, phase).await?;
 
     let last = CONCURRENCY.len() - 1;
     let best_append = appends_new_stream[last]
@@ -238,6 +242,8 @@ async fn measure(
             "baseline rows carry the same values as the events, into a table with the columns, constraints and indexes of events (no trigger)",
             "every writer uses the same sqlx pool (40 connections); latencies include pool acquire",
             "bench client, PostgreSQL and NATS share the machine",
+            "write phases: for each concurrency, baseline and the two append workloads alternate in 1 s slices, --seconds slices each",
+            "lag: from the instant append() returned (after commit) to the instant the relay status / runner status showed the event's cursor covered",
         ],
         baseline,
         appends_new_stream,
@@ -246,6 +252,7 @@ async fn measure(
         ratio_existing_stream,
         fill,
         relay,
+        log_read,
         catch_up_runner,
         catch_up_rebuild,
         lag,
@@ -289,6 +296,7 @@ fn print_report(r: &Report) {
     println!();
     rate("fill (8 writers, 10 events/append)", &r.fill);
     rate("relay to JetStream", &r.relay);
+    rate("log read only (batch 5000)", &r.log_read);
     rate("catch-up: runner, no bus", &r.catch_up_runner);
     rate("catch-up: rebuild, batch 5000", &r.catch_up_rebuild);
     let l = &r.lag;
@@ -303,6 +311,15 @@ fn print_report(r: &Report) {
     println!(
         "  commit -> projected:  p50 {:>6.1} ms  p99 {:>6.1} ms  max {:.1} ms (sampled every {} ms)",
         l.projection_p50_ms, l.projection_p99_ms, l.projection_max_ms, l.sampling_ms
+    );
+    println!(
+        "  published -> projected: p50 {:>6.1} ms  p99 {:>6.1} ms",
+        l.published_to_projected_p50_ms, l.published_to_projected_p99_ms
+    );
+    let f = &l.foreign_writers;
+    println!(
+        "  write transactions of other databases open > 10 ms: {} of {} samples (oldest {:.0} ms)",
+        f.over_10ms, f.samples, f.max_ms
     );
     println!("\ngoals:");
     for g in &r.goals {

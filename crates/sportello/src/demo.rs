@@ -55,12 +55,13 @@ pub async fn run(settings: &Settings, credentials: Option<&Path>) -> anyhow::Res
         pool.clone(),
         Keyring::new(settings.master_key.clone().context("master key")?),
     );
-    let (existing,): (i64,) =
-        sqlx::query_as("SELECT count(*) FROM streams WHERE network_id = $1 AND kind = $2")
-            .bind(network.0)
-            .bind(STREAM_KIND)
-            .fetch_one(&pool)
-            .await?;
+    let (existing,): (i64,) = sqlx::query_as(
+        "SELECT count(DISTINCT stream_id) FROM events WHERE network_id = $1 AND stream_kind = $2",
+    )
+    .bind(network.0)
+    .bind(STREAM_KIND)
+    .fetch_one(&pool)
+    .await?;
     if existing == 0 {
         for (name, birth, channel) in PEOPLE {
             let person = PersonId::new();

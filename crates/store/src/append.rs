@@ -1,6 +1,7 @@
 //! Appending to a stream: expected version, idempotency record and events
-//! in one transaction (one call of the `sportello_append` SQL function,
-//! see `migrations/0001_event_store.sql`).
+//! in one transaction — one call of `sportello_append_one` (one event, no
+//! idempotency key: the common command) or `sportello_append` (see
+//! `migrations/0001_event_store.sql`).
 
 use crate::crypto::Keyring;
 use crate::envelope::NewEvent;
@@ -130,7 +131,7 @@ impl EventStore {
         let result = loop {
             let mut conn = self.pool.acquire().await?;
             match self.append_in(&mut conn, req).await {
-                Err(StoreError::Retry) if attempts < 10 => attempts += 1,
+                Err(StoreError::Retry) if attempts < 50 => attempts += 1,
                 other => break other,
             }
         };
@@ -161,29 +162,12 @@ impl EventStore {
         if req.events.is_empty() {
             return Err(StoreError::Empty);
         }
-        let n = req.events.len();
-        let mut ids = Vec::with_capacity(n);
-        let mut types = Vec::with_capacity(n);
-        let mut versions = Vec::with_capacity(n);
-        let mut payloads = Vec::with_capacity(n);
-        let mut persons: Vec<Option<Uuid>> = Vec::with_capacity(n);
-        let mut personal: Vec<Option<Vec<u8>>> = Vec::with_capacity(n);
-        let mut orgs: Vec<Option<Uuid>> = Vec::with_capacity(n);
-        let mut metadata = Vec::with_capacity(n);
-        let md = sqlx::types::Json(&req.metadata);
+        // Seal personal parts first (this may create a person's key).
         let mut keys: HashMap<PersonId, [u8; 32]> = HashMap::new();
+        let mut sealed: Vec<Option<(Uuid, Vec<u8>)>> = Vec::with_capacity(req.events.len());
         for e in &req.events {
-            ids.push(e.event_id.0);
-            types.push(e.event_type.as_str());
-            versions.push(e.schema_version);
-            payloads.push(sqlx::types::Json(&e.payload));
-            orgs.push(e.concerns.map(|o| o.0));
-            metadata.push(md);
-            match &e.personal {
-                None => {
-                    persons.push(None);
-                    personal.push(None);
-                }
+            sealed.push(match &e.personal {
+                None => None,
                 Some((person, value)) => {
                     let key = match keys.get(person) {
                         Some(k) => *k,
@@ -196,42 +180,81 @@ impl EventStore {
                             k
                         }
                     };
-                    persons.push(Some(person.0));
-                    personal.push(Some(Keyring::seal_with(&key, e.event_id, value)?));
+                    Some((person.0, Keyring::seal_with(&key, e.event_id, value)?))
                 }
-            }
+            });
         }
-        let (idem_key, idem_hash) = match req.idempotency {
-            Some(i) => (Some(i.key), Some(i.request_hash.to_vec())),
-            None => (None, None),
+        let md = sqlx::types::Json(&req.metadata);
+        let result = if let ([e], None) = (req.events.as_slice(), req.idempotency) {
+            // The common command: one event, no key — scalar parameters.
+            let (person, personal) = sealed.pop().flatten().unzip();
+            sqlx::query_as::<_, (i64, i64)>(
+                "SELECT r_version, r_position
+                   FROM sportello_append_one($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
+            )
+            .bind(req.network.0)
+            .bind(req.stream_id.0)
+            .bind(req.stream_kind)
+            .bind(req.expected.as_sql())
+            .bind(e.event_id.0)
+            .bind(&e.event_type)
+            .bind(e.schema_version)
+            .bind(sqlx::types::Json(&e.payload))
+            .bind(person)
+            .bind(personal)
+            .bind(e.concerns.map(|o| o.0))
+            .bind(md)
+            .fetch_one(&mut *conn)
+            .await
+            .map(|(version, position)| AppendResult {
+                stream_id: req.stream_id,
+                first_version: version,
+                last_version: version,
+                position,
+                replayed: false,
+            })
+        } else {
+            let (persons, personal): (Vec<Option<Uuid>>, Vec<Option<Vec<u8>>>) =
+                sealed.into_iter().map(Option::unzip).unzip();
+            let (idem_key, idem_hash) = match req.idempotency {
+                Some(i) => (Some(i.key), Some(i.request_hash.to_vec())),
+                None => (None, None),
+            };
+            sqlx::query_as::<_, (Uuid, i64, i64, i64, bool)>(
+                "SELECT r_stream_id, r_first_version, r_last_version, r_last_position, r_replayed
+                   FROM sportello_append($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)",
+            )
+            .bind(req.network.0)
+            .bind(req.stream_id.0)
+            .bind(req.stream_kind)
+            .bind(req.expected.as_sql())
+            .bind(req.events.iter().map(|e| e.event_id.0).collect::<Vec<_>>())
+            .bind(req.events.iter().map(|e| e.event_type.as_str()).collect::<Vec<_>>())
+            .bind(req.events.iter().map(|e| e.schema_version).collect::<Vec<_>>())
+            .bind(
+                req.events
+                    .iter()
+                    .map(|e| sqlx::types::Json(&e.payload))
+                    .collect::<Vec<_>>(),
+            )
+            .bind(persons)
+            .bind(personal)
+            .bind(req.events.iter().map(|e| e.concerns.map(|o| o.0)).collect::<Vec<_>>())
+            .bind(vec![md; req.events.len()])
+            .bind(idem_key)
+            .bind(idem_hash)
+            .fetch_one(&mut *conn)
+            .await
+            .map(|row| AppendResult {
+                stream_id: StreamId(row.0),
+                first_version: row.1,
+                last_version: row.2,
+                position: row.3,
+                replayed: row.4,
+            })
         };
-        let row: (Uuid, i64, i64, i64, bool) = sqlx::query_as(
-            "SELECT r_stream_id, r_first_version, r_last_version, r_last_position, r_replayed
-               FROM sportello_append($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)",
-        )
-        .bind(req.network.0)
-        .bind(req.stream_id.0)
-        .bind(req.stream_kind)
-        .bind(req.expected.as_sql())
-        .bind(&ids)
-        .bind(&types)
-        .bind(&versions)
-        .bind(&payloads)
-        .bind(&persons)
-        .bind(&personal)
-        .bind(&orgs)
-        .bind(&metadata)
-        .bind(idem_key)
-        .bind(idem_hash)
-        .fetch_one(&mut *conn)
-        .await
-        .map_err(|e| StoreError::from_append(e, req.stream_id.0))?;
-        Ok(AppendResult {
-            stream_id: StreamId(row.0),
-            first_version: row.1,
-            last_version: row.2,
-            position: row.3,
-            replayed: row.4,
+        result.map_err(|e| {
+            StoreError::from_append(e, req.stream_id.0, req.expected == ExpectedVersion::Any)
         })
     }
 }

@@ -46,7 +46,10 @@ pub enum StoreError {
 
 impl StoreError {
     /// Map a database error raised by `sportello_append` to its meaning.
-    pub(crate) fn from_append(err: sqlx::Error, stream_id: Uuid) -> Self {
+    /// `any_version` says the writer did not expect a version: a
+    /// concurrent append taking the version it computed is then a reason
+    /// to retry, not a conflict.
+    pub(crate) fn from_append(err: sqlx::Error, stream_id: Uuid, any_version: bool) -> Self {
         if let Some(db) = err.as_database_error() {
             match db.code().as_deref() {
                 Some("SPC01") => {
@@ -59,12 +62,21 @@ impl StoreError {
                 Some("SPT01") => return StoreError::WrongTenant(stream_id),
                 Some("SPI01") => return StoreError::IdempotencyMismatch,
                 Some("SPE01") => return StoreError::Empty,
-                // A concurrent insert of the same (stream, version) that
-                // slipped past the stream row (should not happen).
-                Some("23505") => {
+                Some("23505") if db.constraint() == Some("events_stream_id_version_key") => {
+                    // Another append took this version first.
+                    return if any_version {
+                        StoreError::Retry
+                    } else {
+                        StoreError::Conflict {
+                            stream_id,
+                            detail: "the stream has moved on".into(),
+                        }
+                    };
+                }
+                Some("23505") if db.constraint() == Some("events_event_id_key") => {
                     return StoreError::Conflict {
                         stream_id,
-                        detail: "version already taken".into(),
+                        detail: "an event with this id already exists".into(),
                     };
                 }
                 _ => {}

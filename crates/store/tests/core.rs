@@ -416,7 +416,7 @@ async fn an_append_with_several_events_is_all_or_nothing() {
     dup.events = vec![plain(4), req.events[0].clone()];
     assert!(store.append(&dup).await.is_err());
     assert_eq!(store.read_stream(net, stream).await.unwrap().len(), 3);
-    let (v,): (i64,) = sqlx::query_as("SELECT version FROM streams WHERE stream_id = $1")
+    let (v,): (i64,) = sqlx::query_as("SELECT max(version) FROM events WHERE stream_id = $1")
         .bind(stream.0)
         .fetch_one(&db.pool)
         .await
