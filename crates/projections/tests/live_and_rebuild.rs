@@ -190,3 +190,102 @@ async fn live_rows_equal_rebuilt_rows_and_networks_stay_apart() {
     delete_stream(&nats_url(), &bus).await;
     db.drop_db().await;
 }
+
+/// The set-wise `apply_batch` of `stream_activity` gives the same rows as
+/// applying one event at a time, whatever the batch boundaries; and it
+/// refuses a batch in which a stream's versions do not follow.
+#[tokio::test]
+async fn set_wise_batches_give_the_rows_of_one_event_at_a_time() {
+    use sportello_store::projection::Projection;
+    let db = TestDb::new().await;
+    let store = EventStore::new(db.pool.clone(), Keyring::new(MasterKey::generate()));
+    let nets = [NetworkId::new(), NetworkId::new()];
+    let streams: Vec<(NetworkId, StreamId)> =
+        (0..12).map(|i| (nets[i % 2], StreamId::new())).collect();
+    for round in 0..9 {
+        for (i, (net, stream)) in streams.iter().enumerate() {
+            if (round + i) % 3 == 0 {
+                continue;
+            }
+            store
+                .append(&AppendRequest {
+                    network: *net,
+                    stream_id: *stream,
+                    stream_kind: if i % 2 == 0 { "case" } else { "referral" },
+                    expected: ExpectedVersion::Any,
+                    events: (0..1 + (i as i64 % 3))
+                        .map(|k| event("Batch", k, None))
+                        .collect(),
+                    metadata: Metadata::for_command(
+                        AccountId::new(),
+                        OrganizationId::new(),
+                        OffsetDateTime::now_utc(),
+                    ),
+                    idempotency: None,
+                })
+                .await
+                .unwrap();
+        }
+    }
+    let (total,): (i64,) = sqlx::query_as("SELECT count(*) FROM events")
+        .fetch_one(&db.pool)
+        .await
+        .unwrap();
+    wait_until("every event readable", async || {
+        sportello_store::read::count_after(&db.pool, sportello_store::LogCursor::START)
+            .await
+            .unwrap()
+            == total
+    })
+    .await;
+    let log =
+        sportello_store::read::read_log(&db.pool, sportello_store::LogCursor::START, 10_000, None)
+            .await
+            .unwrap();
+    let p = StreamActivity;
+    let table_rows = async |table: &str| -> Vec<Row> {
+        sqlx::query_as(sqlx::AssertSqlSafe(format!(
+            "SELECT network_id, stream_id, stream_kind, version, events, last_event_type, last_position
+               FROM {table} ORDER BY stream_id"
+        )))
+        .fetch_all(&db.pool)
+        .await
+        .unwrap()
+    };
+    let mut conn = db.pool.acquire().await.unwrap();
+    sqlx::raw_sql(sqlx::AssertSqlSafe(p.create_table("one_by_one")))
+        .execute(&mut *conn)
+        .await
+        .unwrap();
+    for e in &log {
+        p.apply(&mut conn, "one_by_one", e).await.unwrap();
+    }
+    let expected = table_rows("one_by_one").await;
+    assert_eq!(expected.len(), streams.len());
+    for (k, size) in [1usize, 2, 7, 50, 10_000].into_iter().enumerate() {
+        let table = format!("batched_{k}");
+        sqlx::raw_sql(sqlx::AssertSqlSafe(p.create_table(&table)))
+            .execute(&mut *conn)
+            .await
+            .unwrap();
+        for chunk in log.chunks(size) {
+            p.apply_batch(&mut conn, &table, chunk).await.unwrap();
+        }
+        assert_eq!(table_rows(&table).await, expected, "batches of {size}");
+    }
+    // A batch that skips a version of a stream is refused.
+    let s0 = log[0].stream_id;
+    let gap: Vec<_> = log
+        .iter()
+        .filter(|e| e.stream_id == s0 && e.version != 2)
+        .cloned()
+        .collect();
+    assert!(gap.len() >= 2);
+    sqlx::raw_sql(sqlx::AssertSqlSafe(p.create_table("gap")))
+        .execute(&mut *conn)
+        .await
+        .unwrap();
+    assert!(p.apply_batch(&mut conn, "gap", &gap).await.is_err());
+    drop(conn);
+    db.drop_db().await;
+}

@@ -661,11 +661,11 @@ async fn advisory_lock_holders(pool: &PgPool) -> Vec<(i32, Option<String>)> {
 /// A read model counting events per stream. Its `apply` is deliberately
 /// not idempotent (it adds one), so only the checkpoint keeps an event from
 /// counting twice. It refuses events of type `poison`, and panics on the
-/// first `FaultPanic` event it sees while `panic_once` is armed.
+/// `FaultPanic` event it sees while `panic_while` is armed (a bug, until fixed).
 struct CountPerStream {
     name: &'static str,
     poison: Option<&'static str>,
-    panic_once: Option<Arc<AtomicBool>>,
+    panic_while: Option<Arc<AtomicBool>>,
 }
 
 impl CountPerStream {
@@ -673,7 +673,7 @@ impl CountPerStream {
         CountPerStream {
             name,
             poison: None,
-            panic_once: None,
+            panic_while: None,
         }
     }
 
@@ -708,8 +708,8 @@ impl Projection for CountPerStream {
         e: &RecordedEvent,
     ) -> Result<(), ApplyError> {
         if e.event_type == "FaultPanic"
-            && let Some(armed) = &self.panic_once
-            && armed.swap(false, Ordering::SeqCst)
+            && let Some(armed) = &self.panic_while
+            && armed.load(Ordering::SeqCst)
         {
             panic!("the projection panics on {}", e.event_id);
         }
@@ -1090,7 +1090,7 @@ async fn a_projection_that_panics_stops_visibly_and_releases_its_lock() {
     let armed = Arc::new(AtomicBool::new(true));
     let projection = || {
         Arc::new(CountPerStream {
-            panic_once: Some(armed.clone()),
+            panic_while: Some(armed.clone()),
             ..CountPerStream::counting(name)
         })
     };
@@ -1128,7 +1128,6 @@ async fn a_projection_that_panics_stops_visibly_and_releases_its_lock() {
         .expect("runner A's task itself does not die");
     let err = stopped.expect_err("runner A reports the stop");
     assert!(err.to_string().contains("panicked"), "{err}");
-    assert!(!armed.load(Ordering::SeqCst));
 
     // It stopped right before the panicking event: the event before it in
     // the batch is kept, the panicking one is not.
@@ -1158,6 +1157,7 @@ async fn a_projection_that_panics_stops_visibly_and_releases_its_lock() {
     }
 
     // The bug is fixed (the projection is disarmed) and the failure cleared:
+    armed.store(false, Ordering::SeqCst);
     // process B's runner takes over and applies everything, once.
     sportello_store::projection::checkpoint::clear_failure(&db.pool, name)
         .await

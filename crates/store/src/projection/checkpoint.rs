@@ -127,8 +127,51 @@ pub enum BatchOutcome {
     },
 }
 
+/// Run read-model code, turning a panic into a refusal: a panic stops the
+/// projection visibly rather than killing its task silently.
+async fn guarded(
+    f: impl std::future::Future<Output = Result<(), ApplyError>>,
+) -> Result<(), ApplyError> {
+    AssertUnwindSafe(f)
+        .catch_unwind()
+        .await
+        .unwrap_or_else(|panic| {
+            let what = panic
+                .downcast_ref::<&str>()
+                .map(|s| (*s).to_owned())
+                .or_else(|| panic.downcast_ref::<String>().cloned())
+                .unwrap_or_default();
+            Err(ApplyError::Invalid(format!(
+                "the projection panicked: {what}"
+            )))
+        })
+}
+
+async fn set_checkpoint(
+    conn: &mut PgConnection,
+    name: &str,
+    cursor: LogCursor,
+    applied: usize,
+) -> Result<(), StoreError> {
+    sqlx::query(
+        "UPDATE projection_checkpoints
+            SET tx_id = $2::text::xid8, position = $3, applied = applied + $4, updated_at = now()
+          WHERE name = $1",
+    )
+    .bind(name)
+    .bind(cursor.tx.to_string())
+    .bind(cursor.position)
+    .bind(applied as i64)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
 /// Apply a batch in one transaction with the checkpoint: events at or
-/// before the checkpoint are skipped.
+/// before the checkpoint are skipped. The batch goes through the
+/// projection's [`Projection::apply_batch`] (set-wise where it can); if that
+/// refuses, the batch is rolled back and replayed one event at a time to
+/// find the event refused, keep the ones before it, and stop there.
 pub async fn apply_batch(
     pool: &PgPool,
     p: &dyn Projection,
@@ -145,33 +188,45 @@ pub async fn apply_batch(
         )));
     }
     let table = table_name(p.name(), cp.generation);
+    let fresh: Vec<RecordedEvent> = events
+        .iter()
+        .filter(|e| e.cursor > cp.cursor)
+        .cloned()
+        .collect();
+    let Some(last) = fresh.last().map(|e| e.cursor) else {
+        tx.rollback().await?;
+        return Ok(BatchOutcome::Applied {
+            cursor: cp.cursor,
+            applied: 0,
+        });
+    };
+    if guarded(p.apply_batch(&mut tx, &table, &fresh))
+        .await
+        .is_ok()
+    {
+        set_checkpoint(&mut tx, p.name(), last, fresh.len()).await?;
+        tx.commit().await?;
+        return Ok(BatchOutcome::Applied {
+            cursor: last,
+            applied: fresh.len(),
+        });
+    }
+    // Roll back now: a dropped transaction only rolls back when its
+    // connection is used again, and would keep the checkpoint row locked.
+    tx.rollback().await?;
+
+    // Slow path: one event at a time, each in a savepoint, to find which
+    // event is refused; the ones before it keep their effect.
+    let mut tx = conn.begin().await?;
+    let cp = load(&mut tx, p.name(), true).await?;
     let mut cursor = cp.cursor;
     let mut applied = 0;
     let mut failure = None;
-    for e in events.iter().filter(|e| e.cursor > cp.cursor) {
-        // Each event in a savepoint: a refused event is undone alone, and
-        // the events before it keep their effect and their checkpoint.
+    for e in fresh.iter().filter(|e| e.cursor > cp.cursor) {
         let mut sp = tx.begin().await?;
-        // A panic in read-model code is a refusal like any other: it stops
-        // the projection visibly rather than killing its task silently.
-        let outcome = AssertUnwindSafe(p.apply(&mut sp, &table, e))
-            .catch_unwind()
-            .await
-            .unwrap_or_else(|panic| {
-                let what = panic
-                    .downcast_ref::<&str>()
-                    .map(|s| (*s).to_owned())
-                    .or_else(|| panic.downcast_ref::<String>().cloned())
-                    .unwrap_or_default();
-                Err(ApplyError::Invalid(format!(
-                    "the projection panicked: {what}"
-                )))
-            });
-        match outcome {
+        match guarded(p.apply(&mut sp, &table, e)).await {
             Ok(()) => sp.commit().await?,
             Err(err) => {
-                // Roll back now: a dropped savepoint only rolls back when its
-                // connection is used again.
                 sp.rollback().await?;
                 let error = match err {
                     ApplyError::Database(db) => format!("database error: {db}"),
@@ -185,17 +240,7 @@ pub async fn apply_batch(
         applied += 1;
     }
     if applied > 0 {
-        sqlx::query(
-            "UPDATE projection_checkpoints
-                SET tx_id = $2::text::xid8, position = $3, applied = applied + $4, updated_at = now()
-              WHERE name = $1",
-        )
-        .bind(p.name())
-        .bind(cursor.tx.to_string())
-        .bind(cursor.position)
-        .bind(applied as i64)
-        .execute(&mut *tx)
-        .await?;
+        set_checkpoint(&mut tx, p.name(), cursor, applied).await?;
     }
     if let Some((e, error)) = failure {
         // Record the failure in the same transaction that keeps the
@@ -207,6 +252,8 @@ pub async fn apply_batch(
             error,
         });
     }
+    // The batch was refused as a whole but every event applies alone
+    // (a set-wise apply stricter than its per-event one): keep the result.
     tx.commit().await?;
     Ok(BatchOutcome::Applied { cursor, applied })
 }

@@ -29,17 +29,13 @@ async fn apply_all(
     table: &str,
     events: &[crate::RecordedEvent],
 ) -> Result<(), StoreError> {
-    for e in events {
-        p.apply(conn, table, e).await.map_err(|err| {
-            StoreError::Corrupt(format!(
-                "rebuild of {} stopped on event {} ({}): {err}",
-                p.name(),
-                e.event_id,
-                e.event_type
-            ))
-        })?;
-    }
-    Ok(())
+    p.apply_batch(conn, table, events).await.map_err(|err| {
+        StoreError::Corrupt(format!(
+            "rebuild of {} stopped in the batch ending at {}: {err}",
+            p.name(),
+            events.last().map(|e| e.cursor).unwrap_or_default()
+        ))
+    })
 }
 
 /// Rebuild `p` from the log; returns the number of events applied.
