@@ -99,7 +99,7 @@ BEGIN
         RAISE EXCEPTION 'stream belongs to another network or kind' USING ERRCODE = 'SPT01';
     ELSIF p_expected > 0 AND head.version <> p_expected THEN
         RAISE EXCEPTION 'stream is at version %', head.version USING ERRCODE = 'SPC01';
-    ELSIF head.tx_id >= pg_current_xact_id() THEN
+    ELSIF head.tx_id > pg_current_xact_id() THEN
         RAISE EXCEPTION 'transaction older than the stream''s last append'
             USING ERRCODE = 'SPC02';
     END IF;

@@ -10,7 +10,7 @@ use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::routing::get;
 use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
-use sportello_store::projection::ProjectionRunner;
+use sportello_store::projection::{ProjectionStatus, supervise};
 use sportello_store::relay::{Relay, RelayConfig};
 use sportello_store::{EventStore, Keyring, db};
 use std::future::Future;
@@ -70,6 +70,10 @@ pub async fn launch(
         .context("connecting to PostgreSQL")?;
     db::migrate(&pool).await.context("migrating the database")?;
     let keyring = Keyring::new(settings.master_key.clone().expect("validated"));
+    keyring
+        .verify_master_key(&pool)
+        .await
+        .context("checking the master key")?;
     let store = EventStore::new(pool.clone(), keyring);
     let nats = connect_nats(&settings.nats_url).await?;
     let js = async_nats::jetstream::new(nats.clone());
@@ -98,14 +102,16 @@ pub async fn launch(
         relay_status = Some(relay.status());
         tasks.push(tokio::spawn(relay.run(cancel.clone())));
         for p in sportello_projections::all() {
-            let runner = ProjectionRunner::new(pool.clone(), Some(js.clone()), settings.bus(), p);
-            projections.push((runner.projection().name(), runner.status()));
-            let token = cancel.clone();
-            tasks.push(tokio::spawn(async move {
-                if let Err(e) = runner.run(token).await {
-                    tracing::error!(error = %e, "projection runner stopped");
-                }
-            }));
+            let status = Arc::new(ProjectionStatus::default());
+            projections.push((p.name(), status.clone()));
+            tasks.push(tokio::spawn(supervise(
+                pool.clone(),
+                Some(js.clone()),
+                settings.bus(),
+                p,
+                status,
+                cancel.clone(),
+            )));
         }
     }
 

@@ -23,7 +23,10 @@ struct ProjectionReport {
     name: String,
     lag: Option<i64>,
     live: Option<bool>,
-    error: Option<String>,
+    /// Stopped on an event it could not apply. The details (which event,
+    /// why) are in the logs and the checkpoint table, not on this
+    /// unauthenticated endpoint.
+    stopped: bool,
 }
 
 #[derive(Serialize)]
@@ -77,15 +80,16 @@ pub async fn readyz(State(state): State<AppState>) -> impl IntoResponse {
                     .set(lag as f64);
             }
             let local = state.projections.iter().find(|(n, _)| *n == cp.name);
+            let failed_here = local.is_some_and(|(_, s)| s.failed.load(Ordering::Relaxed));
             projections.push(ProjectionReport {
                 live: local.map(|(_, s)| s.live.load(Ordering::Relaxed)),
                 lag,
-                error: cp.error,
+                stopped: cp.error.is_some() || failed_here,
                 name: cp.name,
             });
         }
     }
-    let stopped = projections.iter().any(|p| p.error.is_some());
+    let stopped = projections.iter().any(|p| p.stopped);
     let ready = database_ok && !stopped;
     let body = Readiness {
         ready,

@@ -51,10 +51,9 @@ pub async fn run(settings: &Settings, credentials: Option<&Path>) -> anyhow::Res
         "Demo desk operator",
     )
     .await?;
-    let store = EventStore::new(
-        pool.clone(),
-        Keyring::new(settings.master_key.clone().context("master key")?),
-    );
+    let keyring = Keyring::new(settings.master_key.clone().context("master key")?);
+    keyring.verify_master_key(&pool).await?;
+    let store = EventStore::new(pool.clone(), keyring);
     let (existing,): (i64,) = sqlx::query_as(
         "SELECT count(DISTINCT stream_id) FROM events WHERE network_id = $1 AND stream_kind = $2",
     )
@@ -109,9 +108,22 @@ pub async fn run(settings: &Settings, credentials: Option<&Path>) -> anyhow::Res
                 "token": token,
             }],
         });
-        std::fs::write(path, serde_json::to_vec_pretty(&out)?)
+        write_private(path, &serde_json::to_vec_pretty(&out)?)
             .with_context(|| format!("writing {}", path.display()))?;
         println!("demo credentials written to {}", path.display());
     }
     Ok(())
+}
+
+/// Write a file only its owner can read (it holds bearer tokens).
+fn write_private(path: &Path, contents: &[u8]) -> std::io::Result<()> {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(path)?;
+    f.write_all(contents)
 }

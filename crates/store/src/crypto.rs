@@ -211,37 +211,59 @@ impl Keyring {
         Ok(Personal::Open(value))
     }
 
+    /// Check that this keyring's master key is the one the database was
+    /// written with (the first call stores a check value). A wrong key is
+    /// an error, never a silent start.
+    pub async fn verify_master_key(&self, pool: &PgPool) -> Result<(), StoreError> {
+        const CHECK: &[u8] = b"sportello master key check";
+        let sealed = seal(&self.master.0, CHECK, CHECK)?;
+        sqlx::query(
+            "INSERT INTO installation (master_key_check) VALUES ($1) ON CONFLICT DO NOTHING",
+        )
+        .bind(&sealed)
+        .execute(pool)
+        .await?;
+        let (stored,): (Vec<u8>,) = sqlx::query_as("SELECT master_key_check FROM installation")
+            .fetch_one(pool)
+            .await?;
+        match open(&self.master.0, &stored, CHECK) {
+            Ok(v) if v == CHECK => Ok(()),
+            _ => Err(StoreError::Crypto(
+                "this master key is not the one this database was written with".into(),
+            )),
+        }
+    }
+
     /// Crypto-shred a person: delete their key, keeping a tombstone so no
     /// new key is made for them. Returns whether there was a key to delete.
+    /// One statement, so a first write racing with the erasure cannot slip
+    /// a key in between.
     pub async fn shred(
         &self,
         pool: &PgPool,
         network: NetworkId,
         person: PersonId,
     ) -> Result<bool, StoreError> {
-        let updated = sqlx::query(
-            "UPDATE person_keys SET wrapped_key = NULL, shredded_at = now()
-              WHERE person_id = $1 AND network_id = $2 AND wrapped_key IS NOT NULL",
+        let row: Option<(bool,)> = sqlx::query_as(
+            "WITH before AS (
+                 SELECT wrapped_key IS NOT NULL AS had_key FROM person_keys WHERE person_id = $1
+             )
+             INSERT INTO person_keys (person_id, network_id, wrapped_key, shredded_at)
+             VALUES ($1, $2, NULL, now())
+             ON CONFLICT (person_id) DO UPDATE
+                SET wrapped_key = NULL, shredded_at = coalesce(person_keys.shredded_at, now())
+              WHERE person_keys.network_id = excluded.network_id
+             RETURNING coalesce((SELECT had_key FROM before), false)",
         )
         .bind(person.0)
         .bind(network.0)
-        .execute(pool)
-        .await?
-        .rows_affected();
-        if updated == 0 {
-            // Never written before: leave a tombstone all the same.
-            let inserted = sqlx::query(
-                "INSERT INTO person_keys (person_id, network_id, wrapped_key, shredded_at)
-                 VALUES ($1, $2, NULL, now()) ON CONFLICT (person_id) DO NOTHING",
-            )
-            .bind(person.0)
-            .bind(network.0)
-            .execute(pool)
-            .await?
-            .rows_affected();
-            let _ = inserted;
+        .fetch_optional(pool)
+        .await?;
+        match row {
+            Some((had_key,)) => Ok(had_key),
+            // The person's key belongs to another network.
+            None => Err(StoreError::WrongTenant(person.0)),
         }
-        Ok(updated == 1)
     }
 }
 

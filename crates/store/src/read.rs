@@ -26,12 +26,19 @@ fn decode(row: &PgRow) -> Result<RecordedEvent, StoreError> {
     let event_type: String = row.try_get("event_type")?;
     let stored_schema_version: i32 = row.try_get("schema_version")?;
     let mut payload: serde_json::Value = row.try_get("payload")?;
-    let schema_version = upcast(
+    let schema_version = match upcast(
         &event_type,
         stored_schema_version,
         Part::Public,
         &mut payload,
-    )?;
+    ) {
+        Ok(v) => v,
+        // Written by a newer version of the code (a rolling deploy): pass it
+        // on as stored rather than wedge every log reader on it; whoever
+        // interprets it must know its version.
+        Err(sportello_domain::UpcastError::FromTheFuture { .. }) => stored_schema_version,
+        Err(e) => return Err(e.into()),
+    };
     let person: Option<Uuid> = row.try_get("person_id")?;
     let sealed: Option<Vec<u8>> = row.try_get("personal")?;
     let metadata: sqlx::types::Json<Metadata> = row.try_get("metadata")?;

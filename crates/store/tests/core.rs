@@ -433,3 +433,57 @@ async fn an_append_with_several_events_is_all_or_nothing() {
     ));
     db.drop_db().await;
 }
+
+/// Several appends to one stream inside one transaction (a command that
+/// touches a stream twice) all succeed, in order.
+#[tokio::test]
+async fn two_appends_to_one_stream_in_one_transaction() {
+    let db = TestDb::new().await;
+    let store = store(&db.pool);
+    let net = NetworkId::new();
+    let stream = StreamId::new();
+    let mut tx = db.pool.begin().await.unwrap();
+    store
+        .append_in(
+            &mut tx,
+            &append_one(net, stream, ExpectedVersion::NoStream, 1),
+        )
+        .await
+        .unwrap();
+    let second = store
+        .append_in(
+            &mut tx,
+            &append_one(net, stream, ExpectedVersion::Exact(1), 2),
+        )
+        .await
+        .unwrap();
+    assert_eq!(second.last_version, 2);
+    store
+        .append_in(&mut tx, &append_one(net, stream, ExpectedVersion::Any, 3))
+        .await
+        .unwrap();
+    tx.commit().await.unwrap();
+    let versions: Vec<i64> = store
+        .read_stream(net, stream)
+        .await
+        .unwrap()
+        .iter()
+        .map(|e| e.event.version)
+        .collect();
+    assert_eq!(versions, vec![1, 2, 3]);
+    db.drop_db().await;
+}
+
+/// A server started with another master key than the database was written
+/// with refuses, instead of making keys no other process can unwrap.
+#[tokio::test]
+async fn a_wrong_master_key_is_refused() {
+    let db = TestDb::new().await;
+    let right = sportello_store::Keyring::new(sportello_store::MasterKey::generate());
+    right.verify_master_key(&db.pool).await.unwrap();
+    right.verify_master_key(&db.pool).await.unwrap();
+    let wrong = sportello_store::Keyring::new(sportello_store::MasterKey::generate());
+    let err = wrong.verify_master_key(&db.pool).await.unwrap_err();
+    assert!(err.to_string().contains("not the one"), "{err}");
+    db.drop_db().await;
+}

@@ -816,6 +816,36 @@ async fn redelivered_events_have_no_second_effect() {
     db.drop_db().await;
 }
 
+/// A redelivered copy can arrive *behind* messages already buffered in
+/// one batch (JetStream re-sends after `ack_wait`): `[e2, e3, e2]` must
+/// count each once and leave the checkpoint at e3, not move it back.
+#[tokio::test]
+async fn a_copy_inside_a_batch_is_applied_once_and_the_checkpoint_never_goes_back() {
+    let db = TestDb::new().await;
+    let store = store_on(&db.pool);
+    append_many(&store, 1, 4, 1, "FaultRecorded").await;
+    let log = whole_log(&db.pool).await;
+    assert_eq!(log.len(), 4);
+    let p = CountPerStream::counting("fault_copies");
+    checkpoint::setup(&db.pool, &p).await.unwrap();
+    let out = applied(
+        checkpoint::apply_batch(&db.pool, &p, &log[..1])
+            .await
+            .unwrap(),
+    );
+    assert_eq!(out, (log[0].cursor, 1));
+    let batch = vec![log[1].clone(), log[2].clone(), log[1].clone()];
+    let out = applied(checkpoint::apply_batch(&db.pool, &p, &batch).await.unwrap());
+    assert_eq!(out, (log[2].cursor, 2));
+    let out = applied(checkpoint::apply_batch(&db.pool, &p, &log).await.unwrap());
+    assert_eq!(out, (log[3].cursor, 1));
+    assert_eq!(
+        projected(&db.pool, p.name).await,
+        log_counts_upto(&db.pool, log[3].cursor).await
+    );
+    db.drop_db().await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn projection_runner_killed_under_load_and_restarted_applies_each_event_once() {
     let db = TestDb::new().await;

@@ -50,7 +50,7 @@ pub async fn setup(pool: &PgPool, p: &dyn Projection) -> Result<Checkpoint, Stor
             .execute(&mut *tx)
             .await?;
         sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
-            "DROP VIEW IF EXISTS {0}; CREATE VIEW {0} AS SELECT * FROM {table}",
+            "CREATE OR REPLACE VIEW {0} AS SELECT * FROM {table}",
             p.name()
         )))
         .execute(&mut *tx)
@@ -147,6 +147,24 @@ async fn guarded(
         })
 }
 
+/// Errors that say nothing about the event being applied: retry them,
+/// never stop a projection on them.
+fn is_transient(e: &sqlx::Error) -> bool {
+    match e {
+        sqlx::Error::Database(db) => db.code().is_some_and(|c| {
+            matches!(c.as_ref(), "40001" | "40P01" | "55P03" | "57014")
+                || c.starts_with("08")
+                || c.starts_with("53")
+                || c.starts_with("57P")
+        }),
+        sqlx::Error::Io(_)
+        | sqlx::Error::PoolTimedOut
+        | sqlx::Error::PoolClosed
+        | sqlx::Error::WorkerCrashed => true,
+        _ => false,
+    }
+}
+
 async fn set_checkpoint(
     conn: &mut PgConnection,
     name: &str,
@@ -188,9 +206,19 @@ pub async fn apply_batch(
         )));
     }
     let table = table_name(p.name(), cp.generation);
+    // Only events after the checkpoint, each once, in log order: a batch
+    // from the bus may hold a redelivered copy behind messages already
+    // seen, and must neither apply it twice nor move the checkpoint back.
+    let mut high = cp.cursor;
     let fresh: Vec<RecordedEvent> = events
         .iter()
-        .filter(|e| e.cursor > cp.cursor)
+        .filter(|e| {
+            let newer = e.cursor > high;
+            if newer {
+                high = e.cursor;
+            }
+            newer
+        })
         .cloned()
         .collect();
     let Some(last) = fresh.last().map(|e| e.cursor) else {
@@ -226,6 +254,13 @@ pub async fn apply_batch(
         let mut sp = tx.begin().await?;
         match guarded(p.apply(&mut sp, &table, e)).await {
             Ok(()) => sp.commit().await?,
+            Err(ApplyError::Database(db)) if is_transient(&db) => {
+                // Not the event's fault (deadlock, timeout, lost
+                // connection...): let the runner try the batch again.
+                sp.rollback().await?;
+                tx.rollback().await?;
+                return Err(StoreError::Database(db));
+            }
             Err(err) => {
                 sp.rollback().await?;
                 let error = match err {

@@ -18,7 +18,7 @@ use sqlx::PgConnection;
 
 pub use checkpoint::{Checkpoint, wait_for_position};
 pub use rebuild::rebuild;
-pub use runner::{ProjectionRunner, ProjectionStatus};
+pub use runner::{ProjectionRunner, ProjectionStatus, supervise};
 
 /// Why a projection could not apply an event.
 #[derive(Debug, thiserror::Error)]

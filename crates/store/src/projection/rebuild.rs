@@ -1,8 +1,9 @@
 //! Blue/green rebuild of a projection from the PostgreSQL log: build the
-//! next generation's table beside the live one, then, under the
-//! checkpoint's row lock, apply the last events, point the view and the
-//! checkpoint at the new table and drop the old one. Readers never see a
-//! half-built table.
+//! next generation's table beside the live one until the log has nothing
+//! more, then, under the checkpoint's row lock, apply what came in since,
+//! point the view and the checkpoint at the new table and drop the old one.
+//! Readers never see a half-built table. One rebuild per projection at a
+//! time (an advisory lock).
 
 use super::checkpoint::{self, load};
 use super::{Projection, table_name};
@@ -45,6 +46,22 @@ pub async fn rebuild(
     batch: i64,
     progress: &dyn Progress,
 ) -> Result<u64, StoreError> {
+    // One rebuild of a projection at a time, across processes. The lock
+    // lives on a connection that is closed (not pooled) when we are done.
+    let mut guard = pool.acquire().await?;
+    guard.close_on_drop();
+    let (got,): (bool,) = sqlx::query_as(
+        "SELECT pg_try_advisory_lock(hashtextextended('sportello-rebuild:' || $1, 0))",
+    )
+    .bind(p.name())
+    .fetch_one(&mut *guard)
+    .await?;
+    if !got {
+        return Err(StoreError::Corrupt(format!(
+            "a rebuild of {} is already running",
+            p.name()
+        )));
+    }
     let current = checkpoint::setup(pool, p).await?;
     let generation = current.generation + 1;
     let table = table_name(p.name(), generation);
@@ -70,9 +87,6 @@ pub async fn rebuild(
         cursor = events.last().expect("non-empty").cursor;
         done += events.len() as u64;
         progress.update(done, total.max(done));
-        if (events.len() as i64) < batch {
-            break;
-        }
     }
 
     // Swap: lock the checkpoint (the live runner waits), apply what came
@@ -80,6 +94,14 @@ pub async fn rebuild(
     let mut conn = pool.acquire().await?;
     let mut tx = conn.begin().await?;
     let old = load(&mut tx, p.name(), true).await?;
+    if old.generation != current.generation {
+        return Err(StoreError::Corrupt(format!(
+            "{} changed generation during the rebuild ({} to {})",
+            p.name(),
+            current.generation,
+            old.generation
+        )));
+    }
     loop {
         let events = read_log(&mut *tx, cursor, batch, None).await?;
         if events.is_empty() {
@@ -115,6 +137,9 @@ pub async fn rebuild(
     .execute(&mut *tx)
     .await?;
     tx.commit().await?;
+    let _ = sqlx::query("SELECT pg_advisory_unlock_all()")
+        .execute(&mut *guard)
+        .await;
     progress.update(done, done);
     Ok(done)
 }

@@ -85,6 +85,12 @@ impl ProjectionRunner {
         self.status.clone()
     }
 
+    /// Report into this status (one status across restarts of a runner).
+    pub fn with_status(mut self, status: Arc<ProjectionStatus>) -> Self {
+        self.status = status;
+        self
+    }
+
     /// The projection.
     pub fn projection(&self) -> &Arc<dyn Projection> {
         &self.projection
@@ -260,14 +266,15 @@ impl ProjectionRunner {
                         start_sequence: start,
                     },
                     ack_policy: consumer::AckPolicy::All,
+                    ack_wait: Duration::from_secs(60),
                     max_ack_pending: 20_000,
                     filter_subject: self.bus.all_subjects(),
                     ..Default::default()
                 })
                 .await?;
-            Ok::<_, async_nats::Error>(consumer.messages().await?)
+            Ok::<_, async_nats::Error>((consumer.messages().await?, start))
         };
-        let mut messages = match setup.await {
+        let (mut messages, mut next_seq) = match setup.await {
             Ok(m) => m,
             Err(e) => return Ok(Live::BusFailed(e.to_string())),
         };
@@ -292,14 +299,30 @@ impl ProjectionRunner {
             }
             let mut events = Vec::with_capacity(batch.len());
             for m in &batch {
+                // The stream's sequence is the log's order: a gap means this
+                // consumer is not seeing every message (shared with another
+                // runner, or the stream was tampered with) — back to the log.
+                // A sequence already seen is a redelivery: skip it.
+                let seq = match m.info() {
+                    Ok(info) => info.stream_sequence,
+                    Err(e) => return Ok(Live::BusFailed(format!("message without info: {e}"))),
+                };
+                if seq < next_seq {
+                    continue;
+                }
+                if seq > next_seq {
+                    return Ok(Live::BusFailed(format!(
+                        "expected stream sequence {next_seq}, got {seq}"
+                    )));
+                }
+                next_seq = seq + 1;
                 match bus::decode(&m.payload) {
                     Ok(e) => events.push(e),
+                    // Not one of ours: follow the log (the truth) instead.
                     Err(e) => {
-                        return Err(RunnerError::Stopped {
-                            projection: name,
-                            event_id: sportello_domain::EventId(uuid::Uuid::nil()),
-                            error: format!("undecodable message on the bus: {e}"),
-                        });
+                        return Ok(Live::BusFailed(format!(
+                            "undecodable message at stream sequence {seq}: {e}"
+                        )));
                     }
                 }
             }
@@ -311,5 +334,47 @@ impl ProjectionRunner {
                 return Ok(Live::BusFailed(e.to_string()));
             }
         }
+    }
+}
+
+/// Run a projection for the life of a server: when it stops on an event,
+/// wait until its failure is cleared (after a fix: `sportello rebuild`,
+/// or `checkpoint::clear_failure`), then start it again. Returns on
+/// shutdown.
+pub async fn supervise(
+    pool: PgPool,
+    js: Option<jetstream::Context>,
+    bus: BusConfig,
+    projection: Arc<dyn Projection>,
+    status: Arc<ProjectionStatus>,
+    shutdown: CancellationToken,
+) {
+    let name = projection.name();
+    loop {
+        let runner =
+            ProjectionRunner::new(pool.clone(), js.clone(), bus.clone(), projection.clone())
+                .with_status(status.clone());
+        match runner.run(shutdown.clone()).await {
+            Ok(()) => return,
+            Err(e) => {
+                tracing::error!(projection = name, error = %e, "projection stopped; waiting for the failure to be cleared")
+            }
+        }
+        loop {
+            tokio::select! {
+                _ = shutdown.cancelled() => return,
+                _ = tokio::time::sleep(Duration::from_secs(1)) => {}
+            }
+            let Ok(mut conn) = pool.acquire().await else {
+                continue;
+            };
+            match checkpoint::load(&mut conn, name, false).await {
+                Ok(cp) if cp.error.is_none() => break,
+                _ => {}
+            }
+        }
+        tracing::info!(projection = name, "failure cleared; starting again");
+        status.failed.store(false, Ordering::Relaxed);
+        metrics::gauge!("sportello_projection_failed", "projection" => name).set(0.0);
     }
 }
