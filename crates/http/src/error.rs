@@ -51,6 +51,9 @@ pub enum ApiError {
     /// 410: the person's data was erased.
     #[error("the personal data of this person was erased")]
     Erased,
+    /// 503: the stream is too busy right now; retry shortly.
+    #[error("the resource is busy; retry shortly")]
+    Busy,
     /// 500: anything else; logged, not shown.
     #[error("internal error")]
     Internal(#[source] anyhow::Error),
@@ -101,6 +104,7 @@ impl ApiError {
                 "Idempotency key reused",
             ),
             ApiError::Erased => (StatusCode::GONE, "erased", "Personal data erased"),
+            ApiError::Busy => (StatusCode::SERVICE_UNAVAILABLE, "busy", "Busy"),
             ApiError::Internal(_) => (
                 StatusCode::INTERNAL_SERVER_ERROR,
                 "internal",
@@ -132,6 +136,10 @@ impl IntoResponse for ApiError {
             header::CONTENT_TYPE,
             HeaderValue::from_static("application/problem+json"),
         );
+        if status == StatusCode::SERVICE_UNAVAILABLE {
+            res.headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+        }
         res
     }
 }
@@ -143,6 +151,11 @@ impl From<StoreError> for ApiError {
             StoreError::WrongTenant(_) => ApiError::NotFound,
             StoreError::IdempotencyMismatch => ApiError::IdempotencyMismatch,
             StoreError::Erased(_) => ApiError::Erased,
+            StoreError::Retry => ApiError::Busy,
+            StoreError::InvalidExpectedVersion(v) => ApiError::Validation(vec![FieldError {
+                field: "If-Match".into(),
+                message: format!("must name a version of 1 or more, got {v}"),
+            }]),
             other => ApiError::Internal(other.into()),
         }
     }

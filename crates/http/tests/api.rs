@@ -316,6 +316,10 @@ async fn bad_input_gets_a_problem_naming_the_field_and_appends_nothing() {
     problem(res, 404).await;
     let res = s.get("/api/v1/activity?limit=0", &token).await;
     problem(res, 422).await;
+    let res = s.get("/api/v1/activity?limit=abc", &token).await;
+    assert_eq!(problem(res, 422).await["errors"][0]["field"], "limit");
+    let res = s.get("/api/v1/activity?min_position=-1", &token).await;
+    problem(res, 422).await;
 
     let n = s.event_count().await;
     assert_eq!(n, 0, "nothing appended by bad requests");

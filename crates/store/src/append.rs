@@ -162,6 +162,11 @@ impl EventStore {
         if req.events.is_empty() {
             return Err(StoreError::Empty);
         }
+        if let ExpectedVersion::Exact(v) = req.expected
+            && v < 1
+        {
+            return Err(StoreError::InvalidExpectedVersion(v));
+        }
         // Seal personal parts first (this may create a person's key).
         let mut keys: HashMap<PersonId, [u8; 32]> = HashMap::new();
         let mut sealed: Vec<Option<(Uuid, Vec<u8>)>> = Vec::with_capacity(req.events.len());

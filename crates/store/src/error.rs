@@ -20,6 +20,9 @@ pub enum StoreError {
     /// The idempotency key was already used with a different request.
     #[error("idempotency key reused with a different request")]
     IdempotencyMismatch,
+    /// An expected version below 1 (use `NoStream` for a new stream).
+    #[error("an expected version must be at least 1, got {0}")]
+    InvalidExpectedVersion(i64),
     /// An append carried no events.
     #[error("an append needs at least one event")]
     Empty,

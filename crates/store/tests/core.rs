@@ -425,6 +425,15 @@ async fn an_append_with_several_events_is_all_or_nothing() {
     assert!(matches!(
         store
             .append(&AppendRequest {
+                expected: ExpectedVersion::Exact(0),
+                ..req.clone()
+            })
+            .await,
+        Err(StoreError::InvalidExpectedVersion(0))
+    ));
+    assert!(matches!(
+        store
+            .append(&AppendRequest {
                 events: vec![],
                 ..req.clone()
             })

@@ -2,12 +2,13 @@
 //! caller's network — what moved, where, when. Paginated by an opaque
 //! cursor; honours `?min_position=`.
 
+use super::ApiQuery;
 use super::MinPosition;
 use crate::auth::Caller;
 use crate::error::{ApiError, FieldError};
 use crate::state::AppState;
 use axum::Json;
-use axum::extract::{Query, State};
+use axum::extract::State;
 use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
 use base64::Engine;
@@ -51,14 +52,8 @@ fn bad(field: &str, message: &str) -> ApiError {
 pub async fn list(
     State(state): State<AppState>,
     caller: Caller,
-    Query(q): Query<ActivityQuery>,
+    ApiQuery(q): ApiQuery<ActivityQuery>,
 ) -> Result<Response, ApiError> {
-    let mut headers = HeaderMap::new();
-    MinPosition {
-        min_position: q.min_position,
-    }
-    .wait(&state, "stream_activity", &mut headers)
-    .await?;
     let limit = q.limit.unwrap_or(100);
     if !(1..=500).contains(&limit) {
         return Err(bad("limit", "must be 1 to 500"));
@@ -71,6 +66,12 @@ pub async fn list(
             .and_then(|b| Uuid::from_slice(&b).ok())
             .ok_or_else(|| bad("cursor", "not a cursor from this API"))?,
     };
+    let mut headers = HeaderMap::new();
+    MinPosition {
+        min_position: q.min_position,
+    }
+    .wait(&state, "stream_activity", &mut headers)
+    .await?;
     let rows: Vec<ActivityRow> = sqlx::query_as(
         "SELECT stream_id, stream_kind, version, events, first_at, last_at, last_event_type
            FROM stream_activity

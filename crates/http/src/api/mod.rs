@@ -75,6 +75,30 @@ impl From<JsonRejection> for ApiError {
     }
 }
 
+/// Query parameters; a malformed query answers a 422 problem naming the
+/// parameter, never axum's plain-text rejection.
+pub struct ApiQuery<T>(pub T);
+
+impl<T: DeserializeOwned, S: Send + Sync> axum::extract::FromRequestParts<S> for ApiQuery<T> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut axum::http::request::Parts,
+        _state: &S,
+    ) -> Result<Self, ApiError> {
+        let query = parts.uri.query().unwrap_or_default();
+        let de = serde_urlencoded::Deserializer::new(form_urlencoded::parse(query.as_bytes()));
+        serde_path_to_error::deserialize(de)
+            .map(ApiQuery)
+            .map_err(|e| {
+                ApiError::Validation(vec![FieldError {
+                    field: e.path().to_string(),
+                    message: e.into_inner().to_string(),
+                }])
+            })
+    }
+}
+
 /// `?min_position=N`: read your writes.
 #[derive(Debug, Default, Deserialize)]
 pub struct MinPosition {
