@@ -64,9 +64,9 @@ impl Projection for StreamActivity {
                     last_at = excluded.last_at, last_event_type = excluded.last_event_type,
                     last_position = excluded.last_position
               WHERE t.network_id = excluded.network_id AND t.version = excluded.version - 1
-             RETURNING 1"
+             RETURNING t.version = t.events"
         );
-        let applied = sqlx::query(sqlx::AssertSqlSafe(sql))
+        let applied: Option<bool> = sqlx::query_scalar(sqlx::AssertSqlSafe(sql))
             .bind(e.network_id.0)
             .bind(e.stream_id.0)
             .bind(&e.stream_kind)
@@ -76,9 +76,10 @@ impl Projection for StreamActivity {
             .bind(e.cursor.position)
             .fetch_optional(&mut *conn)
             .await?;
-        if applied.is_none() {
-            // A gap or a repeat in a stream's versions means the feed is
-            // wrong: stop rather than build a wrong read model.
+        // A stream's versions run 1, 2, 3...: a gap, a repeat or a missing
+        // first event means the feed is wrong — stop rather than build a
+        // wrong read model.
+        if applied != Some(true) {
             return Err(ApplyError::Invalid(format!(
                 "stream {} version {} does not follow the projected version",
                 e.stream_id, e.version
@@ -144,9 +145,9 @@ impl Projection for StreamActivity {
                     last_position = excluded.last_position
               WHERE t.network_id = excluded.network_id
                 AND t.version = excluded.version - excluded.events
-             RETURNING 1"
+             RETURNING t.version = t.events"
         );
-        let done = sqlx::query(sqlx::AssertSqlSafe(sql))
+        let done: Vec<bool> = sqlx::query_scalar(sqlx::AssertSqlSafe(sql))
             .bind(rows.iter().map(|d| d.network_id).collect::<Vec<_>>())
             .bind(&order)
             .bind(
@@ -165,9 +166,8 @@ impl Projection for StreamActivity {
             )
             .bind(rows.iter().map(|d| d.last_position).collect::<Vec<_>>())
             .fetch_all(&mut *conn)
-            .await?
-            .len();
-        if done != rows.len() {
+            .await?;
+        if done.len() != rows.len() || done.contains(&false) {
             // Some stream's versions do not follow its row: the runner
             // replays one event at a time to name the event.
             return Err(ApplyError::Invalid(

@@ -286,6 +286,19 @@ async fn set_wise_batches_give_the_rows_of_one_event_at_a_time() {
         .await
         .unwrap();
     assert!(p.apply_batch(&mut conn, "gap", &gap).await.is_err());
+    // A stream whose first event is missing is refused too, set-wise and
+    // one by one.
+    let second = log
+        .iter()
+        .find(|e| e.version == 2)
+        .cloned()
+        .expect("a stream with two events");
+    assert!(
+        p.apply_batch(&mut conn, "gap", &[second.clone()])
+            .await
+            .is_err()
+    );
+    assert!(p.apply(&mut conn, "gap", &second).await.is_err());
     drop(conn);
     db.drop_db().await;
 }

@@ -131,7 +131,13 @@ impl EventStore {
         let result = loop {
             let mut conn = self.pool.acquire().await?;
             match self.append_in(&mut conn, req).await {
-                Err(StoreError::Retry) if attempts < 50 => attempts += 1,
+                Err(StoreError::Retry) if attempts < 50 => {
+                    attempts += 1;
+                    // Back off a little, with jitter, so retrying writers
+                    // of one hot stream do not collide again in step.
+                    let jitter = rand::random_range(0..=attempts.min(20) * 200);
+                    tokio::time::sleep(std::time::Duration::from_micros(jitter)).await;
+                }
                 other => break other,
             }
         };

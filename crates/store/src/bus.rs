@@ -47,7 +47,8 @@ impl BusConfig {
         format!("{}.>", self.subject_prefix)
     }
 
-    /// Create the stream if missing (or update its subjects).
+    /// Create the stream if missing. An existing stream is left as it is,
+    /// so limits an operator set on it survive restarts.
     pub async fn ensure_stream(
         &self,
         js: &jetstream::Context,
@@ -60,8 +61,7 @@ impl BusConfig {
             duplicate_window: std::time::Duration::from_secs(120),
             ..Default::default()
         };
-        js.create_or_update_stream(config).await?;
-        Ok(js.get_stream(&self.stream_name).await?)
+        Ok(js.get_or_create_stream(config).await?)
     }
 }
 
