@@ -294,7 +294,7 @@ async fn set_wise_batches_give_the_rows_of_one_event_at_a_time() {
         .cloned()
         .expect("a stream with two events");
     assert!(
-        p.apply_batch(&mut conn, "gap", &[second.clone()])
+        p.apply_batch(&mut conn, "gap", std::slice::from_ref(&second))
             .await
             .is_err()
     );

@@ -54,3 +54,34 @@ pub async fn create_database_if_missing(url: &str) -> Result<(), sqlx::Error> {
     }
     Ok(())
 }
+
+/// `url` with its database name replaced by `database` (query string kept):
+/// how tests and the benchmark reach a database of their own on the same
+/// server.
+pub fn url_with_database(url: &str, database: &str) -> String {
+    let host_start = url.find("://").map(|i| i + 3).unwrap_or(0);
+    let (base, rest) = match url[host_start..].find('/') {
+        Some(i) => url.split_at(host_start + i),
+        None => (url, ""),
+    };
+    let query = rest.find('?').map(|q| &rest[q..]).unwrap_or("");
+    format!("{base}/{database}{query}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::url_with_database;
+
+    #[test]
+    fn the_database_name_is_replaced_and_the_query_kept() {
+        assert_eq!(
+            url_with_database("postgres://postgres@127.0.0.1:5432/postgres", "x"),
+            "postgres://postgres@127.0.0.1:5432/x"
+        );
+        assert_eq!(
+            url_with_database("postgres://u@h:1/db?sslmode=disable", "x"),
+            "postgres://u@h:1/x?sslmode=disable"
+        );
+        assert_eq!(url_with_database("postgres://h", "x"), "postgres://h/x");
+    }
+}

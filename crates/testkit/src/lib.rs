@@ -22,16 +22,6 @@ pub fn server_url() -> String {
         .unwrap_or_else(|_| "postgres://postgres:postgres@127.0.0.1:5432/postgres".into())
 }
 
-fn with_database(url: &str, db: &str) -> String {
-    let host_start = url.find("://").map(|i| i + 3).unwrap_or(0);
-    let (base, rest) = match url[host_start..].find('/') {
-        Some(i) => url.split_at(host_start + i),
-        None => (url, ""),
-    };
-    let query = rest.find('?').map(|q| &rest[q..]).unwrap_or("");
-    format!("{base}/{db}{query}")
-}
-
 /// The shared NATS server.
 pub fn nats_url() -> String {
     std::env::var("NATS_URL").unwrap_or_else(|_| "nats://127.0.0.1:4222".into())
@@ -67,7 +57,7 @@ impl TestDb {
             .await
             .expect("can create a test database");
         admin.close().await;
-        let url = with_database(&server_url(), &name);
+        let url = sportello_store::db::url_with_database(&server_url(), &name);
         let pool = PgPoolOptions::new()
             .max_connections(max)
             .connect(&url)
@@ -200,22 +190,5 @@ impl PrivateNats {
 impl Drop for PrivateNats {
     fn drop(&mut self) {
         self.stop();
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::with_database;
-
-    #[test]
-    fn database_name_is_replaced() {
-        assert_eq!(
-            with_database("postgres://postgres@127.0.0.1:5432/postgres", "x"),
-            "postgres://postgres@127.0.0.1:5432/x"
-        );
-        assert_eq!(
-            with_database("postgres://u@h:1/db?sslmode=disable", "x"),
-            "postgres://u@h:1/x?sslmode=disable"
-        );
     }
 }

@@ -11,21 +11,14 @@ use std::time::Duration;
 use time::OffsetDateTime;
 use uuid::Uuid;
 
-/// `url` with its database name replaced by `db` (query string kept).
-fn with_database(url: &str, db: &str) -> String {
-    let host_start = url.find("://").map(|i| i + 3).unwrap_or(0);
-    let (base, rest) = match url[host_start..].find('/') {
-        Some(i) => url.split_at(host_start + i),
-        None => (url, ""),
-    };
-    let query = rest.find('?').map(|q| &rest[q..]).unwrap_or("");
-    format!("{base}/{db}{query}")
-}
-
 /// An administrative connection to the server: its `postgres` database,
 /// else the database the settings name.
 async fn admin(server_url: &str) -> anyhow::Result<PgConnection> {
-    match PgConnection::connect(&with_database(server_url, "postgres")).await {
+    match PgConnection::connect(&sportello_store::db::url_with_database(
+        server_url, "postgres",
+    ))
+    .await
+    {
         Ok(c) => Ok(c),
         Err(_) => PgConnection::connect(server_url)
             .await
@@ -57,7 +50,7 @@ impl BenchDb {
             pool: PgPoolOptions::new()
                 .max_connections(max)
                 .acquire_timeout(Duration::from_secs(30))
-                .connect(&with_database(server_url, &name))
+                .connect(&sportello_store::db::url_with_database(server_url, &name))
                 .await
                 .context("connecting to the bench database")?,
             name,
@@ -84,30 +77,11 @@ impl BenchDb {
     }
 }
 
-/// The baseline table: the columns, constraints and indexes of `events`
-/// (migrations/0001_event_store.sql), without the append-only trigger.
+/// The baseline table: the columns, defaults, constraints and indexes of
+/// `events` as migrated (so it cannot drift from it), without the
+/// append-only trigger.
 pub const BASELINE_DDL: &str = "
-CREATE TABLE bench_rows (
-    position        bigserial PRIMARY KEY,
-    tx_id           xid8 NOT NULL DEFAULT pg_current_xact_id(),
-    event_id        uuid NOT NULL UNIQUE,
-    network_id      uuid NOT NULL,
-    stream_id       uuid NOT NULL,
-    stream_kind     text NOT NULL,
-    version         bigint NOT NULL CHECK (version >= 1),
-    event_type      text NOT NULL,
-    schema_version  integer NOT NULL CHECK (schema_version >= 1),
-    payload         jsonb NOT NULL,
-    person_id       uuid,
-    personal        bytea,
-    organization_id uuid,
-    metadata        jsonb NOT NULL,
-    recorded_at     timestamptz NOT NULL DEFAULT now(),
-    UNIQUE (stream_id, version),
-    CHECK ((person_id IS NULL) = (personal IS NULL))
-);
-CREATE INDEX bench_rows_log_order ON bench_rows (tx_id, position);
-CREATE INDEX bench_rows_network_log_order ON bench_rows (network_id, tx_id, position);
+CREATE TABLE bench_rows (LIKE events INCLUDING DEFAULTS INCLUDING CONSTRAINTS INCLUDING INDEXES);
 ";
 
 /// One baseline row, autocommit: the same values an append writes.
@@ -140,21 +114,4 @@ pub fn payload(org: OrganizationId) -> Value {
 /// Metadata of a new command, now.
 pub fn metadata(account: AccountId, org: OrganizationId) -> Metadata {
     Metadata::for_command(account, org, OffsetDateTime::now_utc())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::with_database;
-
-    #[test]
-    fn database_name_is_replaced() {
-        assert_eq!(
-            with_database("postgres://postgres@127.0.0.1:5432/sportello", "x"),
-            "postgres://postgres@127.0.0.1:5432/x"
-        );
-        assert_eq!(
-            with_database("postgres://u@h:1/db?sslmode=disable", "x"),
-            "postgres://u@h:1/x?sslmode=disable"
-        );
-    }
 }
