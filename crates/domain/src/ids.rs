@@ -84,6 +84,18 @@ new_id!(
     CommandId
 );
 new_id!(
+    /// A referral of one need to one provider's service (its own stream).
+    ReferralId
+);
+new_id!(
+    /// One screened need of a person's case.
+    NeedId
+);
+new_id!(
+    /// A service a provider offers.
+    ServiceId
+);
+new_id!(
     /// Ties together the events caused by one original request.
     CorrelationId
 );

@@ -7,15 +7,19 @@
 //! `sportello-http`.
 
 pub mod case;
+pub mod error;
 pub mod event;
 pub mod ids;
 pub mod metadata;
+pub mod referral;
 pub mod schema;
 pub mod upcast;
 
+pub use error::DomainError;
 pub use event::{DomainEvent, EventParts};
 pub use ids::{
-    AccountId, CommandId, CorrelationId, EventId, NetworkId, OrganizationId, PersonId, StreamId,
+    AccountId, CommandId, CorrelationId, EventId, NeedId, NetworkId, OrganizationId, PersonId,
+    ReferralId, ServiceId, StreamId,
 };
 pub use metadata::Metadata;
 pub use upcast::{Part, UpcastError, upcast};

@@ -1,0 +1,580 @@
+//! A referral: one need of a person's case sent to one provider's service,
+//! followed until it is closed. Its own stream (kind `referral`), so the
+//! partner acts on it without conflicting with the desk's case.
+//!
+//! The lifecycle lives in one place, [`transition`]:
+//!
+//! ```text
+//! sent ──▶ acknowledged ──▶ accepted ──▶ in progress ──▶ completed
+//!   │            │             │   └──────────────────▶ completed
+//!   │            └─▶ declined ◀┘(no)        └──▶ failed
+//!   └──▶ declined / accepted      accepted ──▶ failed
+//! declined, failed ──▶ redirected (a new referral, linked)
+//! sent, acknowledged, accepted, in progress ──▶ cancelled (by the desk)
+//! ```
+//!
+//! `decide` is pure: the same state and command always give the same
+//! events or the same refusal; a refusal gives no event.
+
+use crate::error::DomainError;
+use crate::event::{DomainEvent, EventParts};
+use crate::ids::{NeedId, OrganizationId, PersonId, ReferralId, ServiceId};
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+
+/// The stream kind of a referral.
+pub const STREAM_KIND: &str = "referral";
+
+/// Where a referral stands.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, schemars::JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum ReferralStatus {
+    /// Sent by the desk, not yet seen by the provider.
+    Sent,
+    /// The provider has seen it.
+    Acknowledged,
+    /// The provider will answer the need.
+    Accepted,
+    /// The provider will not (with a reason).
+    Declined,
+    /// The provider is working on it.
+    InProgress,
+    /// Done, with an outcome.
+    Completed,
+    /// Could not be done (with a reason).
+    Failed,
+    /// Withdrawn by the desk.
+    Cancelled,
+    /// Replaced by a new referral to another service.
+    Redirected,
+}
+
+impl ReferralStatus {
+    /// Its name on the wire.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ReferralStatus::Sent => "sent",
+            ReferralStatus::Acknowledged => "acknowledged",
+            ReferralStatus::Accepted => "accepted",
+            ReferralStatus::Declined => "declined",
+            ReferralStatus::InProgress => "in_progress",
+            ReferralStatus::Completed => "completed",
+            ReferralStatus::Failed => "failed",
+            ReferralStatus::Cancelled => "cancelled",
+            ReferralStatus::Redirected => "redirected",
+        }
+    }
+
+    /// No action leads anywhere from here.
+    pub fn is_closed(self) -> bool {
+        matches!(
+            self,
+            ReferralStatus::Completed | ReferralStatus::Cancelled | ReferralStatus::Redirected
+        )
+    }
+}
+
+/// What can be done to a referral (the `{action}` of the API).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ReferralAction {
+    /// The provider has seen it.
+    Acknowledge,
+    /// The provider takes it.
+    Accept,
+    /// The provider refuses it.
+    Decline,
+    /// The provider starts working on it.
+    Start,
+    /// The provider has answered the need.
+    Complete,
+    /// The provider could not answer it.
+    Fail,
+    /// The desk withdraws it.
+    Cancel,
+    /// The desk sends the need on to another service.
+    Redirect,
+}
+
+impl ReferralAction {
+    /// Every action.
+    pub const ALL: [ReferralAction; 8] = [
+        ReferralAction::Acknowledge,
+        ReferralAction::Accept,
+        ReferralAction::Decline,
+        ReferralAction::Start,
+        ReferralAction::Complete,
+        ReferralAction::Fail,
+        ReferralAction::Cancel,
+        ReferralAction::Redirect,
+    ];
+
+    /// Its name on the wire.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ReferralAction::Acknowledge => "acknowledge",
+            ReferralAction::Accept => "accept",
+            ReferralAction::Decline => "decline",
+            ReferralAction::Start => "start",
+            ReferralAction::Complete => "complete",
+            ReferralAction::Fail => "fail",
+            ReferralAction::Cancel => "cancel",
+            ReferralAction::Redirect => "redirect",
+        }
+    }
+}
+
+/// The lifecycle, in one place: the status an action leads to, or `None`
+/// when the action is not allowed from `from`.
+pub fn transition(from: ReferralStatus, action: ReferralAction) -> Option<ReferralStatus> {
+    use ReferralAction as A;
+    use ReferralStatus as S;
+    Some(match (from, action) {
+        (S::Sent, A::Acknowledge) => S::Acknowledged,
+        (S::Sent | S::Acknowledged, A::Accept) => S::Accepted,
+        (S::Sent | S::Acknowledged, A::Decline) => S::Declined,
+        (S::Accepted, A::Start) => S::InProgress,
+        (S::Accepted | S::InProgress, A::Complete) => S::Completed,
+        (S::Accepted | S::InProgress, A::Fail) => S::Failed,
+        (S::Sent | S::Acknowledged | S::Accepted | S::InProgress, A::Cancel) => S::Cancelled,
+        (S::Declined | S::Failed, A::Redirect) => S::Redirected,
+        _ => return None,
+    })
+}
+
+/// Why a provider declines.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum DeclineReason {
+    /// No capacity now.
+    NoCapacity,
+    /// The person is not eligible for the service.
+    NotEligible,
+    /// Documents are missing.
+    MissingDocuments,
+    /// The person lives outside the service's area.
+    OutsideArea,
+    /// Already referred or already served.
+    Duplicate,
+    /// Another reason (see the text).
+    Other,
+}
+
+/// Why a referral could not be done.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum FailReason {
+    /// The person could not be reached.
+    PersonUnreachable,
+    /// The person did not come or withdrew.
+    PersonWithdrew,
+    /// The service could not be given after all.
+    ServiceUnavailable,
+    /// Another reason (see the text).
+    Other,
+}
+
+/// How a completed referral ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Outcome {
+    /// The need was met.
+    NeedMet,
+    /// The need was partly met.
+    PartlyMet,
+    /// The need was not met by this service.
+    NotMet,
+}
+
+/// A referral as its events left it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Referral {
+    /// Its id.
+    pub id: ReferralId,
+    /// Whose case.
+    pub person: PersonId,
+    /// Which need.
+    pub need: NeedId,
+    /// To which provider.
+    pub organization: OrganizationId,
+    /// To which of its services.
+    pub service: ServiceId,
+    /// The referral this one replaces, if it was a redirection.
+    pub redirected_from: Option<ReferralId>,
+    /// Where it stands.
+    pub status: ReferralStatus,
+    /// The new referral that replaced this one, once redirected.
+    pub redirected_to: Option<ReferralId>,
+}
+
+/// What a desk or a provider asks of a referral.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ReferralCommand {
+    /// Open the referral.
+    Send {
+        /// Its id.
+        id: ReferralId,
+        /// Whose case.
+        person: PersonId,
+        /// Which need.
+        need: NeedId,
+        /// To which provider.
+        organization: OrganizationId,
+        /// To which of its services.
+        service: ServiceId,
+        /// The declined or failed referral this one replaces.
+        redirected_from: Option<ReferralId>,
+        /// A note for the provider (personal: sealed).
+        note: Option<String>,
+    },
+    /// The provider has seen it.
+    Acknowledge,
+    /// The provider takes it.
+    Accept,
+    /// The provider refuses it.
+    Decline {
+        /// Why.
+        reason: DeclineReason,
+        /// In words (personal: sealed); required when the reason is `other`.
+        text: Option<String>,
+    },
+    /// The provider starts working on it.
+    Start,
+    /// The provider has answered the need.
+    Complete {
+        /// How it ended.
+        outcome: Outcome,
+        /// A note (personal: sealed).
+        note: Option<String>,
+    },
+    /// The provider could not answer it.
+    Fail {
+        /// Why.
+        reason: FailReason,
+        /// In words (personal: sealed); required when the reason is `other`.
+        text: Option<String>,
+    },
+    /// The desk withdraws it.
+    Cancel,
+    /// The desk sends the need on to another service, as the new referral
+    /// `to` (which the caller then sends with `redirected_from`).
+    Redirect {
+        /// The new referral.
+        to: ReferralId,
+        /// Its provider.
+        organization: OrganizationId,
+        /// Its service.
+        service: ServiceId,
+    },
+}
+
+impl ReferralCommand {
+    /// The action this command is, for the lifecycle (`None` for `Send`).
+    pub fn action(&self) -> Option<ReferralAction> {
+        Some(match self {
+            ReferralCommand::Send { .. } => return None,
+            ReferralCommand::Acknowledge => ReferralAction::Acknowledge,
+            ReferralCommand::Accept => ReferralAction::Accept,
+            ReferralCommand::Decline { .. } => ReferralAction::Decline,
+            ReferralCommand::Start => ReferralAction::Start,
+            ReferralCommand::Complete { .. } => ReferralAction::Complete,
+            ReferralCommand::Fail { .. } => ReferralAction::Fail,
+            ReferralCommand::Cancel => ReferralAction::Cancel,
+            ReferralCommand::Redirect { .. } => ReferralAction::Redirect,
+        })
+    }
+}
+
+/// What happened to a referral.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ReferralEvent {
+    /// Opened.
+    Sent {
+        /// Its id.
+        id: ReferralId,
+        /// Whose case.
+        person: PersonId,
+        /// Which need.
+        need: NeedId,
+        /// To which provider.
+        organization: OrganizationId,
+        /// To which service.
+        service: ServiceId,
+        /// The referral it replaces.
+        redirected_from: Option<ReferralId>,
+        /// Note for the provider (personal).
+        note: Option<String>,
+    },
+    /// Seen by the provider.
+    Acknowledged,
+    /// Taken by the provider.
+    Accepted,
+    /// Refused by the provider.
+    Declined {
+        /// Why.
+        reason: DeclineReason,
+        /// In words (personal).
+        text: Option<String>,
+    },
+    /// Work started.
+    Started,
+    /// Done.
+    Completed {
+        /// How it ended.
+        outcome: Outcome,
+        /// Note (personal).
+        note: Option<String>,
+    },
+    /// Could not be done.
+    Failed {
+        /// Why.
+        reason: FailReason,
+        /// In words (personal).
+        text: Option<String>,
+    },
+    /// Withdrawn by the desk.
+    Cancelled,
+    /// Replaced by a new referral.
+    Redirected {
+        /// The new referral.
+        to: ReferralId,
+        /// Its provider.
+        organization: OrganizationId,
+        /// Its service.
+        service: ServiceId,
+    },
+}
+
+fn needs_text(reason_is_other: bool, text: &Option<String>) -> Result<(), DomainError> {
+    match text {
+        Some(t) if t.trim().is_empty() || t.len() > 2000 => Err(DomainError::Invalid {
+            field: "text",
+            message: "must be 1 to 2000 characters",
+        }),
+        None if reason_is_other => Err(DomainError::Invalid {
+            field: "text",
+            message: "is required when the reason is other",
+        }),
+        _ => Ok(()),
+    }
+}
+
+/// Decide what a command does to a referral (`None`: not sent yet).
+pub fn decide(
+    state: Option<&Referral>,
+    command: ReferralCommand,
+) -> Result<Vec<ReferralEvent>, DomainError> {
+    let Some(referral) = state else {
+        return match command {
+            ReferralCommand::Send {
+                id,
+                person,
+                need,
+                organization,
+                service,
+                redirected_from,
+                note,
+            } => {
+                needs_text(false, &note)?;
+                Ok(vec![ReferralEvent::Sent {
+                    id,
+                    person,
+                    need,
+                    organization,
+                    service,
+                    redirected_from,
+                    note,
+                }])
+            }
+            _ => Err(DomainError::NotFound("referral")),
+        };
+    };
+    let Some(action) = command.action() else {
+        return Err(DomainError::AlreadyExists("referral"));
+    };
+    if transition(referral.status, action).is_none() {
+        return Err(DomainError::NotAllowed {
+            action: action.as_str(),
+            status: referral.status.as_str(),
+        });
+    }
+    let event = match command {
+        ReferralCommand::Send { .. } => unreachable!("handled above"),
+        ReferralCommand::Acknowledge => ReferralEvent::Acknowledged,
+        ReferralCommand::Accept => ReferralEvent::Accepted,
+        ReferralCommand::Decline { reason, text } => {
+            needs_text(reason == DeclineReason::Other, &text)?;
+            ReferralEvent::Declined { reason, text }
+        }
+        ReferralCommand::Start => ReferralEvent::Started,
+        ReferralCommand::Complete { outcome, note } => {
+            needs_text(false, &note)?;
+            ReferralEvent::Completed { outcome, note }
+        }
+        ReferralCommand::Fail { reason, text } => {
+            needs_text(reason == FailReason::Other, &text)?;
+            ReferralEvent::Failed { reason, text }
+        }
+        ReferralCommand::Cancel => ReferralEvent::Cancelled,
+        ReferralCommand::Redirect {
+            to,
+            organization,
+            service,
+        } => {
+            if to == referral.id {
+                return Err(DomainError::Invalid {
+                    field: "to",
+                    message: "a referral cannot be redirected to itself",
+                });
+            }
+            ReferralEvent::Redirected {
+                to,
+                organization,
+                service,
+            }
+        }
+    };
+    Ok(vec![event])
+}
+
+impl ReferralEvent {
+    /// The lifecycle action this event records (`None` for `Sent`).
+    pub fn action(&self) -> Option<ReferralAction> {
+        Some(match self {
+            ReferralEvent::Sent { .. } => return None,
+            ReferralEvent::Acknowledged => ReferralAction::Acknowledge,
+            ReferralEvent::Accepted => ReferralAction::Accept,
+            ReferralEvent::Declined { .. } => ReferralAction::Decline,
+            ReferralEvent::Started => ReferralAction::Start,
+            ReferralEvent::Completed { .. } => ReferralAction::Complete,
+            ReferralEvent::Failed { .. } => ReferralAction::Fail,
+            ReferralEvent::Cancelled => ReferralAction::Cancel,
+            ReferralEvent::Redirected { .. } => ReferralAction::Redirect,
+        })
+    }
+}
+
+/// Apply an event. Events are facts: one the lifecycle would not have
+/// produced leaves the state as it was (it cannot come from `decide`).
+pub fn evolve(state: Option<Referral>, event: &ReferralEvent) -> Option<Referral> {
+    match (state, event) {
+        (
+            None,
+            ReferralEvent::Sent {
+                id,
+                person,
+                need,
+                organization,
+                service,
+                redirected_from,
+                ..
+            },
+        ) => Some(Referral {
+            id: *id,
+            person: *person,
+            need: *need,
+            organization: *organization,
+            service: *service,
+            redirected_from: *redirected_from,
+            status: ReferralStatus::Sent,
+            redirected_to: None,
+        }),
+        (Some(mut r), e) => {
+            if let Some(next) = e.action().and_then(|a| transition(r.status, a)) {
+                r.status = next;
+                if let ReferralEvent::Redirected { to, .. } = e {
+                    r.redirected_to = Some(*to);
+                }
+            }
+            Some(r)
+        }
+        (None, _) => None,
+    }
+}
+
+/// The event type names on the wire.
+impl ReferralEvent {
+    /// Its type on the wire.
+    pub fn event_type(&self) -> &'static str {
+        match self {
+            ReferralEvent::Sent { .. } => "ReferralSent",
+            ReferralEvent::Acknowledged => "ReferralAcknowledged",
+            ReferralEvent::Accepted => "ReferralAccepted",
+            ReferralEvent::Declined { .. } => "ReferralDeclined",
+            ReferralEvent::Started => "ReferralStarted",
+            ReferralEvent::Completed { .. } => "ReferralCompleted",
+            ReferralEvent::Failed { .. } => "ReferralFailed",
+            ReferralEvent::Cancelled => "ReferralCancelled",
+            ReferralEvent::Redirected { .. } => "ReferralRedirected",
+        }
+    }
+}
+
+/// The personal part of a referral event: free text, sealed under the
+/// person's key.
+fn personal(person: PersonId, text: &Option<String>, field: &str) -> Option<(PersonId, Value)> {
+    text.as_ref().map(|t| (person, json!({ field: t })))
+}
+
+/// A referral event with the person it concerns, ready for storage.
+pub struct Stored<'a> {
+    /// The event.
+    pub event: ReferralEvent,
+    /// The referral it belongs to (for the person and the provider).
+    pub referral: &'a Referral,
+}
+
+impl DomainEvent for Stored<'_> {
+    fn into_parts(self) -> EventParts {
+        let person = self.referral.person;
+        let event_type = self.event.event_type();
+        let (payload, personal) = match &self.event {
+            ReferralEvent::Sent {
+                id,
+                need,
+                organization,
+                service,
+                redirected_from,
+                note,
+                ..
+            } => (
+                json!({ "referral_id": id, "person_id": person, "need_id": need,
+                        "organization_id": organization, "service_id": service,
+                        "redirected_from": redirected_from }),
+                personal(person, note, "note"),
+            ),
+            ReferralEvent::Declined { reason, text } => {
+                (json!({ "reason": reason }), personal(person, text, "text"))
+            }
+            ReferralEvent::Completed { outcome, note } => (
+                json!({ "outcome": outcome }),
+                personal(person, note, "note"),
+            ),
+            ReferralEvent::Failed { reason, text } => {
+                (json!({ "reason": reason }), personal(person, text, "text"))
+            }
+            ReferralEvent::Redirected {
+                to,
+                organization,
+                service,
+            } => (
+                json!({ "to": to, "organization_id": organization, "service_id": service }),
+                None,
+            ),
+            ReferralEvent::Acknowledged
+            | ReferralEvent::Accepted
+            | ReferralEvent::Started
+            | ReferralEvent::Cancelled => (json!({}), None),
+        };
+        EventParts {
+            event_type,
+            schema_version: 1,
+            payload,
+            personal,
+            concerns: Some(self.referral.organization),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;
