@@ -6,6 +6,7 @@
 //! a function of its inputs. Storage lives in `sportello-store`, HTTP in
 //! `sportello-http`.
 
+pub mod calendar;
 pub mod case;
 pub mod error;
 pub mod event;
@@ -13,6 +14,7 @@ pub mod ids;
 pub mod metadata;
 pub mod referral;
 pub mod schema;
+pub mod taxonomy;
 pub mod upcast;
 
 pub use error::DomainError;

@@ -1,0 +1,1 @@
+//! Needs taxonomy (placeholder, being written).
