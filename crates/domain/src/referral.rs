@@ -20,7 +20,7 @@ use crate::error::DomainError;
 use crate::event::{DomainEvent, EventParts};
 use crate::ids::{NeedId, OrganizationId, PersonId, ReferralId, ServiceId};
 use serde::{Deserialize, Serialize};
-use serde_json::{Value, json};
+use serde_json::Value;
 
 /// The stream kind of a referral.
 pub const STREAM_KIND: &str = "referral";
@@ -510,68 +510,147 @@ impl ReferralEvent {
     }
 }
 
-/// The personal part of a referral event: free text, sealed under the
-/// person's key.
-fn personal(person: PersonId, text: &Option<String>, field: &str) -> Option<(PersonId, Value)> {
-    text.as_ref().map(|t| (person, json!({ field: t })))
+/// Public part of `ReferralSent`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
+pub struct SentPayload {
+    /// The referral.
+    pub referral_id: ReferralId,
+    /// Whose case.
+    pub person_id: PersonId,
+    /// Which need.
+    pub need_id: NeedId,
+    /// To which provider.
+    pub organization_id: OrganizationId,
+    /// To which service.
+    pub service_id: ServiceId,
+    /// The referral it replaces, if any.
+    pub redirected_from: Option<ReferralId>,
 }
 
-/// A referral event with the person it concerns, ready for storage.
+/// Public part of `ReferralDeclined`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
+pub struct DeclinedPayload {
+    /// Why.
+    pub reason: DeclineReason,
+}
+
+/// Public part of `ReferralCompleted`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
+pub struct CompletedPayload {
+    /// How it ended.
+    pub outcome: Outcome,
+}
+
+/// Public part of `ReferralFailed`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
+pub struct FailedPayload {
+    /// Why.
+    pub reason: FailReason,
+}
+
+/// Public part of `ReferralRedirected`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
+pub struct RedirectedPayload {
+    /// The new referral.
+    pub to: ReferralId,
+    /// Its provider.
+    pub organization_id: OrganizationId,
+    /// Its service.
+    pub service_id: ServiceId,
+}
+
+/// Public part of the events that carry nothing but their type.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
+pub struct NoPayload {}
+
+/// Personal part of the events with a free-text note.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
+pub struct NotePersonal {
+    /// The note (free text about the person: sealed).
+    pub note: String,
+}
+
+/// Personal part of the events with a reason in words.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
+pub struct TextPersonal {
+    /// The reason in words (free text about the person: sealed).
+    pub text: String,
+}
+
+fn to_value(v: impl Serialize) -> Value {
+    serde_json::to_value(v).expect("event parts serialise")
+}
+
+/// A referral event with the referral it belongs to, ready for storage
+/// (the referral says whose personal data it is and which provider it
+/// concerns).
 pub struct Stored<'a> {
     /// The event.
     pub event: ReferralEvent,
-    /// The referral it belongs to (for the person and the provider).
+    /// The referral it belongs to.
     pub referral: &'a Referral,
 }
 
 impl DomainEvent for Stored<'_> {
     fn into_parts(self) -> EventParts {
-        let person = self.referral.person;
+        let r = self.referral;
+        let person = r.person;
+        let note = |n: Option<String>| n.map(|note| (person, to_value(NotePersonal { note })));
+        let text = |t: Option<String>| t.map(|text| (person, to_value(TextPersonal { text })));
         let event_type = self.event.event_type();
-        let (payload, personal) = match &self.event {
+        let (payload, personal) = match self.event {
             ReferralEvent::Sent {
                 id,
                 need,
                 organization,
                 service,
                 redirected_from,
-                note,
+                note: n,
                 ..
             } => (
-                json!({ "referral_id": id, "person_id": person, "need_id": need,
-                        "organization_id": organization, "service_id": service,
-                        "redirected_from": redirected_from }),
-                personal(person, note, "note"),
+                to_value(SentPayload {
+                    referral_id: id,
+                    person_id: person,
+                    need_id: need,
+                    organization_id: organization,
+                    service_id: service,
+                    redirected_from,
+                }),
+                note(n),
             ),
-            ReferralEvent::Declined { reason, text } => {
-                (json!({ "reason": reason }), personal(person, text, "text"))
+            ReferralEvent::Declined { reason, text: t } => {
+                (to_value(DeclinedPayload { reason }), text(t))
             }
-            ReferralEvent::Completed { outcome, note } => (
-                json!({ "outcome": outcome }),
-                personal(person, note, "note"),
-            ),
-            ReferralEvent::Failed { reason, text } => {
-                (json!({ "reason": reason }), personal(person, text, "text"))
+            ReferralEvent::Completed { outcome, note: n } => {
+                (to_value(CompletedPayload { outcome }), note(n))
+            }
+            ReferralEvent::Failed { reason, text: t } => {
+                (to_value(FailedPayload { reason }), text(t))
             }
             ReferralEvent::Redirected {
                 to,
                 organization,
                 service,
             } => (
-                json!({ "to": to, "organization_id": organization, "service_id": service }),
+                to_value(RedirectedPayload {
+                    to,
+                    organization_id: organization,
+                    service_id: service,
+                }),
                 None,
             ),
             ReferralEvent::Acknowledged
             | ReferralEvent::Accepted
             | ReferralEvent::Started
-            | ReferralEvent::Cancelled => (json!({}), None),
+            | ReferralEvent::Cancelled => (to_value(NoPayload {}), None),
         };
         EventParts {
             event_type,
             schema_version: 1,
             payload,
             personal,
-            concerns: Some(self.referral.organization),
+            // Routed to the provider it is addressed to.
+            concerns: Some(r.organization),
         }
     }
 }

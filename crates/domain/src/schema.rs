@@ -4,6 +4,10 @@
 //! contract cannot drift from the code.
 
 use crate::case::{PersonIdentity, PersonTakenInCharge, PersonTakenInChargePayload};
+use crate::referral::{
+    CompletedPayload, DeclinedPayload, FailedPayload, NoPayload, NotePersonal, RedirectedPayload,
+    SentPayload, TextPersonal,
+};
 use schemars::{JsonSchema, schema_for};
 use serde_json::{Value, json};
 
@@ -66,12 +70,24 @@ fn event_schema<P: JsonSchema, S: JsonSchema>(
 
 /// Every event type's schema.
 pub fn event_schemas() -> Vec<EventSchema> {
-    vec![event_schema::<PersonTakenInChargePayload, PersonIdentity>(
-        PersonTakenInCharge::TYPE,
-        PersonTakenInCharge::SCHEMA_VERSION,
-        crate::case::STREAM_KIND,
-        true,
-    )]
+    let referral = crate::referral::STREAM_KIND;
+    vec![
+        event_schema::<PersonTakenInChargePayload, PersonIdentity>(
+            PersonTakenInCharge::TYPE,
+            PersonTakenInCharge::SCHEMA_VERSION,
+            crate::case::STREAM_KIND,
+            true,
+        ),
+        event_schema::<SentPayload, NotePersonal>("ReferralSent", 1, referral, true),
+        event_schema::<NoPayload, NoPayload>("ReferralAcknowledged", 1, referral, false),
+        event_schema::<NoPayload, NoPayload>("ReferralAccepted", 1, referral, false),
+        event_schema::<DeclinedPayload, TextPersonal>("ReferralDeclined", 1, referral, true),
+        event_schema::<NoPayload, NoPayload>("ReferralStarted", 1, referral, false),
+        event_schema::<CompletedPayload, NotePersonal>("ReferralCompleted", 1, referral, true),
+        event_schema::<FailedPayload, TextPersonal>("ReferralFailed", 1, referral, true),
+        event_schema::<NoPayload, NoPayload>("ReferralCancelled", 1, referral, false),
+        event_schema::<RedirectedPayload, NoPayload>("ReferralRedirected", 1, referral, false),
+    ]
 }
 
 #[cfg(test)]
@@ -88,7 +104,87 @@ mod tests {
                 "{}",
                 s.event_type
             );
-            assert!(s.schema["properties"]["payload"]["properties"].is_object());
+            assert_eq!(s.schema["properties"]["payload"]["type"], "object", "{}", s.event_type);
+        }
+    }
+
+    /// Every referral event's parts have the shape its schema says: the
+    /// payload's keys are the schema's properties, the personal part is
+    /// there exactly when the schema has one.
+    #[test]
+    fn referral_events_match_their_schemas() {
+        use crate::event::DomainEvent;
+        use crate::ids::*;
+        use crate::referral::*;
+        let r = Referral {
+            id: ReferralId::new(),
+            person: PersonId::new(),
+            need: NeedId::new(),
+            organization: OrganizationId::new(),
+            service: ServiceId::new(),
+            redirected_from: None,
+            status: ReferralStatus::Sent,
+            redirected_to: None,
+        };
+        let events = vec![
+            ReferralEvent::Sent {
+                id: r.id,
+                person: r.person,
+                need: r.need,
+                organization: r.organization,
+                service: r.service,
+                redirected_from: None,
+                note: Some("n".into()),
+            },
+            ReferralEvent::Acknowledged,
+            ReferralEvent::Accepted,
+            ReferralEvent::Declined {
+                reason: DeclineReason::Other,
+                text: Some("t".into()),
+            },
+            ReferralEvent::Started,
+            ReferralEvent::Completed {
+                outcome: Outcome::NeedMet,
+                note: Some("n".into()),
+            },
+            ReferralEvent::Failed {
+                reason: FailReason::Other,
+                text: Some("t".into()),
+            },
+            ReferralEvent::Cancelled,
+            ReferralEvent::Redirected {
+                to: ReferralId::new(),
+                organization: OrganizationId::new(),
+                service: ServiceId::new(),
+            },
+        ];
+        let schemas = event_schemas();
+        for event in events {
+            let parts = Stored {
+                event,
+                referral: &r,
+            }
+            .into_parts();
+            let schema = schemas
+                .iter()
+                .find(|s| s.event_type == parts.event_type)
+                .unwrap_or_else(|| panic!("no schema for {}", parts.event_type));
+            let props = schema.schema["properties"]["payload"]["properties"]
+                .as_object()
+                .cloned()
+                .unwrap_or_default();
+            let mut want: Vec<&String> = props.keys().collect();
+            let mut got: Vec<&String> = parts.payload.as_object().unwrap().keys().collect();
+            want.sort();
+            got.sort();
+            assert_eq!(got, want, "{}", parts.event_type);
+            let has_personal = schema.schema["properties"]["personal"]["type"] != "null";
+            assert_eq!(
+                parts.personal.is_some(),
+                has_personal,
+                "{}",
+                parts.event_type
+            );
         }
     }
 }
