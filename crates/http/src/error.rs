@@ -13,7 +13,7 @@ use sportello_store::StoreError;
 pub const PROBLEM_BASE: &str = "https://sportello.example/problems/";
 
 /// A field that failed validation.
-#[derive(Clone, Debug, Serialize, PartialEq, Eq)]
+#[derive(Clone, Debug, Serialize, PartialEq, Eq, utoipa::ToSchema)]
 pub struct FieldError {
     /// JSON pointer-ish path of the field, e.g. `names[0].text`.
     pub field: String,
@@ -57,6 +57,23 @@ pub enum ApiError {
     /// 500: anything else; logged, not shown.
     #[error("internal error")]
     Internal(#[source] anyhow::Error),
+}
+
+/// An RFC 9457 problem, as documented (the answer of every error).
+#[derive(Serialize, utoipa::ToSchema)]
+#[schema(as = Problem)]
+pub struct ProblemDoc {
+    /// A stable URI per kind of error.
+    #[serde(rename = "type")]
+    pub type_: String,
+    /// Short human summary.
+    pub title: String,
+    /// The HTTP status.
+    pub status: u16,
+    /// What went wrong here.
+    pub detail: String,
+    /// For validation errors: the offending fields.
+    pub errors: Option<Vec<FieldError>>,
 }
 
 #[derive(Serialize)]

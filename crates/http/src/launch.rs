@@ -4,7 +4,7 @@
 
 use crate::config::Settings;
 use crate::state::AppState;
-use crate::{api, ops};
+use crate::{api, openapi, ops};
 use anyhow::Context;
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
@@ -41,6 +41,7 @@ pub fn router(state: AppState) -> Router {
         .route("/readyz", get(ops::readyz))
         .route("/metrics", get(ops::metrics))
         .nest("/api/v1", api::router())
+        .merge(openapi::router())
         .layer(DefaultBodyLimit::max(MAX_BODY))
         .layer(TraceLayer::new_for_http())
         .with_state(state)

@@ -12,6 +12,7 @@ pub mod auth;
 pub mod config;
 pub mod error;
 pub mod launch;
+pub mod openapi;
 pub mod ops;
 pub mod state;
 

@@ -14,6 +14,7 @@ use sportello_store::relay::relay_lag;
 use std::sync::atomic::Ordering;
 
 /// Liveness: the process is up.
+#[utoipa::path(get, path = "/healthz", tag = "operations", responses((status = 200, description = "The process answers", body = String)))]
 pub async fn healthz() -> &'static str {
     "ok"
 }
@@ -48,6 +49,10 @@ struct RelayReport {
 /// Readiness: 200 when the database answers and no projection is stopped;
 /// 503 otherwise. The bus being down does not make the server unready —
 /// commands still succeed and the relay catches up — but it is reported.
+#[utoipa::path(get, path = "/readyz", tag = "operations", responses(
+    (status = 200, description = "Ready: database up, no projection stopped", body = Object),
+    (status = 503, description = "Not ready", body = Object),
+))]
 pub async fn readyz(State(state): State<AppState>) -> impl IntoResponse {
     let pool = state.pool();
     let database_ok = sqlx::query("SELECT 1").execute(pool).await.is_ok();
@@ -107,6 +112,7 @@ pub async fn readyz(State(state): State<AppState>) -> impl IntoResponse {
 }
 
 /// Prometheus metrics.
+#[utoipa::path(get, path = "/metrics", tag = "operations", responses((status = 200, description = "Prometheus text format", body = String)))]
 pub async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
     (
         [(

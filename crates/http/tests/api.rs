@@ -568,3 +568,48 @@ async fn a_projection_that_cannot_apply_an_event_stops_and_readyz_says_so() {
     );
     s.stop().await;
 }
+
+/// The OpenAPI document is served, describes every API route the router
+/// has, and the interactive page loads nothing from the internet.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn openapi_document_and_offline_docs_page() {
+    let s = Server::start().await;
+    let res = s
+        .http
+        .get(s.url("/api/v1/openapi.json"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    let doc: Value = res.json().await.unwrap();
+    assert!(doc["openapi"].as_str().unwrap().starts_with("3.1"));
+    for (path, method) in [
+        ("/api/v1/persons", "post"),
+        ("/api/v1/persons/{id}/history", "get"),
+        ("/api/v1/activity", "get"),
+        ("/healthz", "get"),
+        ("/readyz", "get"),
+        ("/metrics", "get"),
+    ] {
+        assert!(
+            doc["paths"][path][method].is_object(),
+            "{method} {path} documented"
+        );
+    }
+    assert!(doc["components"]["schemas"]["TakeInCharge"].is_object());
+    assert!(doc["components"]["securitySchemes"]["bearer"].is_object());
+    let page = s.http.get(s.url("/api/docs/")).send().await.unwrap();
+    assert_eq!(page.status(), 200);
+    let html = page.text().await.unwrap();
+    assert!(html.contains("swagger"), "{html}");
+    for line in html
+        .lines()
+        .filter(|l| l.contains("src=") || l.contains("href="))
+    {
+        assert!(
+            !line.contains("http://") && !line.contains("https://"),
+            "loads from the internet: {line}"
+        );
+    }
+    s.stop().await;
+}

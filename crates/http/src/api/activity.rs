@@ -17,7 +17,8 @@ use time::OffsetDateTime;
 use uuid::Uuid;
 
 /// Query of the list.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct ActivityQuery {
     /// Read your writes: wait until this global position is applied.
     pub min_position: Option<i64>,
@@ -28,7 +29,7 @@ pub struct ActivityQuery {
 }
 
 /// One stream's activity.
-#[derive(Debug, Serialize, sqlx::FromRow)]
+#[derive(Debug, Serialize, sqlx::FromRow, utoipa::ToSchema)]
 pub struct ActivityRow {
     stream_id: Uuid,
     stream_kind: String,
@@ -49,6 +50,18 @@ fn bad(field: &str, message: &str) -> ApiError {
 }
 
 /// List the network's stream activity.
+#[utoipa::path(
+    get,
+    path = "/api/v1/activity",
+    tag = "activity",
+    params(ActivityQuery),
+    responses(
+        (status = 200, description = "A page of `items` and a `next_cursor`; a `Sportello-Caught-Up-To` header when `min_position` was not reached in time", body = Object),
+        (status = 401, description = "No valid bearer token", body = crate::error::ProblemDoc, content_type = "application/problem+json"),
+        (status = 422, description = "Invalid query parameters", body = crate::error::ProblemDoc, content_type = "application/problem+json"),
+    ),
+    security(("bearer" = []))
+)]
 pub async fn list(
     State(state): State<AppState>,
     caller: Caller,

@@ -20,19 +20,20 @@ use time::OffsetDateTime;
 use uuid::Uuid;
 
 /// Body of `POST /api/v1/persons`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct TakeInCharge {
     /// Names as in documents and as used; at least one.
     pub names: Vec<NameIn>,
     /// Birth date as known: `YYYY`, `YYYY-MM` or `YYYY-MM-DD`.
     pub birth_date: Option<String>,
-    /// How the person came.
+    /// How the person came: `desk`, `phone` or `outreach`.
+    #[schema(value_type = String, example = "desk")]
     pub channel: Channel,
 }
 
 /// One name.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NameIn {
     /// `as_in_document` or `as_used`.
@@ -42,9 +43,10 @@ pub struct NameIn {
 }
 
 /// Answer of a write.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct WriteAnswer {
     /// The person (and case stream) id.
+    #[schema(value_type = uuid::Uuid)]
     pub person_id: PersonId,
     /// The case stream's version (also the `ETag`).
     pub version: i64,
@@ -146,6 +148,21 @@ fn idempotency(
 }
 
 /// Take a person in charge: opens their case.
+#[utoipa::path(
+    post,
+    path = "/api/v1/persons",
+    tag = "persons",
+    request_body = TakeInCharge,
+    params(("Idempotency-Key" = Option<uuid::Uuid>, Header, description = "A retry with the same key and body answers the first answer")),
+    responses(
+        (status = 201, description = "Taken in charge; ETag is the case's version", body = WriteAnswer),
+        (status = 400, description = "Malformed JSON", body = crate::error::ProblemDoc, content_type = "application/problem+json"),
+        (status = 401, description = "No valid bearer token", body = crate::error::ProblemDoc, content_type = "application/problem+json"),
+        (status = 413, description = "Body too large", body = crate::error::ProblemDoc, content_type = "application/problem+json"),
+        (status = 422, description = "Invalid fields, or an Idempotency-Key reused with another body", body = crate::error::ProblemDoc, content_type = "application/problem+json"),
+    ),
+    security(("bearer" = []))
+)]
 #[tracing::instrument(skip_all, fields(network = %caller.network_id, account = %caller.account_id))]
 pub async fn take_in_charge(
     State(state): State<AppState>,
@@ -197,7 +214,7 @@ pub async fn take_in_charge(
 }
 
 /// One event of a history.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct HistoryEvent {
     event_id: String,
     event_type: String,
@@ -207,10 +224,24 @@ pub struct HistoryEvent {
     #[serde(with = "time::serde::rfc3339")]
     recorded_at: OffsetDateTime,
     payload: serde_json::Value,
+    /// `{"state": "none"}`, `{"state": "open", "data": {...}}` or `{"state": "erased"}`.
+    #[schema(value_type = Object)]
     personal: Personal,
 }
 
 /// The events of a person's case, oldest first.
+#[utoipa::path(
+    get,
+    path = "/api/v1/persons/{id}/history",
+    tag = "persons",
+    params(("id" = uuid::Uuid, Path, description = "The person (case) id")),
+    responses(
+        (status = 200, description = "The case's events; personal parts opened while the person's key exists", body = Vec<HistoryEvent>),
+        (status = 401, description = "No valid bearer token", body = crate::error::ProblemDoc, content_type = "application/problem+json"),
+        (status = 404, description = "No such case in the caller's network", body = crate::error::ProblemDoc, content_type = "application/problem+json"),
+    ),
+    security(("bearer" = []))
+)]
 #[tracing::instrument(skip_all, fields(network = %caller.network_id, account = %caller.account_id))]
 pub async fn history(
     State(state): State<AppState>,

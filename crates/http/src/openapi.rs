@@ -1,0 +1,60 @@
+//! The OpenAPI 3.1 document, generated from the handlers' annotations
+//! (`#[utoipa::path]`) and the request/response types, served at
+//! `/api/v1/openapi.json`, with an interactive page at `/api/docs` whose
+//! assets are vendored (it works offline, no CDN).
+
+use crate::api::{activity, persons};
+use crate::error::FieldError;
+use crate::ops;
+use axum::Router;
+use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::{Modify, OpenApi};
+use utoipa_swagger_ui::SwaggerUi;
+
+/// The API description.
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "Sportello API",
+        version = "1",
+        description = "The HTTP contract of Sportello: the desk, its partner agencies and the \
+                       coordination team. Errors are RFC 9457 problems; writes answer the \
+                       stream version as ETag and the global log position; reads accept \
+                       ?min_position= to read their writes."
+    ),
+    paths(
+        ops::healthz,
+        ops::readyz,
+        ops::metrics,
+        persons::take_in_charge,
+        persons::history,
+        activity::list,
+    ),
+    components(schemas(FieldError, crate::error::ProblemDoc)),
+    modifiers(&BearerAuth),
+    tags(
+        (name = "operations", description = "Liveness, readiness, metrics"),
+        (name = "persons", description = "Taking in charge and the case's events"),
+        (name = "activity", description = "What moved in the network"),
+    )
+)]
+pub struct ApiDoc;
+
+struct BearerAuth;
+
+impl Modify for BearerAuth {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()),
+        );
+    }
+}
+
+/// Routes serving the document and the interactive page.
+pub fn router<S: Clone + Send + Sync + 'static>() -> Router<S> {
+    SwaggerUi::new("/api/docs")
+        .url("/api/v1/openapi.json", ApiDoc::openapi())
+        .into()
+}
