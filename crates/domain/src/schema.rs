@@ -104,7 +104,11 @@ mod tests {
                 "{}",
                 s.event_type
             );
-            assert_eq!(s.schema["properties"]["payload"]["type"], "object", "{}", s.event_type);
+            assert_eq!(
+                s.schema["properties"]["payload"]["type"], "object",
+                "{}",
+                s.event_type
+            );
         }
     }
 
