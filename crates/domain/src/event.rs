@@ -25,3 +25,8 @@ pub trait DomainEvent {
     /// Split into public and personal parts.
     fn into_parts(self) -> EventParts;
 }
+
+/// The JSON of a payload or personal part (our parts always serialise).
+pub fn part(v: impl serde::Serialize) -> Value {
+    serde_json::to_value(v).expect("event parts serialise")
+}

@@ -17,10 +17,9 @@
 //! events or the same refusal; a refusal gives no event.
 
 use crate::error::DomainError;
-use crate::event::{DomainEvent, EventParts};
+use crate::event::{DomainEvent, EventParts, part};
 use crate::ids::{NeedId, OrganizationId, PersonId, ReferralId, ServiceId};
 use serde::{Deserialize, Serialize};
-use serde_json::Value;
 
 /// The stream kind of a referral.
 pub const STREAM_KIND: &str = "referral";
@@ -577,10 +576,6 @@ pub struct TextPersonal {
     pub text: String,
 }
 
-fn to_value(v: impl Serialize) -> Value {
-    serde_json::to_value(v).expect("event parts serialise")
-}
-
 /// A referral event with the referral it belongs to, ready for storage
 /// (the referral says whose personal data it is and which provider it
 /// concerns).
@@ -595,8 +590,8 @@ impl DomainEvent for Stored<'_> {
     fn into_parts(self) -> EventParts {
         let r = self.referral;
         let person = r.person;
-        let note = |n: Option<String>| n.map(|note| (person, to_value(NotePersonal { note })));
-        let text = |t: Option<String>| t.map(|text| (person, to_value(TextPersonal { text })));
+        let note = |n: Option<String>| n.map(|note| (person, part(NotePersonal { note })));
+        let text = |t: Option<String>| t.map(|text| (person, part(TextPersonal { text })));
         let event_type = self.event.event_type();
         let (payload, personal) = match self.event {
             ReferralEvent::Sent {
@@ -608,7 +603,7 @@ impl DomainEvent for Stored<'_> {
                 note: n,
                 ..
             } => (
-                to_value(SentPayload {
+                part(SentPayload {
                     referral_id: id,
                     person_id: person,
                     need_id: need,
@@ -619,20 +614,18 @@ impl DomainEvent for Stored<'_> {
                 note(n),
             ),
             ReferralEvent::Declined { reason, text: t } => {
-                (to_value(DeclinedPayload { reason }), text(t))
+                (part(DeclinedPayload { reason }), text(t))
             }
             ReferralEvent::Completed { outcome, note: n } => {
-                (to_value(CompletedPayload { outcome }), note(n))
+                (part(CompletedPayload { outcome }), note(n))
             }
-            ReferralEvent::Failed { reason, text: t } => {
-                (to_value(FailedPayload { reason }), text(t))
-            }
+            ReferralEvent::Failed { reason, text: t } => (part(FailedPayload { reason }), text(t)),
             ReferralEvent::Redirected {
                 to,
                 organization,
                 service,
             } => (
-                to_value(RedirectedPayload {
+                part(RedirectedPayload {
                     to,
                     organization_id: organization,
                     service_id: service,
@@ -642,7 +635,7 @@ impl DomainEvent for Stored<'_> {
             ReferralEvent::Acknowledged
             | ReferralEvent::Accepted
             | ReferralEvent::Started
-            | ReferralEvent::Cancelled => (to_value(NoPayload {}), None),
+            | ReferralEvent::Cancelled => (part(NoPayload {}), None),
         };
         EventParts {
             event_type,

@@ -3,6 +3,10 @@
 //! `schemas/` are written from here and a test checks they match, so the
 //! contract cannot drift from the code.
 
+use crate::case::lifecycle::{
+    NeedPayload, NoPayload as CaseNoPayload, NotePersonal as CaseNote, ResolvedPayload,
+    VisitPayload,
+};
 use crate::case::{PersonIdentity, PersonTakenInCharge, PersonTakenInChargePayload};
 use crate::referral::{
     CompletedPayload, DeclinedPayload, FailedPayload, NoPayload, NotePersonal, RedirectedPayload,
@@ -71,13 +75,19 @@ fn event_schema<P: JsonSchema, S: JsonSchema>(
 /// Every event type's schema.
 pub fn event_schemas() -> Vec<EventSchema> {
     let referral = crate::referral::STREAM_KIND;
+    let case = crate::case::STREAM_KIND;
     vec![
         event_schema::<PersonTakenInChargePayload, PersonIdentity>(
             PersonTakenInCharge::TYPE,
             PersonTakenInCharge::SCHEMA_VERSION,
-            crate::case::STREAM_KIND,
+            case,
             true,
         ),
+        event_schema::<VisitPayload, CaseNote>("VisitRecorded", 1, case, true),
+        event_schema::<NeedPayload, CaseNote>("NeedRecorded", 1, case, true),
+        event_schema::<ResolvedPayload, CaseNote>("NeedResolved", 1, case, true),
+        event_schema::<CaseNoPayload, CaseNoPayload>("CaseClosed", 1, case, false),
+        event_schema::<CaseNoPayload, CaseNoPayload>("CaseReopened", 1, case, false),
         event_schema::<SentPayload, NotePersonal>("ReferralSent", 1, referral, true),
         event_schema::<NoPayload, NoPayload>("ReferralAcknowledged", 1, referral, false),
         event_schema::<NoPayload, NoPayload>("ReferralAccepted", 1, referral, false),

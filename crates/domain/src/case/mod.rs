@@ -1,6 +1,9 @@
-//! Events of a person's case (the stream kind `case`). The full lifecycle
-//! of intake, screening and referrals grows here; this module starts with
-//! taking a person in charge.
+//! A person's case (the stream kind `case`): taking in charge, visits,
+//! screened needs, the desk's own answers, closing and reopening. The
+//! identity types and the opening event are here; the commands, the state
+//! and the pure `decide`/`evolve` are in [`lifecycle`].
+
+pub mod lifecycle;
 
 use crate::event::{DomainEvent, EventParts};
 use crate::ids::{OrganizationId, PersonId};
