@@ -178,6 +178,20 @@ impl From<StoreError> for ApiError {
     }
 }
 
+impl From<sportello_domain::DomainError> for ApiError {
+    fn from(e: sportello_domain::DomainError) -> Self {
+        use sportello_domain::DomainError as D;
+        match e {
+            D::NotFound(_) => ApiError::NotFound,
+            D::AlreadyExists(_) | D::NotAllowed { .. } => ApiError::Conflict(e.to_string()),
+            D::Invalid { field, message } => ApiError::Validation(vec![FieldError {
+                field: field.into(),
+                message: message.into(),
+            }]),
+        }
+    }
+}
+
 impl From<sqlx::Error> for ApiError {
     fn from(e: sqlx::Error) -> Self {
         ApiError::Internal(e.into())

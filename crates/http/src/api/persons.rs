@@ -11,9 +11,8 @@ use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
-use sportello_domain::case::{
-    Channel, PersonIdentity, PersonName, PersonTakenInCharge, STREAM_KIND,
-};
+use sportello_domain::case::lifecycle::{self, CaseCommand};
+use sportello_domain::case::{Channel, PersonIdentity, PersonName, STREAM_KIND};
 use sportello_domain::{DomainEvent, Metadata, PersonId, StreamId};
 use sportello_store::{AppendRequest, ExpectedVersion, Idempotency, NewEvent, Personal};
 use time::OffsetDateTime;
@@ -174,18 +173,29 @@ pub async fn take_in_charge(
     let channel = body.channel;
     let identity = body.validate()?;
     let person_id = PersonId::new();
-    let event = PersonTakenInCharge {
-        person_id,
-        desk: caller.organization_id,
-        channel,
-        identity,
-    };
+    let events = lifecycle::decide(
+        None,
+        CaseCommand::TakeInCharge {
+            person: person_id,
+            desk: caller.organization_id,
+            channel,
+            identity,
+        },
+    )?;
+    let case = events
+        .iter()
+        .fold(None, lifecycle::evolve)
+        .ok_or_else(|| ApiError::Internal(anyhow::anyhow!("taking in charge opened no case")))?;
+    let events: Vec<NewEvent> = events
+        .into_iter()
+        .map(|event| NewEvent::from(lifecycle::Stored { event, case: &case }.into_parts()))
+        .collect();
     let req = AppendRequest {
         network: caller.network_id,
         stream_id: StreamId(person_id.0),
         stream_kind: STREAM_KIND,
         expected: ExpectedVersion::NoStream,
-        events: vec![NewEvent::from(event.into_parts())],
+        events,
         metadata: Metadata::for_command(
             caller.account_id,
             caller.organization_id,
