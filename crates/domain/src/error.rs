@@ -10,7 +10,7 @@ pub enum DomainError {
     #[error("{0} already exists")]
     AlreadyExists(&'static str),
     /// The lifecycle does not allow this action from the current status.
-    #[error("cannot {action} a referral that is {status}")]
+    #[error("cannot {action}: it is {status}")]
     NotAllowed {
         /// The action tried.
         action: &'static str,

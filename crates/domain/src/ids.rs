@@ -99,6 +99,10 @@ new_id!(
     /// Ties together the events caused by one original request.
     CorrelationId
 );
+new_id!(
+    /// An agreement (protocollo d'intesa) between the network and a provider.
+    AgreementId
+);
 
 #[cfg(test)]
 mod tests {

@@ -12,6 +12,7 @@ pub mod error;
 pub mod event;
 pub mod ids;
 pub mod metadata;
+pub mod organization;
 pub mod referral;
 pub mod schema;
 pub mod taxonomy;

@@ -97,6 +97,57 @@ pub fn event_schemas() -> Vec<EventSchema> {
         event_schema::<FailedPayload, TextPersonal>("ReferralFailed", 1, referral, true),
         event_schema::<NoPayload, NoPayload>("ReferralCancelled", 1, referral, false),
         event_schema::<RedirectedPayload, NoPayload>("ReferralRedirected", 1, referral, false),
+        event_schema::<crate::organization::DetailsPayload, crate::organization::NoPersonal>(
+            "OrganizationRegistered",
+            1,
+            crate::organization::STREAM_KIND,
+            false,
+        ),
+        event_schema::<crate::organization::DetailsPayload, crate::organization::NoPersonal>(
+            "OrganizationDetailsUpdated",
+            1,
+            crate::organization::STREAM_KIND,
+            false,
+        ),
+        event_schema::<
+            crate::organization::OnboardingChangedPayload,
+            crate::organization::NoPersonal,
+        >(
+            "OrganizationOnboardingChanged",
+            1,
+            crate::organization::STREAM_KIND,
+            false,
+        ),
+        event_schema::<crate::organization::ServicePayload, crate::organization::NoPersonal>(
+            "OrganizationServiceAdded",
+            1,
+            crate::organization::STREAM_KIND,
+            false,
+        ),
+        event_schema::<crate::organization::ServicePayload, crate::organization::NoPersonal>(
+            "OrganizationServiceUpdated",
+            1,
+            crate::organization::STREAM_KIND,
+            false,
+        ),
+        event_schema::<crate::organization::ServiceRemovedPayload, crate::organization::NoPersonal>(
+            "OrganizationServiceRemoved",
+            1,
+            crate::organization::STREAM_KIND,
+            false,
+        ),
+        event_schema::<crate::organization::AgreementSignedPayload, crate::organization::NoPersonal>(
+            "OrganizationAgreementSigned",
+            1,
+            crate::organization::STREAM_KIND,
+            false,
+        ),
+        event_schema::<crate::organization::AgreementEndedPayload, crate::organization::NoPersonal>(
+            "OrganizationAgreementEnded",
+            1,
+            crate::organization::STREAM_KIND,
+            false,
+        ),
     ]
 }
 

@@ -206,7 +206,7 @@ pub fn decide(state: Option<&Case>, command: CaseCommand) -> Result<Vec<CaseEven
             check_note(&note)?;
             CaseEvent::VisitRecorded { channel, note }
         }
-        CaseCommand::RecordNeed { .. } if closed => return Err(refuse("record a need in")),
+        CaseCommand::RecordNeed { .. } if closed => return Err(refuse("record a need")),
         CaseCommand::RecordNeed {
             need,
             code,
@@ -230,7 +230,7 @@ pub fn decide(state: Option<&Case>, command: CaseCommand) -> Result<Vec<CaseEven
                 note,
             }
         }
-        CaseCommand::ResolveNeed { .. } if closed => return Err(refuse("resolve a need in")),
+        CaseCommand::ResolveNeed { .. } if closed => return Err(refuse("resolve a need")),
         CaseCommand::ResolveNeed {
             need,
             outcome,
@@ -239,8 +239,8 @@ pub fn decide(state: Option<&Case>, command: CaseCommand) -> Result<Vec<CaseEven
             None => return Err(DomainError::NotFound("need")),
             Some(n) if n.status != NeedStatus::Open => {
                 return Err(DomainError::NotAllowed {
-                    action: "resolve",
-                    status: "a need already resolved",
+                    action: "resolve the need",
+                    status: "already resolved",
                 });
             }
             Some(_) => {

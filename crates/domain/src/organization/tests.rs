@@ -1,0 +1,628 @@
+//! The organisation: the onboarding table as a matrix, validation, the
+//! agreement's boundaries, and a property test over any sequence of
+//! commands.
+
+use super::*;
+use crate::taxonomy;
+use proptest::prelude::*;
+use std::collections::HashSet;
+use time::macros::{date, time};
+
+fn need() -> NeedCode {
+    let c = taxonomy::all().iter().find(|c| !c.is_retired()).unwrap();
+    NeedCode::parse(c.code).unwrap()
+}
+
+fn register(id: OrganizationId) -> OrganizationCommand {
+    OrganizationCommand::Register {
+        id,
+        name: "Patronato Demo".into(),
+        kind: OrganizationKind::Patronato,
+        ownership: Ownership::Private,
+        contacts: Contacts {
+            phone: Some("+39 0971 000000".into()),
+            email: Some("info@example.org".into()),
+            address: Some("Via Demo 1, Potenza".into()),
+        },
+    }
+}
+
+fn registered() -> Organization {
+    let events = decide(None, register(OrganizationId::new())).unwrap();
+    events.iter().fold(None, evolve).unwrap()
+}
+
+fn run(state: Organization, cmd: OrganizationCommand) -> Result<Organization, DomainError> {
+    let events = decide(Some(&state), cmd)?;
+    Ok(events.iter().fold(Some(state), evolve).unwrap())
+}
+
+fn service(id: ServiceId) -> Service {
+    Service {
+        id,
+        name: "Sportello lavoro".into(),
+        needs: vec![need()],
+        languages: vec!["it".into(), "en".into(), "ar".into()],
+        interpretation: true,
+        eligibility: "Residenti nel comune".into(),
+        location: "Via Lacava 2, Potenza".into(),
+        hours: WeeklyHours::new()
+            .with(Weekday::Thursday, time!(16:30), time!(18:00))
+            .with(Weekday::Thursday, time!(8:30), time!(12:00))
+            .with(Weekday::Wednesday, time!(8:30), time!(12:00)),
+        closed_on: vec![date!(2026 - 12 - 24), date!(2026 - 08 - 14)],
+    }
+}
+
+fn agreement() -> Agreement {
+    Agreement {
+        id: AgreementId::new(),
+        signed_on: date!(2026 - 01 - 10),
+        valid_from: date!(2026 - 02 - 01),
+        valid_to: date!(2027 - 01 - 31),
+        acknowledge_within: 2,
+        first_contact_within: 5,
+        visible_fields: [CardField::Names, CardField::Languages, CardField::Needs]
+            .into_iter()
+            .collect(),
+    }
+}
+
+fn invalid_field(r: Result<Vec<OrganizationEvent>, DomainError>) -> &'static str {
+    match r {
+        Err(DomainError::Invalid { field, .. }) => field,
+        other => panic!("expected an invalid field, got {other:?}"),
+    }
+}
+
+#[test]
+fn the_onboarding_table() {
+    use OnboardingStatus as S;
+    let allowed: HashSet<(S, S)> = [
+        (S::Invited, S::Onboarding),
+        (S::Onboarding, S::Active),
+        (S::Active, S::Suspended),
+        (S::Suspended, S::Active),
+    ]
+    .into_iter()
+    .collect();
+    for from in S::ALL {
+        for to in S::ALL {
+            assert_eq!(
+                transition(from, to),
+                allowed.contains(&(from, to)),
+                "{from:?} --> {to:?}"
+            );
+        }
+    }
+}
+
+#[test]
+fn onboarding_through_decide() {
+    use OnboardingStatus as S;
+    let org = registered();
+    assert_eq!(org.status, S::Invited);
+    assert_eq!(
+        decide(Some(&org), OrganizationCommand::ChangeOnboarding(S::Active)),
+        Err(DomainError::NotAllowed {
+            action: "make that onboarding change",
+            status: "invited"
+        })
+    );
+    let org = run(org, OrganizationCommand::ChangeOnboarding(S::Onboarding)).unwrap();
+    let org = run(org, OrganizationCommand::ChangeOnboarding(S::Active)).unwrap();
+    let org = run(org, OrganizationCommand::ChangeOnboarding(S::Suspended)).unwrap();
+    let org = run(org, OrganizationCommand::ChangeOnboarding(S::Active)).unwrap();
+    assert_eq!(org.status, S::Active);
+}
+
+#[test]
+fn refusals_are_errors_not_panics() {
+    let org = registered();
+    assert_eq!(
+        decide(Some(&org), register(org.id)),
+        Err(DomainError::AlreadyExists("organization"))
+    );
+    assert_eq!(
+        decide(None, OrganizationCommand::RemoveService(ServiceId::new())),
+        Err(DomainError::NotFound("organization"))
+    );
+    assert_eq!(
+        decide(
+            Some(&org),
+            OrganizationCommand::RemoveService(ServiceId::new())
+        ),
+        Err(DomainError::NotFound("service"))
+    );
+    assert_eq!(
+        decide(
+            Some(&org),
+            OrganizationCommand::UpdateService(service(ServiceId::new()))
+        ),
+        Err(DomainError::NotFound("service"))
+    );
+    assert_eq!(
+        decide(
+            Some(&org),
+            OrganizationCommand::EndAgreement {
+                on: date!(2026 - 05 - 01)
+            }
+        ),
+        Err(DomainError::NotFound("agreement"))
+    );
+    let sid = ServiceId::new();
+    let org = run(org, OrganizationCommand::AddService(service(sid))).unwrap();
+    assert_eq!(
+        decide(Some(&org), OrganizationCommand::AddService(service(sid))),
+        Err(DomainError::AlreadyExists("service"))
+    );
+}
+
+#[test]
+fn a_bad_language_code_is_refused() {
+    let org = registered();
+    for bad in ["EN", "eng", "e", "", "e1", "é"] {
+        let mut s = service(ServiceId::new());
+        s.languages.push(bad.into());
+        assert_eq!(
+            invalid_field(decide(Some(&org), OrganizationCommand::AddService(s))),
+            "languages",
+            "{bad:?}"
+        );
+    }
+    let mut s = service(ServiceId::new());
+    s.languages.push("it".into());
+    assert_eq!(
+        invalid_field(decide(Some(&org), OrganizationCommand::AddService(s))),
+        "languages"
+    );
+    assert!(is_language_code("uk"));
+}
+
+#[test]
+fn overlapping_or_empty_hours_are_refused() {
+    let org = registered();
+    let overlapping = WeeklyHours::new()
+        .with(Weekday::Monday, time!(9:00), time!(12:00))
+        .with(Weekday::Monday, time!(11:30), time!(13:00));
+    let backwards = WeeklyHours::new().with(Weekday::Friday, time!(12:00), time!(8:30));
+    let empty = WeeklyHours::new().with(Weekday::Friday, time!(8:30), time!(8:30));
+    let seconds = WeeklyHours::new().with(Weekday::Friday, time!(8:30:15), time!(9:00));
+    for hours in [overlapping, backwards, empty, seconds] {
+        let mut s = service(ServiceId::new());
+        s.hours = hours;
+        assert_eq!(
+            invalid_field(decide(Some(&org), OrganizationCommand::AddService(s))),
+            "hours"
+        );
+    }
+    // Back to back is not an overlap.
+    let mut s = service(ServiceId::new());
+    s.hours = WeeklyHours::new()
+        .with(Weekday::Monday, time!(12:00), time!(13:00))
+        .with(Weekday::Monday, time!(9:00), time!(12:00));
+    assert!(decide(Some(&org), OrganizationCommand::AddService(s)).is_ok());
+}
+
+#[test]
+fn other_service_fields_are_validated() {
+    let org = registered();
+    let mut s = service(ServiceId::new());
+    s.needs.clear();
+    assert_eq!(
+        invalid_field(decide(Some(&org), OrganizationCommand::AddService(s))),
+        "needs"
+    );
+    let mut s = service(ServiceId::new());
+    s.needs.push(need());
+    assert_eq!(
+        invalid_field(decide(Some(&org), OrganizationCommand::AddService(s))),
+        "needs"
+    );
+    let mut s = service(ServiceId::new());
+    s.name = "  ".into();
+    assert_eq!(
+        invalid_field(decide(Some(&org), OrganizationCommand::AddService(s))),
+        "name"
+    );
+}
+
+#[test]
+fn contacts_are_validated() {
+    let bad = |contacts: Contacts| OrganizationCommand::UpdateDetails {
+        name: "Ente".into(),
+        kind: OrganizationKind::NonProfit,
+        ownership: Ownership::Private,
+        contacts,
+    };
+    let org = registered();
+    let phone = Contacts {
+        phone: Some("call me".into()),
+        ..Contacts::default()
+    };
+    assert_eq!(invalid_field(decide(Some(&org), bad(phone))), "phone");
+    let email = Contacts {
+        email: Some("nobody".into()),
+        ..Contacts::default()
+    };
+    assert_eq!(invalid_field(decide(Some(&org), bad(email))), "email");
+    let org = run(org, bad(Contacts::default())).unwrap();
+    assert_eq!(org.name, "Ente");
+    assert_eq!(org.kind, OrganizationKind::NonProfit);
+}
+
+#[test]
+fn services_are_stored_in_order_and_answer_their_hours() {
+    let sid = ServiceId::new();
+    let org = run(registered(), OrganizationCommand::AddService(service(sid))).unwrap();
+    let s = &org.services[&sid];
+    assert_eq!(
+        s.hours.on(Weekday::Thursday),
+        &[
+            TimeRange::new(time!(8:30), time!(12:00)),
+            TimeRange::new(time!(16:30), time!(18:00))
+        ]
+    );
+    assert_eq!(
+        s.closed_on,
+        vec![date!(2026 - 08 - 14), date!(2026 - 12 - 24)]
+    );
+    assert!(s.answers(&need()));
+    // Thursday 2026-03-12.
+    assert!(s.is_open_at(date!(2026 - 03 - 12), time!(17:00)));
+    assert!(!s.is_open_at(date!(2026 - 03 - 12), time!(12:00)));
+    assert!(!s.is_open_at(date!(2026 - 03 - 13), time!(9:00)));
+    // Thursday 2026-12-24 is a closing date.
+    assert!(!s.is_open_at(date!(2026 - 12 - 24), time!(9:00)));
+
+    let mut changed = service(sid);
+    changed.interpretation = false;
+    let org = run(org, OrganizationCommand::UpdateService(changed)).unwrap();
+    assert!(!org.services[&sid].interpretation);
+    let org = run(org, OrganizationCommand::RemoveService(sid)).unwrap();
+    assert!(org.services.is_empty());
+}
+
+#[test]
+fn agreement_validation() {
+    let org = registered();
+    let mut a = agreement();
+    a.valid_from = date!(2027 - 02 - 01);
+    assert_eq!(
+        invalid_field(decide(Some(&org), OrganizationCommand::SignAgreement(a))),
+        "valid_to"
+    );
+    let mut a = agreement();
+    a.acknowledge_within = 0;
+    assert_eq!(
+        invalid_field(decide(Some(&org), OrganizationCommand::SignAgreement(a))),
+        "acknowledge_within"
+    );
+    let mut a = agreement();
+    a.first_contact_within = 0;
+    assert_eq!(
+        invalid_field(decide(Some(&org), OrganizationCommand::SignAgreement(a))),
+        "first_contact_within"
+    );
+    let mut a = agreement();
+    a.first_contact_within = 1;
+    assert_eq!(
+        invalid_field(decide(Some(&org), OrganizationCommand::SignAgreement(a))),
+        "first_contact_within"
+    );
+    // One day is a valid agreement.
+    let mut a = agreement();
+    a.valid_to = a.valid_from;
+    assert!(decide(Some(&org), OrganizationCommand::SignAgreement(a)).is_ok());
+}
+
+#[test]
+fn agreement_in_force_on_boundary_dates() {
+    let a = agreement();
+    assert!(!a.in_force(date!(2026 - 01 - 31)));
+    assert!(a.in_force(date!(2026 - 02 - 01)));
+    assert!(a.in_force(date!(2026 - 07 - 15)));
+    assert!(a.in_force(date!(2027 - 01 - 31)));
+    assert!(!a.in_force(date!(2027 - 02 - 01)));
+    assert!(a.may_see(CardField::Needs));
+    assert!(!a.may_see(CardField::Vulnerabilities));
+}
+
+#[test]
+fn agreement_deadlines_count_working_days() {
+    let a = agreement();
+    let calendar = WorkingCalendar::national();
+    // Friday 2026-03-13, 10:00 UTC: 2 working days is Tuesday, 5 is Friday.
+    let sent = date!(2026 - 03 - 13).with_time(time!(10:00)).assume_utc();
+    assert_eq!(
+        a.acknowledge_by(&calendar, sent).unwrap().date(),
+        date!(2026 - 03 - 17)
+    );
+    assert_eq!(
+        a.first_contact_by(&calendar, sent).unwrap().date(),
+        date!(2026 - 03 - 20)
+    );
+}
+
+#[test]
+fn a_new_agreement_replaces_the_old_one_and_can_be_ended() {
+    let org = registered();
+    let first = agreement();
+    let org = run(org, OrganizationCommand::SignAgreement(first.clone())).unwrap();
+    assert_eq!(
+        decide(
+            Some(&org),
+            OrganizationCommand::SignAgreement(first.clone())
+        ),
+        Err(DomainError::AlreadyExists("agreement"))
+    );
+    let second = Agreement {
+        id: AgreementId::new(),
+        ..agreement()
+    };
+    let events = decide(
+        Some(&org),
+        OrganizationCommand::SignAgreement(second.clone()),
+    )
+    .unwrap();
+    assert_eq!(
+        events,
+        vec![OrganizationEvent::AgreementSigned {
+            agreement: second.clone(),
+            replaces: Some(first.id)
+        }]
+    );
+    let org = events.iter().fold(Some(org), evolve).unwrap();
+    assert_eq!(org.agreement.as_ref(), Some(&second));
+
+    let org = run(
+        org,
+        OrganizationCommand::ChangeOnboarding(OnboardingStatus::Onboarding),
+    )
+    .unwrap();
+    let org = run(
+        org,
+        OrganizationCommand::ChangeOnboarding(OnboardingStatus::Active),
+    )
+    .unwrap();
+    assert!(org.can_receive_referrals(date!(2026 - 06 - 01)));
+    assert!(!org.can_receive_referrals(date!(2027 - 06 - 01)));
+
+    let org = run(
+        org,
+        OrganizationCommand::EndAgreement {
+            on: date!(2026 - 06 - 30),
+        },
+    )
+    .unwrap();
+    assert_eq!(org.agreement, None);
+    assert!(!org.can_receive_referrals(date!(2026 - 06 - 01)));
+}
+
+#[test]
+fn events_split_into_a_public_part_only() {
+    let org = registered();
+    let sid = ServiceId::new();
+    let events = [
+        decide(None, register(org.id)).unwrap().remove(0),
+        OrganizationEvent::ServiceAdded(service(sid).normalized()),
+        OrganizationEvent::AgreementSigned {
+            agreement: agreement(),
+            replaces: None,
+        },
+        OrganizationEvent::AgreementEnded {
+            agreement: AgreementId::new(),
+            on: date!(2026 - 06 - 30),
+        },
+    ];
+    for event in events {
+        let parts = Stored {
+            event,
+            organization: org.id,
+        }
+        .into_parts();
+        assert_eq!(parts.personal, None, "{}", parts.event_type);
+        assert_eq!(parts.concerns, Some(org.id));
+        assert_eq!(parts.payload["organization_id"], org.id.to_string());
+        match parts.event_type {
+            "OrganizationServiceAdded" => {
+                assert_eq!(parts.payload["hours"]["thursday"][0]["open"], "08:30");
+                assert_eq!(parts.payload["closed_on"][0], "2026-08-14");
+                assert_eq!(parts.payload["needs"][0], need().as_str());
+            }
+            "OrganizationAgreementSigned" => {
+                assert_eq!(parts.payload["valid_from"], "2026-02-01");
+                assert_eq!(parts.payload["visible_fields"][0], "names");
+            }
+            "OrganizationAgreementEnded" => assert_eq!(parts.payload["on"], "2026-06-30"),
+            "OrganizationRegistered" => assert_eq!(parts.payload["kind"], "patronato"),
+            other => panic!("unexpected {other}"),
+        }
+    }
+}
+
+/// Every event type has a schema whose payload properties are the keys the
+/// event's payload has, and no personal part.
+#[test]
+fn events_match_their_schemas() {
+    let org = registered();
+    let events = vec![
+        decide(None, register(org.id)).unwrap().remove(0),
+        OrganizationEvent::DetailsUpdated {
+            name: "n".into(),
+            kind: OrganizationKind::Questura,
+            ownership: Ownership::Public,
+            contacts: Contacts::default(),
+        },
+        OrganizationEvent::OnboardingChanged {
+            from: OnboardingStatus::Invited,
+            to: OnboardingStatus::Onboarding,
+        },
+        OrganizationEvent::ServiceAdded(service(ServiceId::new())),
+        OrganizationEvent::ServiceUpdated(service(ServiceId::new())),
+        OrganizationEvent::ServiceRemoved(ServiceId::new()),
+        OrganizationEvent::AgreementSigned {
+            agreement: agreement(),
+            replaces: Some(AgreementId::new()),
+        },
+        OrganizationEvent::AgreementEnded {
+            agreement: AgreementId::new(),
+            on: date!(2026 - 06 - 30),
+        },
+    ];
+    let schemas = crate::schema::event_schemas();
+    for event in events {
+        let parts = Stored {
+            event,
+            organization: org.id,
+        }
+        .into_parts();
+        let schema = schemas
+            .iter()
+            .find(|s| s.event_type == parts.event_type)
+            .unwrap_or_else(|| panic!("no schema for {}", parts.event_type));
+        assert_eq!(schema.stream_kind, STREAM_KIND);
+        let props = schema.schema["properties"]["payload"]["properties"]
+            .as_object()
+            .cloned()
+            .unwrap_or_default();
+        let mut want: Vec<&String> = props.keys().collect();
+        let mut got: Vec<&String> = parts.payload.as_object().unwrap().keys().collect();
+        want.sort();
+        got.sort();
+        assert_eq!(got, want, "{}", parts.event_type);
+        assert_eq!(schema.schema["properties"]["personal"]["type"], "null");
+    }
+}
+
+fn any_status() -> impl Strategy<Value = OnboardingStatus> {
+    proptest::sample::select(OnboardingStatus::ALL.to_vec())
+}
+
+/// A small pool of ids, so commands hit existing and missing ones alike.
+fn any_service_id(pool: [ServiceId; 3]) -> impl Strategy<Value = ServiceId> {
+    proptest::sample::select(pool.to_vec())
+}
+
+/// A service, valid or not (bad language code, overlapping hours).
+fn any_service(services: [ServiceId; 3]) -> impl Strategy<Value = Service> {
+    (
+        any_service_id(services),
+        prop_oneof![Just("it"), Just("en"), Just("EN"), Just("xyz")],
+        any::<bool>(),
+    )
+        .prop_map(|(id, lang, overlapping)| {
+            let mut s = service(id);
+            s.languages = vec![lang.to_string()];
+            if overlapping {
+                s.hours = s.hours.with(Weekday::Wednesday, time!(11:00), time!(13:00));
+            }
+            s
+        })
+}
+
+fn any_command(
+    org: OrganizationId,
+    services: [ServiceId; 3],
+    agreements: [AgreementId; 2],
+) -> impl Strategy<Value = OrganizationCommand> {
+    let any_agreement = (
+        proptest::sample::select(agreements.to_vec()),
+        0u8..4,
+        0u8..6,
+        any::<bool>(),
+    )
+        .prop_map(|(id, ack, contact, backwards)| {
+            let mut a = agreement();
+            a.id = id;
+            a.acknowledge_within = ack;
+            a.first_contact_within = contact;
+            if backwards {
+                std::mem::swap(&mut a.valid_from, &mut a.valid_to);
+            }
+            a
+        });
+    prop_oneof![
+        Just(register(org)),
+        prop_oneof![Just(""), Just("Ente")].prop_map(|name| OrganizationCommand::UpdateDetails {
+            name: name.into(),
+            kind: OrganizationKind::TradeUnion,
+            ownership: Ownership::Private,
+            contacts: Contacts::default(),
+        }),
+        any_status().prop_map(OrganizationCommand::ChangeOnboarding),
+        any_service(services).prop_map(OrganizationCommand::AddService),
+        any_service(services).prop_map(OrganizationCommand::UpdateService),
+        any_service_id(services).prop_map(OrganizationCommand::RemoveService),
+        any_agreement.prop_map(OrganizationCommand::SignAgreement),
+        Just(OrganizationCommand::EndAgreement {
+            on: date!(2026 - 06 - 30)
+        }),
+    ]
+}
+
+/// Every status reachable from `invited` through the table.
+fn reachable() -> HashSet<OnboardingStatus> {
+    let mut seen = HashSet::from([OnboardingStatus::Invited]);
+    let mut todo = vec![OnboardingStatus::Invited];
+    while let Some(s) = todo.pop() {
+        for n in OnboardingStatus::ALL {
+            if transition(s, n) && seen.insert(n) {
+                todo.push(n);
+            }
+        }
+    }
+    seen
+}
+
+fn commands() -> impl Strategy<Value = (OrganizationId, Vec<OrganizationCommand>)> {
+    let org = OrganizationId::new();
+    let services = [ServiceId::new(), ServiceId::new(), ServiceId::new()];
+    let agreements = [AgreementId::new(), AgreementId::new()];
+    proptest::collection::vec(any_command(org, services, agreements), 0..40)
+        .prop_map(move |cmds| (org, cmds))
+}
+
+proptest! {
+    /// Whatever commands come, in whatever order: the organisation is
+    /// always in a status onboarding reaches, each accepted command gives
+    /// one event that `evolve` applies, every stored service and agreement
+    /// is valid, and a refused command changes nothing.
+    #[test]
+    fn any_sequence_of_commands_stays_in_the_lifecycle((org_id, commands) in commands()) {
+        let reachable = reachable();
+        let mut state: Option<Organization> = None;
+        for cmd in commands {
+            let before = state.clone();
+            let target = match &cmd {
+                OrganizationCommand::ChangeOnboarding(to) => Some(*to),
+                _ => None,
+            };
+            match decide(state.as_ref(), cmd) {
+                Ok(events) => {
+                    prop_assert_eq!(events.len(), 1);
+                    state = events.iter().fold(state, evolve);
+                    prop_assert!(state.is_some());
+                    if let (Some(to), Some(b), Some(s)) = (target, &before, &state) {
+                        prop_assert!(transition(b.status, to));
+                        prop_assert_eq!(s.status, to);
+                    }
+                }
+                Err(_) => {
+                    // A refusal appends nothing: the state is what it was.
+                    prop_assert_eq!(&state, &before);
+                }
+            }
+            if let Some(s) = &state {
+                prop_assert_eq!(s.id, org_id);
+                prop_assert!(reachable.contains(&s.status));
+                for service in s.services.values() {
+                    prop_assert!(service.validate().is_ok());
+                }
+                if let Some(a) = &s.agreement {
+                    prop_assert!(a.validate().is_ok());
+                }
+            }
+        }
+    }
+}
