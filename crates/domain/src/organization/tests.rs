@@ -3,9 +3,14 @@
 //! commands.
 
 use super::*;
-use crate::taxonomy;
+use crate::calendar::WorkingCalendar;
+use crate::error::DomainError;
+use crate::event::DomainEvent;
+use crate::ids::AgreementId;
+use crate::taxonomy::{self, NeedCode};
 use proptest::prelude::*;
 use std::collections::HashSet;
+use time::Weekday;
 use time::macros::{date, time};
 
 fn need() -> NeedCode {
