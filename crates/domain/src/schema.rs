@@ -151,6 +151,35 @@ pub fn event_schemas() -> Vec<EventSchema> {
     ]
 }
 
+/// Test support: assert that an event's parts have the shape its schema
+/// says — its stream kind, the payload's keys are the schema's properties, and the
+/// personal part is there exactly when the schema has one.
+#[cfg(test)]
+pub(crate) fn assert_parts_match_schema(parts: &crate::event::EventParts, stream_kind: &str) {
+    let schemas = event_schemas();
+    let schema = schemas
+        .iter()
+        .find(|s| s.event_type == parts.event_type)
+        .unwrap_or_else(|| panic!("no schema for {}", parts.event_type));
+    assert_eq!(schema.stream_kind, stream_kind, "{}", parts.event_type);
+    let props = schema.schema["properties"]["payload"]["properties"]
+        .as_object()
+        .cloned()
+        .unwrap_or_default();
+    let mut want: Vec<&String> = props.keys().collect();
+    let mut got: Vec<&String> = parts.payload.as_object().unwrap().keys().collect();
+    want.sort();
+    got.sort();
+    assert_eq!(got, want, "{}", parts.event_type);
+    let has_personal = schema.schema["properties"]["personal"]["type"] != "null";
+    assert_eq!(
+        parts.personal.is_some(),
+        has_personal,
+        "{}",
+        parts.event_type
+    );
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -223,32 +252,14 @@ mod tests {
                 service: ServiceId::new(),
             },
         ];
-        let schemas = event_schemas();
         for event in events {
-            let parts = Stored {
-                event,
-                referral: &r,
-            }
-            .into_parts();
-            let schema = schemas
-                .iter()
-                .find(|s| s.event_type == parts.event_type)
-                .unwrap_or_else(|| panic!("no schema for {}", parts.event_type));
-            let props = schema.schema["properties"]["payload"]["properties"]
-                .as_object()
-                .cloned()
-                .unwrap_or_default();
-            let mut want: Vec<&String> = props.keys().collect();
-            let mut got: Vec<&String> = parts.payload.as_object().unwrap().keys().collect();
-            want.sort();
-            got.sort();
-            assert_eq!(got, want, "{}", parts.event_type);
-            let has_personal = schema.schema["properties"]["personal"]["type"] != "null";
-            assert_eq!(
-                parts.personal.is_some(),
-                has_personal,
-                "{}",
-                parts.event_type
+            assert_parts_match_schema(
+                &Stored {
+                    event,
+                    referral: &r,
+                }
+                .into_parts(),
+                STREAM_KIND,
             );
         }
     }

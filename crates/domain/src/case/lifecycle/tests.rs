@@ -114,6 +114,35 @@ fn notes_travel_sealed_and_the_desk_is_the_organisation_concerned() {
     assert_eq!(parts.concerns, Some(case.desk));
 }
 
+#[test]
+fn every_case_event_matches_its_schema() {
+    let case = opened();
+    let need = NeedId::new();
+    let events = vec![
+        CaseEvent::VisitRecorded {
+            channel: Channel::Phone,
+            note: Some("n".into()),
+        },
+        CaseEvent::NeedRecorded {
+            need,
+            code: some_code(),
+            urgency: Urgency::High,
+            note: Some("n".into()),
+        },
+        CaseEvent::NeedResolved {
+            need,
+            outcome: DeskOutcome::Orientation,
+            note: Some("n".into()),
+        },
+        CaseEvent::Closed,
+        CaseEvent::Reopened,
+    ];
+    for event in events {
+        let parts = Stored { event, case: &case }.into_parts();
+        crate::schema::assert_parts_match_schema(&parts, crate::case::STREAM_KIND);
+    }
+}
+
 fn any_command(needs: Vec<NeedId>) -> impl Strategy<Value = CaseCommand> {
     let pick = proptest::sample::select(needs);
     prop_oneof![
