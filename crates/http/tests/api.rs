@@ -85,6 +85,18 @@ impl Server {
         format!("{}{path}", self.base)
     }
 
+    /// The Prometheus text of `/metrics` (no token needed).
+    async fn metrics(&self) -> String {
+        self.http
+            .get(self.url("/metrics"))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap()
+    }
+
     async fn event_count(&self) -> i64 {
         sqlx::query_scalar("SELECT count(*) FROM events")
             .fetch_one(&self.db.pool)
@@ -190,15 +202,7 @@ async fn operations_endpoints_and_read_your_writes() {
     assert_eq!(ready["projections"][0]["name"], "stream_activity");
     assert_eq!(ready["projections"][0]["lag"], 0);
 
-    let metrics = s
-        .http
-        .get(s.url("/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = s.metrics().await;
     assert!(
         metrics.contains("sportello_events_appended_total"),
         "{metrics}"
@@ -553,15 +557,7 @@ async fn a_projection_that_cannot_apply_an_event_stops_and_readyz_says_so() {
             .unwrap();
     assert!(error.contains("version 3"), "{error}");
     assert_eq!(p["lag"], 1, "the event it stopped on is not skipped");
-    let metrics = s
-        .http
-        .get(s.url("/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = s.metrics().await;
     assert!(
         metrics.lines().any(|l| l.starts_with("sportello_projection_failed{projection=\"stream_activity\"} 1")),
         "{metrics}"
