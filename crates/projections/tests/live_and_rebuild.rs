@@ -38,6 +38,18 @@ fn event(kind: &str, n: i64, org: Option<OrganizationId>) -> NewEvent {
     }
 }
 
+/// Log readers see an event once every older transaction in the cluster
+/// has ended (other tests hold some open): wait until all `n` are readable.
+async fn wait_all_readable(pool: &sqlx::PgPool, n: i64) {
+    wait_until("every event readable", async || {
+        sportello_store::read::count_after(pool, sportello_store::LogCursor::START)
+            .await
+            .unwrap()
+            == n
+    })
+    .await;
+}
+
 async fn wait_until<F: AsyncFn() -> bool>(what: &str, f: F) {
     let deadline = Instant::now() + Duration::from_secs(30);
     while !f().await {
@@ -157,13 +169,7 @@ async fn live_rows_equal_rebuilt_rows_and_networks_stay_apart() {
 
     // A rebuild reads the log up to the oldest transaction still open in the
     // cluster (other tests hold some): wait until every event is readable.
-    wait_until("the whole log to be readable", async || {
-        sportello_store::read::count_after(&db.pool, sportello_store::LogCursor::START)
-            .await
-            .unwrap()
-            == total
-    })
-    .await;
+    wait_all_readable(&db.pool, total).await;
     let applied = rebuild(&db.pool, &StreamActivity, 37, &|_, _| {})
         .await
         .unwrap();
@@ -231,13 +237,7 @@ async fn set_wise_batches_give_the_rows_of_one_event_at_a_time() {
         .fetch_one(&db.pool)
         .await
         .unwrap();
-    wait_until("every event readable", async || {
-        sportello_store::read::count_after(&db.pool, sportello_store::LogCursor::START)
-            .await
-            .unwrap()
-            == total
-    })
-    .await;
+    wait_all_readable(&db.pool, total).await;
     let log =
         sportello_store::read::read_log(&db.pool, sportello_store::LogCursor::START, 10_000, None)
             .await
@@ -328,13 +328,7 @@ async fn concurrent_rebuilds_never_corrupt_the_read_model() {
             .await
             .unwrap();
     }
-    wait_until("every event readable", async || {
-        sportello_store::read::count_after(&db.pool, sportello_store::LogCursor::START)
-            .await
-            .unwrap()
-            == 1000
-    })
-    .await;
+    wait_all_readable(&db.pool, 1000).await;
     let (a, b) = tokio::join!(
         rebuild(&db.pool, &StreamActivity, 50, &|_, _| {}),
         rebuild(&db.pool, &StreamActivity, 50, &|_, _| {})
