@@ -6,11 +6,14 @@
 //! a function of its inputs. Storage lives in `sportello-store`, HTTP in
 //! `sportello-http`.
 
+pub mod aggregate;
 pub mod calendar;
 pub mod case;
+pub mod decode;
 pub mod error;
 pub mod event;
 pub mod ids;
+pub mod matching;
 pub mod metadata;
 pub mod organization;
 pub mod referral;
@@ -18,6 +21,8 @@ pub mod schema;
 pub mod taxonomy;
 pub mod upcast;
 
+pub use aggregate::Aggregate;
+pub use decode::DecodeError;
 pub use error::DomainError;
 pub use event::{DomainEvent, EventParts};
 pub use ids::{

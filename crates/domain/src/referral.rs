@@ -18,8 +18,11 @@
 
 use crate::error::DomainError;
 use crate::event::{DomainEvent, EventParts, part};
+use crate::decode::{DecodeError, payload};
 use crate::ids::{NeedId, OrganizationId, PersonId, ReferralId, ServiceId};
+use crate::taxonomy::NeedCode;
 use serde::{Deserialize, Serialize};
+use time::OffsetDateTime;
 
 /// The stream kind of a referral.
 pub const STREAM_KIND: &str = "referral";
@@ -194,6 +197,8 @@ pub struct Referral {
     pub person: PersonId,
     /// Which need.
     pub need: NeedId,
+    /// The need's category.
+    pub need_code: NeedCode,
     /// To which provider.
     pub organization: OrganizationId,
     /// To which of its services.
@@ -204,28 +209,43 @@ pub struct Referral {
     pub status: ReferralStatus,
     /// The new referral that replaced this one, once redirected.
     pub redirected_to: Option<ReferralId>,
+    /// By when the provider must acknowledge it.
+    pub acknowledge_by: Option<OffsetDateTime>,
+    /// By when the provider must first contact the person.
+    pub first_contact_by: Option<OffsetDateTime>,
+}
+
+/// A referral as the desk sends it: the `Send` command and the `Sent`
+/// event carry the same facts.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct NewReferral {
+    /// Its id.
+    pub id: ReferralId,
+    /// Whose case.
+    pub person: PersonId,
+    /// Which need.
+    pub need: NeedId,
+    /// The need's category.
+    pub need_code: NeedCode,
+    /// To which provider.
+    pub organization: OrganizationId,
+    /// To which of its services.
+    pub service: ServiceId,
+    /// The declined or failed referral this one replaces.
+    pub redirected_from: Option<ReferralId>,
+    /// By when the provider must acknowledge it (from its agreement).
+    pub acknowledge_by: Option<OffsetDateTime>,
+    /// By when the provider must first contact the person.
+    pub first_contact_by: Option<OffsetDateTime>,
+    /// A note for the provider (personal: sealed).
+    pub note: Option<String>,
 }
 
 /// What a desk or a provider asks of a referral.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum ReferralCommand {
     /// Open the referral.
-    Send {
-        /// Its id.
-        id: ReferralId,
-        /// Whose case.
-        person: PersonId,
-        /// Which need.
-        need: NeedId,
-        /// To which provider.
-        organization: OrganizationId,
-        /// To which of its services.
-        service: ServiceId,
-        /// The declined or failed referral this one replaces.
-        redirected_from: Option<ReferralId>,
-        /// A note for the provider (personal: sealed).
-        note: Option<String>,
-    },
+    Send(NewReferral),
     /// The provider has seen it.
     Acknowledge,
     /// The provider takes it.
@@ -271,7 +291,7 @@ impl ReferralCommand {
     /// The action this command is, for the lifecycle (`None` for `Send`).
     pub fn action(&self) -> Option<ReferralAction> {
         Some(match self {
-            ReferralCommand::Send { .. } => return None,
+            ReferralCommand::Send(_) => return None,
             ReferralCommand::Acknowledge => ReferralAction::Acknowledge,
             ReferralCommand::Accept => ReferralAction::Accept,
             ReferralCommand::Decline { .. } => ReferralAction::Decline,
@@ -288,22 +308,7 @@ impl ReferralCommand {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum ReferralEvent {
     /// Opened.
-    Sent {
-        /// Its id.
-        id: ReferralId,
-        /// Whose case.
-        person: PersonId,
-        /// Which need.
-        need: NeedId,
-        /// To which provider.
-        organization: OrganizationId,
-        /// To which service.
-        service: ServiceId,
-        /// The referral it replaces.
-        redirected_from: Option<ReferralId>,
-        /// Note for the provider (personal).
-        note: Option<String>,
-    },
+    Sent(NewReferral),
     /// Seen by the provider.
     Acknowledged,
     /// Taken by the provider.
@@ -365,25 +370,15 @@ pub fn decide(
 ) -> Result<Vec<ReferralEvent>, DomainError> {
     let Some(referral) = state else {
         return match command {
-            ReferralCommand::Send {
-                id,
-                person,
-                need,
-                organization,
-                service,
-                redirected_from,
-                note,
-            } => {
-                needs_text(false, &note)?;
-                Ok(vec![ReferralEvent::Sent {
-                    id,
-                    person,
-                    need,
-                    organization,
-                    service,
-                    redirected_from,
-                    note,
-                }])
+            ReferralCommand::Send(r) => {
+                needs_text(false, &r.note)?;
+                if r.redirected_from == Some(r.id) {
+                    return Err(DomainError::Invalid {
+                        field: "redirected_from",
+                        message: "a referral cannot replace itself",
+                    });
+                }
+                Ok(vec![ReferralEvent::Sent(r)])
             }
             _ => Err(DomainError::NotFound("referral")),
         };
@@ -398,7 +393,7 @@ pub fn decide(
         });
     }
     let event = match command {
-        ReferralCommand::Send { .. } => unreachable!("handled above"),
+        ReferralCommand::Send(_) => unreachable!("handled above"),
         ReferralCommand::Acknowledge => ReferralEvent::Acknowledged,
         ReferralCommand::Accept => ReferralEvent::Accepted,
         ReferralCommand::Decline { reason, text } => {
@@ -440,7 +435,7 @@ impl ReferralEvent {
     /// The lifecycle action this event records (`None` for `Sent`).
     pub fn action(&self) -> Option<ReferralAction> {
         Some(match self {
-            ReferralEvent::Sent { .. } => return None,
+            ReferralEvent::Sent(_) => return None,
             ReferralEvent::Acknowledged => ReferralAction::Acknowledge,
             ReferralEvent::Accepted => ReferralAction::Accept,
             ReferralEvent::Declined { .. } => ReferralAction::Decline,
@@ -457,26 +452,18 @@ impl ReferralEvent {
 /// produced leaves the state as it was (it cannot come from `decide`).
 pub fn evolve(state: Option<Referral>, event: &ReferralEvent) -> Option<Referral> {
     match (state, event) {
-        (
-            None,
-            ReferralEvent::Sent {
-                id,
-                person,
-                need,
-                organization,
-                service,
-                redirected_from,
-                ..
-            },
-        ) => Some(Referral {
-            id: *id,
-            person: *person,
-            need: *need,
-            organization: *organization,
-            service: *service,
-            redirected_from: *redirected_from,
+        (None, ReferralEvent::Sent(n)) => Some(Referral {
+            id: n.id,
+            person: n.person,
+            need: n.need,
+            need_code: n.need_code.clone(),
+            organization: n.organization,
+            service: n.service,
+            redirected_from: n.redirected_from,
             status: ReferralStatus::Sent,
             redirected_to: None,
+            acknowledge_by: n.acknowledge_by,
+            first_contact_by: n.first_contact_by,
         }),
         (Some(mut r), e) => {
             if let Some(next) = e.action().and_then(|a| transition(r.status, a)) {
@@ -496,7 +483,7 @@ impl ReferralEvent {
     /// Its type on the wire.
     pub fn event_type(&self) -> &'static str {
         match self {
-            ReferralEvent::Sent { .. } => "ReferralSent",
+            ReferralEvent::Sent(_) => "ReferralSent",
             ReferralEvent::Acknowledged => "ReferralAcknowledged",
             ReferralEvent::Accepted => "ReferralAccepted",
             ReferralEvent::Declined { .. } => "ReferralDeclined",
@@ -518,12 +505,22 @@ pub struct SentPayload {
     pub person_id: PersonId,
     /// Which need.
     pub need_id: NeedId,
+    /// The need's category in the taxonomy.
+    pub need_code: NeedCode,
     /// To which provider.
     pub organization_id: OrganizationId,
     /// To which service.
     pub service_id: ServiceId,
     /// The referral it replaces, if any.
     pub redirected_from: Option<ReferralId>,
+    /// By when the provider must acknowledge it, by its agreement (RFC 3339).
+    #[serde(default, with = "time::serde::rfc3339::option")]
+    #[schemars(with = "Option<String>", extend("format" = "date-time"))]
+    pub acknowledge_by: Option<OffsetDateTime>,
+    /// By when the provider must first contact the person (RFC 3339).
+    #[serde(default, with = "time::serde::rfc3339::option")]
+    #[schemars(with = "Option<String>", extend("format" = "date-time"))]
+    pub first_contact_by: Option<OffsetDateTime>,
 }
 
 /// Public part of `ReferralDeclined`.
@@ -594,24 +591,19 @@ impl DomainEvent for Stored<'_> {
         let text = |t: Option<String>| t.map(|text| (person, part(TextPersonal { text })));
         let event_type = self.event.event_type();
         let (payload, personal) = match self.event {
-            ReferralEvent::Sent {
-                id,
-                need,
-                organization,
-                service,
-                redirected_from,
-                note: n,
-                ..
-            } => (
+            ReferralEvent::Sent(n) => (
                 part(SentPayload {
-                    referral_id: id,
+                    referral_id: n.id,
                     person_id: person,
-                    need_id: need,
-                    organization_id: organization,
-                    service_id: service,
-                    redirected_from,
+                    need_id: n.need,
+                    need_code: n.need_code,
+                    organization_id: n.organization,
+                    service_id: n.service,
+                    redirected_from: n.redirected_from,
+                    acknowledge_by: n.acknowledge_by,
+                    first_contact_by: n.first_contact_by,
                 }),
-                note(n),
+                note(n.note),
             ),
             ReferralEvent::Declined { reason, text: t } => {
                 (part(DeclinedPayload { reason }), text(t))
@@ -648,5 +640,129 @@ impl DomainEvent for Stored<'_> {
     }
 }
 
+/// The facts of a referral the desk may send now: the need is open in an
+/// open case, the provider is active with an agreement in force, and the
+/// service answers the need's category. The deadlines come from the
+/// agreement, counted in working days of `calendar` from `now`.
+#[expect(clippy::too_many_arguments, reason = "each input is a separate fact")]
+pub fn plan(
+    id: ReferralId,
+    case: &crate::case::lifecycle::Case,
+    need: NeedId,
+    provider: &crate::organization::Organization,
+    service: ServiceId,
+    redirected_from: Option<ReferralId>,
+    calendar: &crate::calendar::WorkingCalendar,
+    now: OffsetDateTime,
+) -> Result<NewReferral, DomainError> {
+    use crate::case::lifecycle::{CaseStatus, NeedStatus};
+    if case.status == CaseStatus::Closed {
+        return Err(DomainError::NotAllowed {
+            action: "refer a need",
+            status: "closed",
+        });
+    }
+    let Some(n) = case.needs.get(&need) else {
+        return Err(DomainError::Invalid {
+            field: "need_id",
+            message: "this case has no such need",
+        });
+    };
+    if n.status != NeedStatus::Open {
+        return Err(DomainError::NotAllowed {
+            action: "refer the need",
+            status: "resolved at the desk",
+        });
+    }
+    let Some(s) = provider.services.get(&service) else {
+        return Err(DomainError::Invalid {
+            field: "service_id",
+            message: "no such service",
+        });
+    };
+    if !s.answers(&n.code) {
+        return Err(DomainError::Invalid {
+            field: "service_id",
+            message: "this service does not answer the need's category",
+        });
+    }
+    if !provider.can_receive_referrals(now.date()) {
+        return Err(DomainError::NotAllowed {
+            action: "refer to this provider",
+            status: "not active or without an agreement in force",
+        });
+    }
+    let agreement = provider.agreement.as_ref();
+    Ok(NewReferral {
+        id,
+        person: case.person,
+        need,
+        need_code: n.code.clone(),
+        organization: provider.id,
+        service,
+        redirected_from,
+        acknowledge_by: agreement.and_then(|a| a.acknowledge_by(calendar, now)),
+        first_contact_by: agreement.and_then(|a| a.first_contact_by(calendar, now)),
+        note: None,
+    })
+}
+
+/// Read a stored referral event back from its type and public payload
+/// (the inverse of [`Stored`]; personal parts — notes, reasons in words —
+/// are not needed to decide and come back as `None`).
+pub fn decode(event_type: &str, value: &serde_json::Value) -> Result<ReferralEvent, DecodeError> {
+    Ok(match event_type {
+        "ReferralSent" => {
+            let p: SentPayload = payload(event_type, value)?;
+            ReferralEvent::Sent(NewReferral {
+                id: p.referral_id,
+                person: p.person_id,
+                need: p.need_id,
+                need_code: p.need_code,
+                organization: p.organization_id,
+                service: p.service_id,
+                redirected_from: p.redirected_from,
+                acknowledge_by: p.acknowledge_by,
+                first_contact_by: p.first_contact_by,
+                note: None,
+            })
+        }
+        "ReferralAcknowledged" => ReferralEvent::Acknowledged,
+        "ReferralAccepted" => ReferralEvent::Accepted,
+        "ReferralDeclined" => {
+            let p: DeclinedPayload = payload(event_type, value)?;
+            ReferralEvent::Declined {
+                reason: p.reason,
+                text: None,
+            }
+        }
+        "ReferralStarted" => ReferralEvent::Started,
+        "ReferralCompleted" => {
+            let p: CompletedPayload = payload(event_type, value)?;
+            ReferralEvent::Completed {
+                outcome: p.outcome,
+                note: None,
+            }
+        }
+        "ReferralFailed" => {
+            let p: FailedPayload = payload(event_type, value)?;
+            ReferralEvent::Failed {
+                reason: p.reason,
+                text: None,
+            }
+        }
+        "ReferralCancelled" => ReferralEvent::Cancelled,
+        "ReferralRedirected" => {
+            let p: RedirectedPayload = payload(event_type, value)?;
+            ReferralEvent::Redirected {
+                to: p.to,
+                organization: p.organization_id,
+                service: p.service_id,
+            }
+        }
+        other => return Err(DecodeError::UnknownType(other.to_owned())),
+    })
+}
+
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;

@@ -210,26 +210,14 @@ mod tests {
         use crate::event::DomainEvent;
         use crate::ids::*;
         use crate::referral::*;
-        let r = Referral {
-            id: ReferralId::new(),
-            person: PersonId::new(),
-            need: NeedId::new(),
-            organization: OrganizationId::new(),
-            service: ServiceId::new(),
-            redirected_from: None,
-            status: ReferralStatus::Sent,
-            redirected_to: None,
-        };
+        let new = crate::referral::tests::new_referral(Some("n".into()));
+        let r = decide(None, ReferralCommand::Send(new.clone()))
+            .unwrap()
+            .iter()
+            .fold(None, evolve)
+            .unwrap();
         let events = vec![
-            ReferralEvent::Sent {
-                id: r.id,
-                person: r.person,
-                need: r.need,
-                organization: r.organization,
-                service: r.service,
-                redirected_from: None,
-                note: Some("n".into()),
-            },
+            ReferralEvent::Sent(new),
             ReferralEvent::Acknowledged,
             ReferralEvent::Accepted,
             ReferralEvent::Declined {

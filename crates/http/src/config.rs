@@ -2,6 +2,7 @@
 //! environment) is the binary's job; secrets never show in `Debug`.
 
 use serde::Deserialize;
+use sportello_domain::calendar::{CalendarConfig, WorkingCalendar};
 use sportello_store::MasterKey;
 use std::net::SocketAddr;
 
@@ -25,6 +26,9 @@ pub struct Settings {
     pub master_key: Option<MasterKey>,
     /// Run the relay and projection runners in this process.
     pub run_workers: bool,
+    /// The working calendar deadlines are counted in (the comune's patron
+    /// saint, closures); Potenza's by default.
+    pub calendar: CalendarConfig,
 }
 
 impl Default for Settings {
@@ -38,6 +42,7 @@ impl Default for Settings {
             db_max_connections: 16,
             master_key: None,
             run_workers: true,
+            calendar: WorkingCalendar::for_potenza().config(),
         }
     }
 }
@@ -49,6 +54,11 @@ impl Settings {
             stream_name: self.stream_name.clone(),
             subject_prefix: self.subject_prefix.clone(),
         }
+    }
+
+    /// The working calendar (validated at start).
+    pub fn working_calendar(&self) -> WorkingCalendar {
+        WorkingCalendar::new(&self.calendar).unwrap_or_default()
     }
 
     /// Check what types cannot.
@@ -73,6 +83,7 @@ impl Settings {
         if self.db_max_connections == 0 {
             return Err("db_max_connections must be at least 1".into());
         }
+        WorkingCalendar::new(&self.calendar).map_err(|e| format!("calendar: {e}"))?;
         if self.master_key.is_none() {
             return Err("a master key is required".into());
         }
@@ -112,6 +123,7 @@ impl std::fmt::Debug for Settings {
             .field("db_max_connections", &self.db_max_connections)
             .field("master_key", &self.master_key)
             .field("run_workers", &self.run_workers)
+            .field("calendar", &self.calendar)
             .finish()
     }
 }

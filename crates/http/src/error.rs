@@ -33,6 +33,9 @@ pub enum ApiError {
     /// 401: no valid bearer token.
     #[error("a valid bearer token is required")]
     Unauthorized,
+    /// 403: the caller's account may not do this.
+    #[error("this account may not do this")]
+    Forbidden,
     /// 404: no such resource (in the caller's network).
     #[error("not found")]
     NotFound,
@@ -103,6 +106,7 @@ impl ApiError {
                 "unauthorized",
                 "Not authenticated",
             ),
+            ApiError::Forbidden => (StatusCode::FORBIDDEN, "forbidden", "Not allowed"),
             ApiError::NotFound => (StatusCode::NOT_FOUND, "not-found", "Not found"),
             ApiError::Conflict(_) => (StatusCode::CONFLICT, "conflict", "Conflict"),
             ApiError::PreconditionFailed(_) => (

@@ -7,8 +7,10 @@
 //! problems on failure (see [`error`]). They never log personal data and
 //! never show database or panic text to a client.
 
+pub mod access;
 pub mod api;
 pub mod auth;
+pub mod command;
 pub mod config;
 pub mod error;
 pub mod launch;

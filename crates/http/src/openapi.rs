@@ -3,7 +3,9 @@
 //! `/api/v1/openapi.json`, with an interactive page at `/api/docs` whose
 //! assets are vendored (it works offline, no CDN).
 
-use crate::api::{activity, persons};
+use crate::api::{
+    activity, card, case, inbox, matches, organizations, persons, referrals, reports,
+};
 use crate::error::FieldError;
 use crate::ops;
 use axum::Router;
@@ -28,13 +30,32 @@ use utoipa_swagger_ui::SwaggerUi;
         ops::metrics,
         persons::take_in_charge,
         persons::history,
+        card::get,
+        case::record_visit,
+        case::record_need,
+        case::resolve_need,
+        case::close,
+        case::reopen,
+        matches::get,
+        referrals::send,
+        referrals::act,
+        inbox::get,
+        organizations::list,
+        organizations::create,
+        organizations::get,
+        organizations::patch,
+        // reports::bottlenecks,
         activity::list,
     ),
     components(schemas(FieldError, crate::error::ProblemDoc)),
     modifiers(&BearerAuth),
     tags(
         (name = "operations", description = "Liveness, readiness, metrics"),
-        (name = "persons", description = "Taking in charge and the case's events"),
+        (name = "persons", description = "Taking in charge, the card and the case's events"),
+        (name = "cases", description = "Visits, screened needs, the desk's own answers, closing"),
+        (name = "referrals", description = "Matching, referrals and their lifecycle, partner inboxes"),
+        (name = "organizations", description = "The directory of the network: providers, services, agreements"),
+        (name = "reports", description = "Where the network gets stuck"),
         (name = "activity", description = "What moved in the network"),
     )
 )]

@@ -6,16 +6,31 @@
 //! statuses and times, and personal fields stay sealed under the person's
 //! key.
 
+pub mod card;
+pub mod cases;
+pub mod organizations;
+pub mod referrals;
+pub mod rows;
 pub mod stream_activity;
 
 use sportello_store::projection::Projection;
 use std::sync::Arc;
 
+pub use cases::{CaseRow, NeedRow};
+pub use organizations::OrganizationRow;
+pub use referrals::ReferralRow;
+pub use rows::{RowModel, Rows};
 pub use stream_activity::StreamActivity;
 
 /// Every projection of the installation, by name.
 pub fn all() -> Vec<Arc<dyn Projection>> {
-    vec![Arc::new(StreamActivity)]
+    vec![
+        Arc::new(StreamActivity),
+        Arc::new(Rows::<CaseRow>::new()),
+        Arc::new(Rows::<NeedRow>::new()),
+        Arc::new(Rows::<ReferralRow>::new()),
+        Arc::new(Rows::<OrganizationRow>::new()),
+    ]
 }
 
 /// The projection of this name.

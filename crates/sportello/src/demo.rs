@@ -68,12 +68,14 @@ pub async fn run(settings: &Settings, credentials: Option<&Path>) -> anyhow::Res
                 person_id: person,
                 desk,
                 channel: *channel,
+                operator: Some(operator),
                 identity: PersonIdentity {
                     names: vec![PersonName {
                         kind: "as_in_document".into(),
                         text: (*name).into(),
                     }],
                     birth_date: birth.map(str::to_owned),
+                    ..Default::default()
                 },
             };
             store

@@ -122,6 +122,42 @@ impl EventStore {
         self.appended.clone()
     }
 
+    /// The first answer of an idempotent request already carried out, if
+    /// any: a retry answers it without deciding again. The same key with
+    /// another request is [`StoreError::IdempotencyMismatch`].
+    pub async fn idempotent_answer(
+        &self,
+        network: NetworkId,
+        idem: &Idempotency,
+    ) -> Result<Option<AppendResult>, StoreError> {
+        let row: Option<(Vec<u8>, Uuid, Option<i64>, Option<i64>, Option<i64>)> = sqlx::query_as(
+            "SELECT request_hash, stream_id, first_version, last_version, last_position
+               FROM idempotency WHERE network_id = $1 AND key = $2",
+        )
+        .bind(network.0)
+        .bind(idem.key)
+        .fetch_optional(&self.pool)
+        .await?;
+        let Some((hash, stream, first, last, position)) = row else {
+            return Ok(None);
+        };
+        if hash != idem.request_hash {
+            return Err(StoreError::IdempotencyMismatch);
+        }
+        Ok(match (first, last, position) {
+            (Some(first_version), Some(last_version), Some(position)) => Some(AppendResult {
+                stream_id: StreamId(stream),
+                first_version,
+                last_version,
+                position,
+                replayed: true,
+            }),
+            // Still being written by a concurrent request: the append
+            // itself settles it.
+            _ => None,
+        })
+    }
+
     /// Append in a transaction of its own, retrying when the database asks
     /// for it (a transaction older than the stream's last append).
     #[tracing::instrument(skip_all, fields(network = %req.network, stream = %req.stream_id, kind = req.stream_kind, n = req.events.len()))]
@@ -165,6 +201,43 @@ impl EventStore {
         conn: &mut PgConnection,
         req: &AppendRequest,
     ) -> Result<AppendResult, StoreError> {
+        self.append_with(conn, req, None).await
+    }
+
+    /// Append a stream's history whose events happened at different times:
+    /// `metadata[i]` is the `i`-th event's (loaders of past data — the demo,
+    /// the benchmark's dataset — use it; commands use [`Self::append`]).
+    pub async fn append_history(
+        &self,
+        req: &AppendRequest,
+        metadata: &[Metadata],
+    ) -> Result<AppendResult, StoreError> {
+        if metadata.len() != req.events.len() {
+            return Err(StoreError::Corrupt(
+                "one metadata per event is required".into(),
+            ));
+        }
+        let mut attempts = 0;
+        loop {
+            let mut conn = self.pool.acquire().await?;
+            match self.append_with(&mut conn, req, Some(metadata)).await {
+                Err(StoreError::Retry) if attempts < 50 => attempts += 1,
+                other => {
+                    if other.is_ok() {
+                        self.appended.notify_waiters();
+                    }
+                    return other;
+                }
+            }
+        }
+    }
+
+    async fn append_with(
+        &self,
+        conn: &mut PgConnection,
+        req: &AppendRequest,
+        per_event: Option<&[Metadata]>,
+    ) -> Result<AppendResult, StoreError> {
         if req.events.is_empty() {
             return Err(StoreError::Empty);
         }
@@ -195,7 +268,7 @@ impl EventStore {
                 }
             });
         }
-        let md = sqlx::types::Json(&req.metadata);
+        let md = sqlx::types::Json(per_event.map_or(&req.metadata, |m| &m[0]));
         let result = if let ([e], None) = (req.events.as_slice(), req.idempotency) {
             // The common command: one event, no key — scalar parameters.
             let (person, personal) = sealed.pop().flatten().unzip();
@@ -251,7 +324,10 @@ impl EventStore {
             .bind(persons)
             .bind(personal)
             .bind(req.events.iter().map(|e| e.concerns.map(|o| o.0)).collect::<Vec<_>>())
-            .bind(vec![md; req.events.len()])
+            .bind(match per_event {
+                Some(m) => m.iter().map(sqlx::types::Json).collect::<Vec<_>>(),
+                None => vec![md; req.events.len()],
+            })
             .bind(idem_key)
             .bind(idem_hash)
             .fetch_one(&mut *conn)

@@ -165,6 +165,17 @@ impl EventStore {
         network: NetworkId,
         stream: StreamId,
     ) -> Result<Vec<ReadEvent>, StoreError> {
+        let events = self.load_stream(network, stream).await?;
+        self.open(events).await
+    }
+
+    /// Every event of one stream of this network, in version order, with
+    /// personal parts left sealed: what deciding a command needs.
+    pub async fn load_stream(
+        &self,
+        network: NetworkId,
+        stream: StreamId,
+    ) -> Result<Vec<RecordedEvent>, StoreError> {
         let sql = format!(
             "SELECT {COLUMNS} FROM events WHERE network_id = $1 AND stream_id = $2 ORDER BY version"
         );
@@ -173,8 +184,27 @@ impl EventStore {
             .bind(stream.0)
             .fetch_all(self.pool())
             .await?;
-        let events = rows.iter().map(decode).collect::<Result<Vec<_>, _>>()?;
-        self.open(events).await
+        rows.iter().map(decode).collect()
+    }
+
+    /// Every event of several streams of this network, stream by stream
+    /// in version order, personal parts left sealed.
+    pub async fn load_streams(
+        &self,
+        network: NetworkId,
+        streams: &[StreamId],
+    ) -> Result<Vec<RecordedEvent>, StoreError> {
+        let sql = format!(
+            "SELECT {COLUMNS} FROM events WHERE network_id = $1 AND stream_id = ANY($2)
+              ORDER BY stream_id, version"
+        );
+        let ids: Vec<uuid::Uuid> = streams.iter().map(|s| s.0).collect();
+        let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(network.0)
+            .bind(ids)
+            .fetch_all(self.pool())
+            .await?;
+        rows.iter().map(decode).collect()
     }
 
     /// Open the personal parts of these events with their persons' keys,

@@ -7,7 +7,8 @@
 //! (their referrals are streams of their own). A closed case can be
 //! reopened. Statuses and their transitions are here, in one place.
 
-use super::{Channel, PersonIdentity, PersonTakenInCharge};
+use super::{Channel, PersonTakenInCharge, PersonTakenInChargePayload};
+use crate::decode::{DecodeError, payload};
 use crate::error::DomainError;
 use crate::event::{DomainEvent, EventParts, part};
 use crate::ids::{NeedId, OrganizationId, PersonId};
@@ -74,18 +75,13 @@ pub struct Case {
 
 /// What the desk asks of a case.
 #[derive(Clone, Debug, PartialEq, Eq)]
+#[expect(
+    clippy::large_enum_variant,
+    reason = "short-lived values; the opening is taken once per case"
+)]
 pub enum CaseCommand {
     /// Take the person in charge: opens the case.
-    TakeInCharge {
-        /// The person.
-        person: PersonId,
-        /// The desk.
-        desk: OrganizationId,
-        /// How they came.
-        channel: Channel,
-        /// Who they are.
-        identity: PersonIdentity,
-    },
+    TakeInCharge(PersonTakenInCharge),
     /// Another contact with the person.
     RecordVisit {
         /// How.
@@ -121,6 +117,10 @@ pub enum CaseCommand {
 
 /// What happened to a case.
 #[derive(Clone, Debug, PartialEq, Eq)]
+#[expect(
+    clippy::large_enum_variant,
+    reason = "short-lived values; the opening happens once per case"
+)]
 pub enum CaseEvent {
     /// Opened.
     TakenInCharge(PersonTakenInCharge),
@@ -171,24 +171,14 @@ fn check_note(note: &Option<String>) -> Result<(), DomainError> {
 pub fn decide(state: Option<&Case>, command: CaseCommand) -> Result<Vec<CaseEvent>, DomainError> {
     let Some(case) = state else {
         return match command {
-            CaseCommand::TakeInCharge {
-                person,
-                desk,
-                channel,
-                identity,
-            } => {
-                if identity.names.is_empty() {
+            CaseCommand::TakeInCharge(opening) => {
+                if opening.identity.names.is_empty() {
                     return Err(DomainError::Invalid {
                         field: "names",
                         message: "at least one name is required",
                     });
                 }
-                Ok(vec![CaseEvent::TakenInCharge(PersonTakenInCharge {
-                    person_id: person,
-                    desk,
-                    channel,
-                    identity,
-                })])
+                Ok(vec![CaseEvent::TakenInCharge(opening)])
             }
             _ => Err(DomainError::NotFound("case")),
         };
@@ -199,7 +189,7 @@ pub fn decide(state: Option<&Case>, command: CaseCommand) -> Result<Vec<CaseEven
         status: if closed { "closed" } else { "open" },
     };
     Ok(vec![match command {
-        CaseCommand::TakeInCharge { .. } => return Err(DomainError::AlreadyExists("case")),
+        CaseCommand::TakeInCharge(_) => return Err(DomainError::AlreadyExists("case")),
         // The desk takes in charge whoever comes: a visit reopens nothing
         // by itself, but it is always recorded, open or closed.
         CaseCommand::RecordVisit { channel, note } => {
@@ -403,6 +393,51 @@ impl DomainEvent for Stored<'_> {
             concerns: Some(self.case.desk),
         }
     }
+}
+
+/// Read a stored case event back from its type and public payload (the
+/// inverse of [`Stored`]). Personal parts — identity, notes — are not
+/// needed to decide and come back empty.
+pub fn decode(event_type: &str, value: &serde_json::Value) -> Result<CaseEvent, DecodeError> {
+    Ok(match event_type {
+        PersonTakenInCharge::TYPE => {
+            let p: PersonTakenInChargePayload = payload(event_type, value)?;
+            CaseEvent::TakenInCharge(PersonTakenInCharge {
+                person_id: p.person_id,
+                desk: p.desk,
+                channel: p.channel,
+                operator: p.operator,
+                identity: Default::default(),
+            })
+        }
+        "VisitRecorded" => {
+            let p: VisitPayload = payload(event_type, value)?;
+            CaseEvent::VisitRecorded {
+                channel: p.channel,
+                note: None,
+            }
+        }
+        "NeedRecorded" => {
+            let p: NeedPayload = payload(event_type, value)?;
+            CaseEvent::NeedRecorded {
+                need: p.need_id,
+                code: p.code,
+                urgency: p.urgency,
+                note: None,
+            }
+        }
+        "NeedResolved" => {
+            let p: ResolvedPayload = payload(event_type, value)?;
+            CaseEvent::NeedResolved {
+                need: p.need_id,
+                outcome: p.outcome,
+                note: None,
+            }
+        }
+        "CaseClosed" => CaseEvent::Closed,
+        "CaseReopened" => CaseEvent::Reopened,
+        other => return Err(DecodeError::UnknownType(other.to_owned())),
+    })
 }
 
 #[cfg(test)]

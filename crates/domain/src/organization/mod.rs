@@ -21,8 +21,8 @@
 //! `details` (kind, ownership, contacts and the text checks), `service`
 //! (services, languages, weekly hours, closing dates), `agreement` (the
 //! agreement, card fields, deadlines), `lifecycle` (onboarding, commands,
-//! events, `decide`, `evolve`) and `stored` (the payloads on the wire and
-//! the split into event parts).
+//! events, `decide`, `evolve`) and `stored` (the payloads on the wire, the
+//! split into event parts and `decode`, which reads them back).
 
 mod agreement;
 mod details;
@@ -39,7 +39,7 @@ pub use service::{Service, TimeRange, WeeklyHours, is_language_code};
 pub use stored::{
     AgreementEndedPayload, AgreementSignedPayload, DetailsPayload, NoPersonal,
     OnboardingChangedPayload, ServicePayload, ServiceRemovedPayload, Stored, TimeRangePayload,
-    WeeklyHoursPayload,
+    WeeklyHoursPayload, decode,
 };
 
 use crate::ids::{OrganizationId, ServiceId};

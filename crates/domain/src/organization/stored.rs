@@ -1,17 +1,20 @@
 //! Organisation events as stored: the payload structs (their JSON Schemas
-//! are generated from them) and the split of an event into its parts.
-//! Organisation data is not personal: there is never a personal part.
+//! are generated from them), the split of an event into its parts, and
+//! [`decode`], its inverse. Organisation data is not personal: there is
+//! never a personal part.
 
 use super::service::WEEKDAYS;
 use super::{
-    CardField, Contacts, OnboardingStatus, OrganizationEvent, OrganizationKind, Ownership, Service,
-    WeeklyHours,
+    Agreement, CardField, Contacts, OnboardingStatus, OrganizationEvent, OrganizationKind,
+    Ownership, Service, TimeRange, WeeklyHours,
 };
+use crate::decode::{DecodeError, payload as read};
 use crate::event::{DomainEvent, EventParts, part};
 use crate::ids::{AgreementId, OrganizationId, ServiceId};
 use crate::taxonomy::NeedCode;
 use serde::{Deserialize, Serialize};
-use time::{Date, Time, Weekday};
+use serde_json::Value;
+use time::{Date, Month, Time, Weekday};
 
 fn iso_date(d: Date) -> String {
     format!("{:04}-{:02}-{:02}", d.year(), u8::from(d.month()), d.day())
@@ -19,6 +22,25 @@ fn iso_date(d: Date) -> String {
 
 fn hh_mm(t: Time) -> String {
     format!("{:02}:{:02}", t.hour(), t.minute())
+}
+
+/// The inverse of [`iso_date`]. Only the exact form it writes is read back
+/// (so a stored date means one thing): `2026-3-1` or `+2026-03-01` are not
+/// dates here.
+fn parse_iso_date(s: &str) -> Option<Date> {
+    // From the right: a year before the common era starts with a `-`.
+    let mut parts = s.rsplitn(3, '-');
+    let (day, month, year) = (parts.next()?, parts.next()?, parts.next()?);
+    let month = Month::try_from(month.parse::<u8>().ok()?).ok()?;
+    let date = Date::from_calendar_date(year.parse().ok()?, month, day.parse().ok()?).ok()?;
+    (iso_date(date) == s).then_some(date)
+}
+
+/// The inverse of [`hh_mm`], as strict as [`parse_iso_date`].
+fn parse_hh_mm(s: &str) -> Option<Time> {
+    let (hour, minute) = s.split_once(':')?;
+    let time = Time::from_hms(hour.parse().ok()?, minute.parse().ok()?, 0).ok()?;
+    (hh_mm(time) == s).then_some(time)
 }
 
 /// Public part of `OrganizationRegistered` and `OrganizationDetailsUpdated`.
@@ -104,6 +126,21 @@ impl From<&WeeklyHours> for WeeklyHoursPayload {
             saturday,
             sunday,
         }
+    }
+}
+
+impl WeeklyHoursPayload {
+    /// Each weekday with its name on the wire and its periods, Monday first.
+    fn days(&self) -> [(Weekday, &'static str, &[TimeRangePayload]); 7] {
+        [
+            (Weekday::Monday, "monday", &self.monday),
+            (Weekday::Tuesday, "tuesday", &self.tuesday),
+            (Weekday::Wednesday, "wednesday", &self.wednesday),
+            (Weekday::Thursday, "thursday", &self.thursday),
+            (Weekday::Friday, "friday", &self.friday),
+            (Weekday::Saturday, "saturday", &self.saturday),
+            (Weekday::Sunday, "sunday", &self.sunday),
+        ]
     }
 }
 
@@ -266,4 +303,168 @@ impl DomainEvent for Stored {
             concerns: Some(organization_id),
         }
     }
+}
+
+/// Reads the fields of one stored event back, naming the event type and the
+/// field in what it reports.
+struct Reader<'a> {
+    event_type: &'a str,
+}
+
+impl Reader<'_> {
+    fn date(&self, field: &str, s: &str) -> Result<Date, DecodeError> {
+        parse_iso_date(s).ok_or_else(|| {
+            DecodeError::malformed(
+                self.event_type,
+                format_args!("{field}: {s:?} is not a YYYY-MM-DD date"),
+            )
+        })
+    }
+
+    fn time(&self, field: &str, s: &str) -> Result<Time, DecodeError> {
+        parse_hh_mm(s).ok_or_else(|| {
+            DecodeError::malformed(
+                self.event_type,
+                format_args!("{field}: {s:?} is not an HH:MM time"),
+            )
+        })
+    }
+
+    fn hours(&self, p: &WeeklyHoursPayload) -> Result<WeeklyHours, DecodeError> {
+        let mut hours = WeeklyHours::new();
+        for (day, name, ranges) in p.days() {
+            let ranges = ranges
+                .iter()
+                .enumerate()
+                .map(|(i, r)| {
+                    Ok(TimeRange::new(
+                        self.time(&format!("hours.{name}[{i}].open"), &r.open)?,
+                        self.time(&format!("hours.{name}[{i}].close"), &r.close)?,
+                    ))
+                })
+                .collect::<Result<_, DecodeError>>()?;
+            hours.set(day, ranges);
+        }
+        Ok(hours)
+    }
+
+    fn service(&self, p: ServicePayload) -> Result<Service, DecodeError> {
+        Ok(Service {
+            id: p.service_id,
+            hours: self.hours(&p.hours)?,
+            closed_on: p
+                .closed_on
+                .iter()
+                .enumerate()
+                .map(|(i, d)| self.date(&format!("closed_on[{i}]"), d))
+                .collect::<Result<_, _>>()?,
+            name: p.name,
+            needs: p.needs,
+            languages: p.languages,
+            interpretation: p.interpretation,
+            eligibility: p.eligibility,
+            location: p.location,
+        })
+    }
+}
+
+impl ServicePayload {
+    /// The service this payload describes (its times and dates parsed);
+    /// the error names the field.
+    pub fn to_service(&self) -> Result<Service, DecodeError> {
+        Reader {
+            event_type: "service",
+        }
+        .service(self.clone())
+    }
+}
+
+impl AgreementSignedPayload {
+    /// The agreement this payload describes (its dates parsed); the error
+    /// names the field.
+    pub fn to_agreement(&self) -> Result<Agreement, DecodeError> {
+        let r = Reader {
+            event_type: "agreement",
+        };
+        Ok(Agreement {
+            id: self.agreement_id,
+            signed_on: r.date("signed_on", &self.signed_on)?,
+            valid_from: r.date("valid_from", &self.valid_from)?,
+            valid_to: r.date("valid_to", &self.valid_to)?,
+            acknowledge_within: self.acknowledge_within,
+            first_contact_within: self.first_contact_within,
+            visible_fields: self.visible_fields.iter().copied().collect(),
+        })
+    }
+}
+
+/// Read a stored organisation event back from its type and public payload:
+/// the inverse of [`Stored::into_parts`] (the payload at the current schema
+/// version, so upcast it first). The organisation id in the payload is only
+/// read for `OrganizationRegistered`: the other events take it from their
+/// stream.
+///
+/// No domain rule is checked: events are facts, and [`super::evolve`] is
+/// what decides how a stored one applies. Only the shape is: an unknown
+/// type or a payload that does not have the shape of its type (a missing
+/// field, a time that is not `HH:MM`, a date that is not `YYYY-MM-DD`) is a
+/// [`DecodeError`], never a panic.
+pub fn decode(event_type: &str, payload: &Value) -> Result<OrganizationEvent, DecodeError> {
+    use OrganizationEvent as E;
+    let r = Reader { event_type };
+    let event = match event_type {
+        "OrganizationRegistered" => {
+            let p: DetailsPayload = read(event_type, payload)?;
+            E::Registered {
+                id: p.organization_id,
+                name: p.name,
+                kind: p.kind,
+                ownership: p.ownership,
+                contacts: p.contacts,
+            }
+        }
+        "OrganizationDetailsUpdated" => {
+            let p: DetailsPayload = read(event_type, payload)?;
+            E::DetailsUpdated {
+                name: p.name,
+                kind: p.kind,
+                ownership: p.ownership,
+                contacts: p.contacts,
+            }
+        }
+        "OrganizationOnboardingChanged" => {
+            let p: OnboardingChangedPayload = read(event_type, payload)?;
+            E::OnboardingChanged {
+                from: p.from,
+                to: p.to,
+            }
+        }
+        "OrganizationServiceAdded" => E::ServiceAdded(r.service(read(event_type, payload)?)?),
+        "OrganizationServiceUpdated" => E::ServiceUpdated(r.service(read(event_type, payload)?)?),
+        "OrganizationServiceRemoved" => {
+            let p: ServiceRemovedPayload = read(event_type, payload)?;
+            E::ServiceRemoved(p.service_id)
+        }
+        "OrganizationAgreementSigned" => {
+            let p: AgreementSignedPayload = read(event_type, payload)?;
+            E::AgreementSigned {
+                agreement: p.to_agreement().map_err(|e| match e {
+                    DecodeError::Malformed { reason, .. } => {
+                        DecodeError::malformed(event_type, reason)
+                    }
+                    other => other,
+                })?,
+                replaces: p.replaces,
+            }
+        }
+        "OrganizationAgreementEnded" => {
+            let p: AgreementEndedPayload = read(event_type, payload)?;
+            E::AgreementEnded {
+                agreement: p.agreement_id,
+                on: r.date("on", &p.on)?,
+            }
+        }
+        other => return Err(DecodeError::UnknownType(other.to_owned())),
+    };
+    Ok(event)
 }

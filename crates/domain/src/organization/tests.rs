@@ -4,14 +4,16 @@
 
 use super::*;
 use crate::calendar::WorkingCalendar;
+use crate::decode::DecodeError;
 use crate::error::DomainError;
 use crate::event::DomainEvent;
 use crate::ids::AgreementId;
 use crate::taxonomy::{self, NeedCode};
 use proptest::prelude::*;
+use serde_json::Value;
 use std::collections::HashSet;
-use time::Weekday;
 use time::macros::{date, time};
+use time::{Date, Time, Weekday};
 
 fn need() -> NeedCode {
     let c = taxonomy::all().iter().find(|c| !c.is_retired()).unwrap();
@@ -618,5 +620,305 @@ proptest! {
                 }
             }
         }
+    }
+}
+
+fn stored(event: OrganizationEvent, organization: OrganizationId) -> (&'static str, Value) {
+    let parts = Stored {
+        event,
+        organization,
+    }
+    .into_parts();
+    (parts.event_type, parts.payload)
+}
+
+/// Any id, from any UUID (the stored form does not care for the version).
+fn any_id<T: From<uuid::Uuid> + std::fmt::Debug>() -> impl Strategy<Value = T> {
+    any::<u128>().prop_map(|n| T::from(uuid::Uuid::from_u128(n)))
+}
+
+/// Any date `time` can hold, years before the common era included.
+fn any_date() -> impl Strategy<Value = Date> {
+    (Date::MIN.to_julian_day()..=Date::MAX.to_julian_day())
+        .prop_map(|day| Date::from_julian_day(day).unwrap())
+}
+
+/// Any whole minute (stored hours are `HH:MM`).
+fn any_minute() -> impl Strategy<Value = Time> {
+    (0u8..24, 0u8..60).prop_map(|(h, m)| Time::from_hms(h, m, 0).unwrap())
+}
+
+/// Any hours, as a fact may hold them: periods in any order, overlapping
+/// or backwards (decoding checks no rule).
+fn any_hours() -> impl Strategy<Value = WeeklyHours> {
+    let weekdays = [
+        Weekday::Monday,
+        Weekday::Tuesday,
+        Weekday::Wednesday,
+        Weekday::Thursday,
+        Weekday::Friday,
+        Weekday::Saturday,
+        Weekday::Sunday,
+    ];
+    let period = (
+        proptest::sample::select(weekdays.to_vec()),
+        any_minute(),
+        any_minute(),
+    );
+    proptest::collection::vec(period, 0..8).prop_map(|periods| {
+        periods
+            .into_iter()
+            .fold(WeeklyHours::new(), |h, (day, open, close)| {
+                h.with(day, open, close)
+            })
+    })
+}
+
+/// Any service: the generator of the command test, with any hours, any
+/// closing dates and any text.
+fn any_stored_service() -> impl Strategy<Value = Service> {
+    let pool = [ServiceId::new(), ServiceId::new(), ServiceId::new()];
+    (
+        any_service(pool),
+        any_hours(),
+        proptest::collection::vec(any_date(), 0..4),
+        ".{0,20}",
+        proptest::sample::subsequence(
+            taxonomy::all()
+                .iter()
+                .map(|c| NeedCode::parse(c.code).unwrap())
+                .collect::<Vec<_>>(),
+            0..4,
+        ),
+    )
+        .prop_map(|(mut s, hours, closed_on, text, needs)| {
+            s.hours = hours;
+            s.closed_on = closed_on;
+            s.eligibility = text;
+            s.needs = needs;
+            s
+        })
+}
+
+fn any_kind() -> impl Strategy<Value = OrganizationKind> {
+    use OrganizationKind as K;
+    proptest::sample::select(vec![
+        K::Desk,
+        K::Questura,
+        K::Prefettura,
+        K::HealthAuthority,
+        K::JobCentre,
+        K::SchoolOffice,
+        K::ComuneOffice,
+        K::Patronato,
+        K::TradeUnion,
+        K::NonProfit,
+        K::Other,
+    ])
+}
+
+fn any_details() -> impl Strategy<Value = (String, OrganizationKind, Ownership, Contacts)> {
+    (
+        ".{0,30}",
+        any_kind(),
+        prop_oneof![Just(Ownership::Public), Just(Ownership::Private)],
+        proptest::option::of(".{0,12}"),
+        proptest::option::of(".{0,12}"),
+        proptest::option::of(".{0,12}"),
+    )
+        .prop_map(|(name, kind, ownership, phone, email, address)| {
+            let contacts = Contacts {
+                phone,
+                email,
+                address,
+            };
+            (name, kind, ownership, contacts)
+        })
+}
+
+fn any_stored_agreement() -> impl Strategy<Value = Agreement> {
+    (
+        any_id(),
+        [any_date(), any_date(), any_date()],
+        any::<u8>(),
+        any::<u8>(),
+        proptest::sample::subsequence(CardField::ALL.to_vec(), 0..=CardField::ALL.len()),
+    )
+        .prop_map(
+            |(id, [signed_on, valid_from, valid_to], ack, contact, fields)| Agreement {
+                id,
+                signed_on,
+                valid_from,
+                valid_to,
+                acknowledge_within: ack,
+                first_contact_within: contact,
+                visible_fields: fields.into_iter().collect(),
+            },
+        )
+}
+
+/// Any organisation event of any kind, with the organisation it belongs to
+/// (a registration's own id).
+fn any_event() -> impl Strategy<Value = (OrganizationId, OrganizationEvent)> {
+    use OrganizationEvent as E;
+    let event = prop_oneof![
+        (any_id(), any_details()).prop_map(|(id, (name, kind, ownership, contacts))| {
+            E::Registered {
+                id,
+                name,
+                kind,
+                ownership,
+                contacts,
+            }
+        }),
+        any_details().prop_map(|(name, kind, ownership, contacts)| E::DetailsUpdated {
+            name,
+            kind,
+            ownership,
+            contacts,
+        }),
+        (any_status(), any_status()).prop_map(|(from, to)| E::OnboardingChanged { from, to }),
+        any_stored_service().prop_map(E::ServiceAdded),
+        any_stored_service().prop_map(E::ServiceUpdated),
+        any_id().prop_map(E::ServiceRemoved),
+        (any_stored_agreement(), proptest::option::of(any_id())).prop_map(
+            |(agreement, replaces)| E::AgreementSigned {
+                agreement,
+                replaces,
+            }
+        ),
+        (any_id(), any_date()).prop_map(|(agreement, on)| E::AgreementEnded { agreement, on }),
+    ];
+    (any_id(), event).prop_map(|(org, event)| match event {
+        E::Registered { id, .. } => (id, event),
+        _ => (org, event),
+    })
+}
+
+proptest! {
+    /// What is stored reads back as the event it was: `decode` is the
+    /// inverse of `into_parts`, for every kind of event.
+    #[test]
+    fn a_stored_event_decodes_to_itself((org, event) in any_event()) {
+        let (event_type, payload) = stored(event.clone(), org);
+        prop_assert_eq!(decode(event_type, &payload), Ok(event));
+    }
+}
+
+#[test]
+fn events_from_decide_decode_to_themselves() {
+    let org = registered();
+    let sid = ServiceId::new();
+    let commands = [
+        OrganizationCommand::AddService(service(sid)),
+        OrganizationCommand::SignAgreement(agreement()),
+        OrganizationCommand::EndAgreement {
+            on: date!(2026 - 06 - 30),
+        },
+        OrganizationCommand::ChangeOnboarding(OnboardingStatus::Onboarding),
+    ];
+    let mut state = org.clone();
+    let mut events = decide(None, register(org.id)).unwrap();
+    for cmd in commands {
+        let new = decide(Some(&state), cmd).unwrap();
+        state = new.iter().fold(Some(state), evolve).unwrap();
+        events.extend(new);
+    }
+    let rebuilt = events
+        .into_iter()
+        .map(|e| {
+            let (event_type, payload) = stored(e, org.id);
+            decode(event_type, &payload).unwrap()
+        })
+        .collect::<Vec<_>>();
+    // The HTTP layer's way: the state the stored events rebuild.
+    assert_eq!(rebuilt.iter().fold(None, evolve), Some(state));
+}
+
+#[test]
+fn a_malformed_payload_is_an_error_not_a_panic() {
+    let org = OrganizationId::new();
+    let (service_added, good) = stored(
+        OrganizationEvent::ServiceAdded(service(ServiceId::new())),
+        org,
+    );
+    let malformed = |event_type: &str, payload: &Value| match decode(event_type, payload) {
+        Err(DecodeError::Malformed {
+            event_type: t,
+            reason,
+        }) => {
+            assert_eq!(t, event_type);
+            reason
+        }
+        other => panic!("expected a malformed {event_type}, got {other:?}"),
+    };
+
+    for bad in [
+        "8:30", "24:00", "08:60", "08:30:00", "0830", "", "-1:30", "+8:30",
+    ] {
+        let mut payload = good.clone();
+        payload["hours"]["thursday"][0]["open"] = bad.into();
+        let reason = malformed(service_added, &payload);
+        assert!(reason.contains("hours.thursday[0].open"), "{reason}");
+    }
+    for bad in [
+        "2026-8-14",
+        "2026-02-30",
+        "+2026-08-14",
+        "14/08/2026",
+        "2026-08",
+        "x",
+    ] {
+        let mut payload = good.clone();
+        payload["closed_on"][1] = bad.into();
+        let reason = malformed(service_added, &payload);
+        assert!(reason.contains("closed_on[1]"), "{reason}");
+    }
+    let mut payload = good.clone();
+    payload["needs"][0] = "NOT-A-NEED".into();
+    malformed(service_added, &payload);
+    let mut payload = good.clone();
+    payload.as_object_mut().unwrap().remove("service_id");
+    malformed(service_added, &payload);
+    malformed(service_added, &Value::Null);
+    malformed(service_added, &serde_json::json!([1, 2]));
+
+    let (ended, mut payload) = stored(
+        OrganizationEvent::AgreementEnded {
+            agreement: AgreementId::new(),
+            on: date!(2026 - 06 - 30),
+        },
+        org,
+    );
+    payload["on"] = "2026-06-31".into();
+    assert!(malformed(ended, &payload).contains("on"));
+
+    assert_eq!(
+        decode("OrganizationExploded", &good),
+        Err(DecodeError::UnknownType("OrganizationExploded".into()))
+    );
+    // Another aggregate's event is not an organisation's.
+    assert_eq!(
+        decode("PersonTakenInCharge", &good),
+        Err(DecodeError::UnknownType("PersonTakenInCharge".into()))
+    );
+}
+
+#[test]
+fn dates_read_back_on_every_side_of_the_calendar() {
+    let org = OrganizationId::new();
+    for on in [
+        Date::MIN,
+        date!(-0001 - 12 - 31),
+        date!(0000 - 01 - 01),
+        date!(0099 - 03 - 01),
+        Date::MAX,
+    ] {
+        let event = OrganizationEvent::AgreementEnded {
+            agreement: AgreementId::new(),
+            on,
+        };
+        let (event_type, payload) = stored(event.clone(), org);
+        assert_eq!(decode(event_type, &payload), Ok(event), "{on}");
     }
 }

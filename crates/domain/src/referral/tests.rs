@@ -5,16 +5,52 @@ use super::*;
 use proptest::prelude::*;
 use std::collections::HashSet;
 
-fn sent() -> (Referral, ReferralCommand) {
-    let cmd = ReferralCommand::Send {
+/// A referral to send, with deadlines two and five days out.
+pub(crate) fn new_referral(note: Option<String>) -> NewReferral {
+    let sent = time::macros::datetime!(2026-03-02 09:00 UTC);
+    NewReferral {
         id: ReferralId::new(),
         person: PersonId::new(),
         need: NeedId::new(),
+        need_code: NeedCode::parse("health_ssn_registration").unwrap(),
         organization: OrganizationId::new(),
         service: ServiceId::new(),
         redirected_from: None,
-        note: Some("Demo note".into()),
-    };
+        acknowledge_by: Some(sent + time::Duration::days(2)),
+        first_contact_by: Some(sent + time::Duration::days(5)),
+        note,
+    }
+}
+
+/// Every stored referral event reads back as itself (personal parts aside).
+#[test]
+fn stored_events_decode_back() {
+    let (state, _) = sent();
+    let events = [
+        ReferralEvent::Sent(new_referral(None)),
+        ReferralEvent::Acknowledged,
+        ReferralEvent::Accepted,
+        ReferralEvent::Declined { reason: DeclineReason::NoCapacity, text: None },
+        ReferralEvent::Started,
+        ReferralEvent::Completed { outcome: Outcome::PartlyMet, note: None },
+        ReferralEvent::Failed { reason: FailReason::PersonWithdrew, text: None },
+        ReferralEvent::Cancelled,
+        ReferralEvent::Redirected { to: ReferralId::new(), organization: OrganizationId::new(), service: ServiceId::new() },
+    ];
+    for e in events {
+        let mut e = e;
+        if let ReferralEvent::Sent(n) = &mut e {
+            n.person = state.person;
+        }
+        let parts = Stored { event: e.clone(), referral: &state }.into_parts();
+        assert_eq!(decode(parts.event_type, &parts.payload).unwrap(), e);
+    }
+    assert!(matches!(decode("ReferralSent", &serde_json::json!({"referral_id": 1})), Err(DecodeError::Malformed { .. })));
+    assert!(matches!(decode("Nope", &serde_json::json!({})), Err(DecodeError::UnknownType(_))));
+}
+
+fn sent() -> (Referral, ReferralCommand) {
+    let cmd = ReferralCommand::Send(new_referral(Some("Demo note".into())));
     let events = decide(None, cmd.clone()).unwrap();
     let state = events.iter().fold(None, evolve).unwrap();
     (state, cmd)

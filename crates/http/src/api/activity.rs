@@ -2,16 +2,14 @@
 //! caller's network — what moved, where, when. Paginated by an opaque
 //! cursor; honours `?min_position=`.
 
-use super::ApiQuery;
-use super::MinPosition;
+use super::{ApiQuery, MinPosition, Page};
 use crate::auth::Caller;
-use crate::error::{ApiError, FieldError};
+use crate::error::ApiError;
 use crate::state::AppState;
 use axum::Json;
 use axum::extract::State;
 use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
-use base64::Engine;
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 use uuid::Uuid;
@@ -42,13 +40,6 @@ pub struct ActivityRow {
     last_event_type: String,
 }
 
-fn bad(field: &str, message: &str) -> ApiError {
-    ApiError::Validation(vec![FieldError {
-        field: field.into(),
-        message: message.into(),
-    }])
-}
-
 /// List the network's stream activity.
 #[utoipa::path(
     get,
@@ -67,18 +58,7 @@ pub async fn list(
     caller: Caller,
     ApiQuery(q): ApiQuery<ActivityQuery>,
 ) -> Result<Response, ApiError> {
-    let limit = q.limit.unwrap_or(100);
-    if !(1..=500).contains(&limit) {
-        return Err(bad("limit", "must be 1 to 500"));
-    }
-    let after = match &q.cursor {
-        None => Uuid::nil(),
-        Some(c) => base64::engine::general_purpose::URL_SAFE_NO_PAD
-            .decode(c)
-            .ok()
-            .and_then(|b| Uuid::from_slice(&b).ok())
-            .ok_or_else(|| bad("cursor", "not a cursor from this API"))?,
-    };
+    let page = Page::parse(q.cursor.as_deref(), q.limit)?;
     let mut headers = HeaderMap::new();
     MinPosition {
         min_position: q.min_position,
@@ -92,14 +72,11 @@ pub async fn list(
           ORDER BY stream_id LIMIT $3",
     )
     .bind(caller.network_id.0)
-    .bind(after)
-    .bind(limit)
+    .bind(page.after)
+    .bind(page.limit)
     .fetch_all(state.pool())
     .await?;
-    let next = (rows.len() as i64 == limit).then(|| {
-        base64::engine::general_purpose::URL_SAFE_NO_PAD
-            .encode(rows.last().expect("full page").stream_id.as_bytes())
-    });
+    let next = page.next(rows.len(), rows.last().map(|r| r.stream_id));
     Ok((
         headers,
         Json(serde_json::json!({ "items": rows, "next_cursor": next })),

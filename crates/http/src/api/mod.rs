@@ -3,7 +3,15 @@
 //! [`MinPosition`] (read your writes).
 
 pub mod activity;
+pub mod card;
+pub mod case;
+pub mod inbox;
+pub mod intake;
+pub mod matches;
+pub mod organizations;
 pub mod persons;
+pub mod referrals;
+pub mod reports;
 
 use crate::error::{ApiError, FieldError};
 use crate::state::AppState;
@@ -20,7 +28,26 @@ use std::time::Duration;
 pub fn router() -> Router<AppState> {
     Router::new()
         .route("/persons", post(persons::take_in_charge))
+        .route("/persons/{id}/card", get(card::get))
         .route("/persons/{id}/history", get(persons::history))
+        .route("/persons/{id}/visits", post(case::record_visit))
+        .route("/persons/{id}/needs", post(case::record_need))
+        .route("/persons/{id}/needs/{nid}/resolve", post(case::resolve_need))
+        .route("/persons/{id}/needs/{nid}/matches", get(matches::get))
+        .route("/persons/{id}/close", post(case::close))
+        .route("/persons/{id}/reopen", post(case::reopen))
+        .route("/referrals", post(referrals::send))
+        .route("/referrals/{id}/{action}", post(referrals::act))
+        .route(
+            "/organizations",
+            get(organizations::list).post(organizations::create),
+        )
+        .route(
+            "/organizations/{id}",
+            get(organizations::get).patch(organizations::patch),
+        )
+        .route("/organizations/{id}/inbox", get(inbox::get))
+        // .route("/reports/bottlenecks", get(reports::bottlenecks))
         .route("/activity", get(activity::list))
 }
 
@@ -49,22 +76,57 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for ApiJson<T> {
                 ApiError::BadRequest(e.body_text())
             }
         })?;
-        let de = &mut serde_json::Deserializer::from_slice(&body);
-        match serde_path_to_error::deserialize::<_, T>(de) {
-            Ok(v) => Ok(ApiJson(v, body)),
-            Err(e) => {
-                let field = e.path().to_string();
-                let inner = e.into_inner();
-                if inner.is_syntax() || inner.is_eof() {
-                    Err(ApiError::BadRequest(format!("malformed JSON: {inner}")))
-                } else {
-                    Err(ApiError::Validation(vec![FieldError {
-                        field: if field == "." { String::new() } else { field },
-                        message: inner.to_string(),
-                    }]))
-                }
+        parse_json(&body).map(|v| ApiJson(v, body))
+    }
+}
+
+/// Parse a JSON body, naming the offending field on failure.
+pub fn parse_json<T: DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
+    let de = &mut serde_json::Deserializer::from_slice(body);
+    match serde_path_to_error::deserialize::<_, T>(de) {
+        Ok(v) => Ok(v),
+        Err(e) => {
+            let field = e.path().to_string();
+            let inner = e.into_inner();
+            if inner.is_syntax() || inner.is_eof() {
+                Err(ApiError::BadRequest(format!("malformed JSON: {inner}")))
+            } else {
+                Err(ApiError::Validation(vec![FieldError {
+                    field: if field == "." { String::new() } else { field },
+                    message: inner.to_string(),
+                }]))
             }
         }
+    }
+}
+
+/// A JSON body that may be absent (an action without details): an empty
+/// body is `None`; a present one must be JSON, as for [`ApiJson`].
+pub struct OptionalJson<T>(pub Option<T>, pub bytes::Bytes);
+
+impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for OptionalJson<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, ApiError> {
+        let has_body = req
+            .headers()
+            .get(axum::http::header::CONTENT_LENGTH)
+            .and_then(|v| v.to_str().ok())
+            .is_none_or(|v| v != "0");
+        let typed = req.headers().contains_key(axum::http::header::CONTENT_TYPE);
+        if !has_body || !typed {
+            let body = bytes::Bytes::from_request(req, state)
+                .await
+                .map_err(|e| ApiError::BadRequest(e.body_text()))?;
+            if body.is_empty() {
+                return Ok(OptionalJson(None, body));
+            }
+            return Err(ApiError::BadRequest(
+                "the body must be JSON (Content-Type: application/json)".into(),
+            ));
+        }
+        let ApiJson(v, raw) = ApiJson::<T>::from_request(req, state).await?;
+        Ok(OptionalJson(Some(v), raw))
     }
 }
 
@@ -99,8 +161,144 @@ impl<T: DeserializeOwned, S: Send + Sync> axum::extract::FromRequestParts<S> for
     }
 }
 
+/// The `Idempotency-Key` of a request, bound to its route and body: a
+/// retry with the same key and body answers the first answer; the same
+/// key with another body answers `422`.
+pub fn idempotency(
+    headers: &HeaderMap,
+    route: &str,
+    body: &[u8],
+) -> Result<Option<sportello_store::Idempotency>, ApiError> {
+    let Some(v) = headers.get("idempotency-key") else {
+        return Ok(None);
+    };
+    let key = v
+        .to_str()
+        .ok()
+        .and_then(|s| uuid::Uuid::parse_str(s.trim()).ok())
+        .ok_or_else(|| {
+            ApiError::Validation(vec![FieldError {
+                field: "Idempotency-Key".into(),
+                message: "must be a UUID".into(),
+            }])
+        })?;
+    let mut request = route.as_bytes().to_vec();
+    request.push(0);
+    request.extend_from_slice(body);
+    Ok(Some(sportello_store::Idempotency::for_request(
+        key, &request,
+    )))
+}
+
+/// `If-Match: "<version>"`: the stream version the write expects.
+pub fn if_match(headers: &HeaderMap) -> Result<Option<i64>, ApiError> {
+    let Some(v) = headers.get(axum::http::header::IF_MATCH) else {
+        return Ok(None);
+    };
+    let bad = || {
+        ApiError::Validation(vec![FieldError {
+            field: "If-Match".into(),
+            message: "must be an ETag this API gave, like \"3\"".into(),
+        }])
+    };
+    let s = v.to_str().map_err(|_| bad())?.trim();
+    let s = s.strip_prefix("W/").unwrap_or(s);
+    let s = s.trim_matches('"');
+    let version: i64 = s.parse().map_err(|_| bad())?;
+    if version < 1 {
+        return Err(bad());
+    }
+    Ok(Some(version))
+}
+
+/// A path id: anything but a UUID is not found.
+pub fn path_id(s: &str) -> Result<uuid::Uuid, ApiError> {
+    s.parse().map_err(|_| ApiError::NotFound)
+}
+
+/// The answer of a write: the stream's new version (also the `ETag`) and
+/// the global position of its last event (for `?min_position=`).
+#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
+pub struct Written {
+    /// The stream written to (person, referral or organisation id).
+    pub id: uuid::Uuid,
+    /// The stream's version after the write.
+    pub version: i64,
+    /// Global position of the last event.
+    pub position: i64,
+}
+
+impl Written {
+    /// From the store's answer.
+    pub fn of(r: &sportello_store::AppendResult) -> Self {
+        Written {
+            id: r.stream_id.0,
+            version: r.last_version,
+            position: r.position,
+        }
+    }
+
+    /// `status` with the `ETag` and this body.
+    pub fn respond(self, status: axum::http::StatusCode) -> axum::response::Response {
+        use axum::response::IntoResponse;
+        (
+            status,
+            [(axum::http::header::ETAG, format!("\"{}\"", self.version))],
+            axum::Json(self),
+        )
+            .into_response()
+    }
+}
+
+/// A page of a list: after an opaque cursor (a row id), at most `limit`
+/// rows (1 to 500, default 100).
+#[derive(Clone, Copy, Debug)]
+pub struct Page {
+    /// The last row id of the previous page (nil: from the start).
+    pub after: uuid::Uuid,
+    /// Page size.
+    pub limit: i64,
+}
+
+impl Page {
+    /// Parse `cursor` and `limit` query parameters.
+    pub fn parse(cursor: Option<&str>, limit: Option<i64>) -> Result<Self, ApiError> {
+        use base64::Engine;
+        let bad = |field: &str, message: &str| {
+            ApiError::Validation(vec![FieldError {
+                field: field.into(),
+                message: message.into(),
+            }])
+        };
+        let limit = limit.unwrap_or(100);
+        if !(1..=500).contains(&limit) {
+            return Err(bad("limit", "must be 1 to 500"));
+        }
+        let after = match cursor {
+            None => uuid::Uuid::nil(),
+            Some(c) => base64::engine::general_purpose::URL_SAFE_NO_PAD
+                .decode(c)
+                .ok()
+                .and_then(|b| uuid::Uuid::from_slice(&b).ok())
+                .ok_or_else(|| bad("cursor", "not a cursor from this API"))?,
+        };
+        Ok(Page { after, limit })
+    }
+
+    /// The cursor of the next page, if this one was full (`last`: the id
+    /// of its last row).
+    pub fn next(&self, rows: usize, last: Option<uuid::Uuid>) -> Option<String> {
+        use base64::Engine;
+        (rows as i64 == self.limit)
+            .then_some(last)
+            .flatten()
+            .map(|id| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(id.as_bytes()))
+    }
+}
+
 /// `?min_position=N`: read your writes.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct MinPosition {
     /// Wait until the read model has applied this global position.
     pub min_position: Option<i64>,

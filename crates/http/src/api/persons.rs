@@ -1,150 +1,26 @@
-//! `POST /api/v1/persons` (take a person in charge) and
+//! `POST /api/v1/persons` (take a person in charge; the body is in
+//! [`super::intake`]) and
 //! `GET /api/v1/persons/{id}/history` (the case's events, personal parts
 //! opened while the person's key exists).
 
-use super::ApiJson;
+use super::intake::TakeInCharge;
+use super::{ApiJson, Written, idempotency, path_id};
+use crate::access::{Act, allow};
 use crate::auth::Caller;
-use crate::error::{ApiError, FieldError};
+use crate::command::{Expect, execute};
+use crate::error::ApiError;
 use crate::state::AppState;
 use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use serde::{Deserialize, Serialize};
-use sportello_domain::case::lifecycle::{self, CaseCommand};
-use sportello_domain::case::{Channel, PersonIdentity, PersonName, STREAM_KIND};
-use sportello_domain::{DomainEvent, Metadata, PersonId, StreamId};
-use sportello_store::{AppendRequest, ExpectedVersion, Idempotency, NewEvent, Personal};
+use serde::Serialize;
+use sportello_domain::aggregate::CaseAggregate;
+use sportello_domain::case::lifecycle::CaseCommand;
+use sportello_domain::case::{PersonTakenInCharge, STREAM_KIND};
+use sportello_domain::{Metadata, PersonId, StreamId};
+use sportello_store::Personal;
 use time::OffsetDateTime;
-use uuid::Uuid;
-
-/// Body of `POST /api/v1/persons`.
-#[derive(Debug, Deserialize, utoipa::ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct TakeInCharge {
-    /// Names as in documents and as used; at least one.
-    pub names: Vec<NameIn>,
-    /// Birth date as known: `YYYY`, `YYYY-MM` or `YYYY-MM-DD`.
-    pub birth_date: Option<String>,
-    /// How the person came: `desk`, `phone` or `outreach`.
-    #[schema(value_type = String, example = "desk")]
-    pub channel: Channel,
-}
-
-/// One name.
-#[derive(Debug, Deserialize, utoipa::ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct NameIn {
-    /// `as_in_document` or `as_used`.
-    pub kind: String,
-    /// The name.
-    pub text: String,
-}
-
-/// Answer of a write.
-#[derive(Debug, Serialize, utoipa::ToSchema)]
-pub struct WriteAnswer {
-    /// The person (and case stream) id.
-    #[schema(value_type = uuid::Uuid)]
-    pub person_id: PersonId,
-    /// The case stream's version (also the `ETag`).
-    pub version: i64,
-    /// Global position of the last event (for `?min_position=`).
-    pub position: i64,
-}
-
-fn parse_birth_date(s: &str) -> Result<(), &'static str> {
-    let parts: Vec<&str> = s.split('-').collect();
-    let year: i32 = parts[0].parse().map_err(|_| "year must be digits")?;
-    if parts[0].len() != 4 || !(1900..=2100).contains(&year) {
-        return Err("year must be four digits between 1900 and 2100");
-    }
-    let month = match parts.get(1) {
-        None => return Ok(()),
-        Some(m) => m.parse::<u8>().map_err(|_| "month must be digits")?,
-    };
-    let month = time::Month::try_from(month).map_err(|_| "month must be 01 to 12")?;
-    if let Some(d) = parts.get(2) {
-        let day: u8 = d.parse().map_err(|_| "day must be digits")?;
-        time::Date::from_calendar_date(year, month, day).map_err(|_| "no such day")?;
-    }
-    if parts.len() > 3 {
-        return Err("use YYYY, YYYY-MM or YYYY-MM-DD");
-    }
-    Ok(())
-}
-
-impl TakeInCharge {
-    fn validate(self) -> Result<PersonIdentity, ApiError> {
-        let mut errors = Vec::new();
-        if self.names.is_empty() {
-            errors.push(FieldError {
-                field: "names".into(),
-                message: "at least one name is required".into(),
-            });
-        }
-        for (i, n) in self.names.iter().enumerate() {
-            if !matches!(n.kind.as_str(), "as_in_document" | "as_used") {
-                errors.push(FieldError {
-                    field: format!("names[{i}].kind"),
-                    message: "must be as_in_document or as_used".into(),
-                });
-            }
-            if n.text.trim().is_empty() || n.text.len() > 200 {
-                errors.push(FieldError {
-                    field: format!("names[{i}].text"),
-                    message: "must be 1 to 200 characters".into(),
-                });
-            }
-        }
-        if let Some(b) = &self.birth_date
-            && let Err(message) = parse_birth_date(b)
-        {
-            errors.push(FieldError {
-                field: "birth_date".into(),
-                message: message.into(),
-            });
-        }
-        if !errors.is_empty() {
-            return Err(ApiError::Validation(errors));
-        }
-        Ok(PersonIdentity {
-            names: self
-                .names
-                .into_iter()
-                .map(|n| PersonName {
-                    kind: n.kind,
-                    text: n.text.trim().to_owned(),
-                })
-                .collect(),
-            birth_date: self.birth_date,
-        })
-    }
-}
-
-fn idempotency(
-    headers: &HeaderMap,
-    route: &str,
-    body: &[u8],
-) -> Result<Option<Idempotency>, ApiError> {
-    let Some(v) = headers.get("idempotency-key") else {
-        return Ok(None);
-    };
-    let key = v
-        .to_str()
-        .ok()
-        .and_then(|s| Uuid::parse_str(s.trim()).ok())
-        .ok_or_else(|| {
-            ApiError::Validation(vec![FieldError {
-                field: "Idempotency-Key".into(),
-                message: "must be a UUID".into(),
-            }])
-        })?;
-    let mut request = route.as_bytes().to_vec();
-    request.push(0);
-    request.extend_from_slice(body);
-    Ok(Some(Idempotency::for_request(key, &request)))
-}
 
 /// Take a person in charge: opens their case.
 #[utoipa::path(
@@ -154,9 +30,10 @@ fn idempotency(
     request_body = TakeInCharge,
     params(("Idempotency-Key" = Option<uuid::Uuid>, Header, description = "A retry with the same key and body answers the first answer")),
     responses(
-        (status = 201, description = "Taken in charge; ETag is the case's version", body = WriteAnswer),
+        (status = 201, description = "Taken in charge; ETag is the case's version", body = Written),
         (status = 400, description = "Malformed JSON", body = crate::error::ProblemDoc, content_type = "application/problem+json"),
         (status = 401, description = "No valid bearer token", body = crate::error::ProblemDoc, content_type = "application/problem+json"),
+        (status = 403, description = "Not a desk account", body = crate::error::ProblemDoc, content_type = "application/problem+json"),
         (status = 413, description = "Body too large", body = crate::error::ProblemDoc, content_type = "application/problem+json"),
         (status = 422, description = "Invalid fields, or an Idempotency-Key reused with another body", body = crate::error::ProblemDoc, content_type = "application/problem+json"),
     ),
@@ -169,58 +46,38 @@ pub async fn take_in_charge(
     headers: HeaderMap,
     ApiJson(body, raw): ApiJson<TakeInCharge>,
 ) -> Result<Response, ApiError> {
+    allow(&caller, Act::DeskWork)?;
     let idem = idempotency(&headers, "POST /api/v1/persons", &raw)?;
-    let channel = body.channel;
-    let identity = body.validate()?;
-    let person_id = PersonId::new();
-    let events = lifecycle::decide(
-        None,
-        CaseCommand::TakeInCharge {
-            person: person_id,
+    let (channel, identity) = body.validate()?;
+    let person = PersonId::new();
+    let done = execute::<CaseAggregate>(
+        &state.store,
+        caller.network_id,
+        StreamId(person.0),
+        Expect::New,
+        CaseCommand::TakeInCharge(PersonTakenInCharge {
+            person_id: person,
             desk: caller.organization_id,
             channel,
+            operator: Some(caller.account_id),
             identity,
-        },
-    )?;
-    let case = events
-        .iter()
-        .fold(None, lifecycle::evolve)
-        .ok_or_else(|| ApiError::Internal(anyhow::anyhow!("taking in charge opened no case")))?;
-    let events: Vec<NewEvent> = events
-        .into_iter()
-        .map(|event| NewEvent::from(lifecycle::Stored { event, case: &case }.into_parts()))
-        .collect();
-    let req = AppendRequest {
-        network: caller.network_id,
-        stream_id: StreamId(person_id.0),
-        stream_kind: STREAM_KIND,
-        expected: ExpectedVersion::NoStream,
-        events,
-        metadata: Metadata::for_command(
+        }),
+        Metadata::for_command(
             caller.account_id,
             caller.organization_id,
             OffsetDateTime::now_utc(),
         ),
-        idempotency: idem,
-    };
-    let result = state.store.append(&req).await?;
-    let answer = WriteAnswer {
-        person_id: PersonId(result.stream_id.0),
-        version: result.last_version,
-        position: result.position,
-    };
-    Ok((
-        StatusCode::CREATED,
-        [
-            (header::ETAG, format!("\"{}\"", result.last_version)),
-            (
-                header::LOCATION,
-                format!("/api/v1/persons/{}/card", answer.person_id),
-            ),
-        ],
-        Json(answer),
+        idem,
     )
-        .into_response())
+    .await?;
+    let written = Written::of(&done.result);
+    let location = format!("/api/v1/persons/{}/card", written.id);
+    let mut res = written.respond(StatusCode::CREATED);
+    res.headers_mut().insert(
+        header::LOCATION,
+        location.parse().expect("a path is a header value"),
+    );
+    Ok(res)
 }
 
 /// One event of a history.
@@ -258,7 +115,8 @@ pub async fn history(
     caller: Caller,
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
-    let id: Uuid = id.parse().map_err(|_| ApiError::NotFound)?;
+    allow(&caller, Act::ReadCard)?;
+    let id = path_id(&id)?;
     let events = state
         .store
         .read_stream(caller.network_id, StreamId(id))

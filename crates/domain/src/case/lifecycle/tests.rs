@@ -2,7 +2,7 @@
 //! commands.
 
 use super::*;
-use crate::case::PersonName;
+use crate::case::{PersonIdentity, PersonName};
 use proptest::prelude::*;
 
 fn code(c: &str) -> NeedCode {
@@ -20,18 +20,19 @@ fn some_code() -> NeedCode {
 fn opened() -> Case {
     let events = decide(
         None,
-        CaseCommand::TakeInCharge {
-            person: PersonId::new(),
+        CaseCommand::TakeInCharge(PersonTakenInCharge {
+            person_id: PersonId::new(),
             desk: OrganizationId::new(),
             channel: Channel::Desk,
+            operator: None,
             identity: PersonIdentity {
                 names: vec![PersonName {
                     kind: "as_used".into(),
                     text: "Demo Persona".into(),
                 }],
-                birth_date: None,
+                ..Default::default()
             },
-        },
+        }),
     )
     .unwrap();
     events.iter().fold(None, evolve).unwrap()

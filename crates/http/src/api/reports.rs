@@ -1,0 +1,1133 @@
+//! `GET /api/v1/reports/bottlenecks`: where the network gets stuck — per
+//! provider, per need category and per stage, how many referrals came in,
+//! how long they waited, how many were declined and why, how many missed
+//! the agreement's deadlines, and what is still waiting now; plus the
+//! needs nobody could take. Read-only over the `referrals`, `needs` and
+//! `organizations` read models of the caller's network (every query binds
+//! the caller's `network_id`); it never reads events or personal data, and
+//! it aggregates in SQL — rows are never fetched into Rust to be counted.
+//!
+//! # The period
+//!
+//! `from` and `to` are RFC 3339 date-times or `YYYY-MM-DD` dates (UTC
+//! days). The period is `[from, to)`: a date-time `to` is exclusive, a date
+//! `to` includes that whole day (`to=2025-03-31` ends at
+//! `2025-04-01T00:00:00Z`). Without `from` and `to` the period is the 90
+//! days up to now; with one of them, `to` defaults to now and `from` to 90
+//! days before `to`. `from` after `to`, or a period longer than 400 days,
+//! is a `422` naming the field.
+//!
+//! # The rows
+//!
+//! One row per organisation × need category (`need_code`) × stage with at
+//! least one referral that entered the stage within the period. The
+//! stages are the statuses a referral waits in, each from when it entered
+//! to when it left (the earliest of the listed times):
+//!
+//! | stage | entered | left |
+//! |---|---|---|
+//! | `sent` | `sent_at` | acknowledged, accepted, declined, closed (cancelled) |
+//! | `acknowledged` | `acknowledged_at` | accepted, declined, closed (cancelled) |
+//! | `accepted` | `accepted_at` | started, closed (completed, failed, cancelled) |
+//! | `in_progress` | `started_at` | closed |
+//!
+//! Referrals are followed up to now, whatever `to` is. Per row:
+//!
+//! - `entered`: referrals that entered the stage within the period;
+//!   `left`: those of them that have left it; `open`: those still in it,
+//!   with `open_by_age` by time in the stage until now (`under_2d`,
+//!   `2d_to_7d`, `7d_to_30d`, `over_30d`; a bucket includes its lower
+//!   bound).
+//! - `waiting_hours_median`, `waiting_hours_p90`: `percentile_cont` of the
+//!   hours from entering to leaving, over those that left (`null` if none).
+//! - `declined`: those that left the stage by being declined — only `sent`
+//!   and `acknowledged` can have declines — with `declines_by_reason` and
+//!   `decline_rate` = `declined / left` (`null` if `left` is 0). A decline
+//!   counts in the row of the organisation that declined (the referral's
+//!   own organisation; a redirection is a new referral with its own rows).
+//! - `deadline`: the agreement deadline that applies to the stage:
+//!   `acknowledge_by` for `sent`, `first_contact_by` for `accepted` (leaving
+//!   `accepted` — by starting, completing, failing or cancellation — ends
+//!   the wait for first contact), `null` for the others. Referrals without
+//!   that deadline (no agreement) are not judged.
+//! - `breach_base`: referrals with the deadline that either left the stage
+//!   or are still in it past the deadline (the ones that can be judged);
+//!   `breached`: those that left after the deadline or are still in the
+//!   stage past it; `breach_rate` = `breached / breach_base` (`null` if
+//!   `breach_base` is 0).
+//!
+//! Rows are ordered by organisation name, need code, then stage.
+//!
+//! # Unmet needs
+//!
+//! Per need category, for the needs recorded within the period (only
+//! categories with a count above 0):
+//! - `no_provider`: needs the desk did not resolve itself whose category no
+//!   `active` organisation offers a service for;
+//! - `all_declined`: needs with at least one referral where every referral
+//!   was declined.
+//!
+//! # Formats
+//!
+//! JSON by default; `Accept: text/csv` answers the rows (not the unmet
+//! needs) as CSV: a header line, then a line per row with the same fields
+//! flattened (one column per decline reason, one per age bucket).
+
+use super::{ApiQuery, MinPosition};
+use crate::access::{Act, allow};
+use crate::auth::Caller;
+use crate::error::{ApiError, FieldError};
+use crate::state::AppState;
+use axum::Json;
+use axum::extract::State;
+use axum::http::{HeaderMap, header};
+use axum::response::{IntoResponse, Response};
+use serde::{Deserialize, Serialize};
+use sqlx::PgPool;
+use time::format_description::well_known::Rfc3339;
+use time::macros::format_description;
+use time::{Date, Duration, OffsetDateTime, Time};
+use uuid::Uuid;
+
+/// The period when the query names none.
+const DEFAULT_PERIOD: Duration = Duration::days(90);
+/// The longest period one report may cover.
+const MAX_PERIOD: Duration = Duration::days(400);
+
+/// Query of the bottleneck report.
+#[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct ReportQuery {
+    /// Start of the period (inclusive): an RFC 3339 date-time or a
+    /// `YYYY-MM-DD` date (from the start of that UTC day). Default: 90
+    /// days before `to`.
+    pub from: Option<String>,
+    /// End of the period: an RFC 3339 date-time (exclusive) or a
+    /// `YYYY-MM-DD` date (that whole UTC day included). Default: now.
+    pub to: Option<String>,
+    /// Read your writes: wait until the referrals read model has applied
+    /// this global position.
+    pub min_position: Option<i64>,
+}
+
+/// A stage a referral waits in.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Stage {
+    /// Sent, not yet acknowledged, accepted or declined.
+    Sent,
+    /// Acknowledged, not yet accepted or declined.
+    Acknowledged,
+    /// Accepted, not yet started or closed.
+    Accepted,
+    /// Started, not yet closed.
+    InProgress,
+}
+
+impl Stage {
+    /// The stages in their order (the SQL's `stage_ord` is the index + 1).
+    const ALL: [Stage; 4] = [
+        Stage::Sent,
+        Stage::Acknowledged,
+        Stage::Accepted,
+        Stage::InProgress,
+    ];
+
+    fn as_str(self) -> &'static str {
+        match self {
+            Stage::Sent => "sent",
+            Stage::Acknowledged => "acknowledged",
+            Stage::Accepted => "accepted",
+            Stage::InProgress => "in_progress",
+        }
+    }
+
+    fn deadline(self) -> Option<Deadline> {
+        match self {
+            Stage::Sent => Some(Deadline::AcknowledgeBy),
+            Stage::Accepted => Some(Deadline::FirstContactBy),
+            Stage::Acknowledged | Stage::InProgress => None,
+        }
+    }
+}
+
+/// The agreement deadline a stage is judged by.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Deadline {
+    /// The provider must acknowledge (or answer) by then.
+    AcknowledgeBy,
+    /// The provider must make first contact (start or complete) by then.
+    FirstContactBy,
+}
+
+impl Deadline {
+    fn as_str(self) -> &'static str {
+        match self {
+            Deadline::AcknowledgeBy => "acknowledge_by",
+            Deadline::FirstContactBy => "first_contact_by",
+        }
+    }
+}
+
+/// Declines of a row, by reason code.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+pub struct DeclinesByReason {
+    /// No capacity now.
+    pub no_capacity: i64,
+    /// The person is not eligible for the service.
+    pub not_eligible: i64,
+    /// Documents are missing.
+    pub missing_documents: i64,
+    /// The person lives outside the service's area.
+    pub outside_area: i64,
+    /// Already referred or already served.
+    pub duplicate: i64,
+    /// Another reason (or one this report does not know).
+    pub other: i64,
+}
+
+impl DeclinesByReason {
+    fn from_counts(c: &[i64]) -> Self {
+        let at = |i: usize| c.get(i).copied().unwrap_or(0);
+        DeclinesByReason {
+            no_capacity: at(0),
+            not_eligible: at(1),
+            missing_documents: at(2),
+            outside_area: at(3),
+            duplicate: at(4),
+            other: at(5),
+        }
+    }
+
+    fn counts(&self) -> [i64; 6] {
+        [
+            self.no_capacity,
+            self.not_eligible,
+            self.missing_documents,
+            self.outside_area,
+            self.duplicate,
+            self.other,
+        ]
+    }
+}
+
+/// Referrals still in a stage, by time in it until now.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+pub struct OpenByAge {
+    /// Less than 2 days.
+    pub under_2d: i64,
+    /// 2 days to less than 7.
+    #[serde(rename = "2d_to_7d")]
+    pub d2_to_7d: i64,
+    /// 7 days to less than 30.
+    #[serde(rename = "7d_to_30d")]
+    pub d7_to_30d: i64,
+    /// 30 days or more.
+    pub over_30d: i64,
+}
+
+/// One organisation × need category × stage.
+#[derive(Clone, Debug, PartialEq, Serialize, utoipa::ToSchema)]
+pub struct BottleneckRow {
+    /// The provider.
+    pub organization_id: Uuid,
+    /// Its name (`null` if the organisations read model does not have it yet).
+    pub organization_name: Option<String>,
+    /// The need category.
+    pub need_code: String,
+    /// The category's area.
+    pub need_area: String,
+    /// The stage.
+    pub stage: Stage,
+    /// Referrals that entered the stage within the period.
+    pub entered: i64,
+    /// Of those, how many have left it.
+    pub left: i64,
+    /// Median hours in the stage of those that left (`null` if none).
+    pub waiting_hours_median: Option<f64>,
+    /// 90th percentile of the hours in the stage of those that left.
+    pub waiting_hours_p90: Option<f64>,
+    /// Of those that left, how many were declined from this stage.
+    pub declined: i64,
+    /// The declines by reason code.
+    pub declines_by_reason: DeclinesByReason,
+    /// `declined / left` (`null` if `left` is 0).
+    pub decline_rate: Option<f64>,
+    /// The deadline the stage is judged by (`null`: none).
+    pub deadline: Option<Deadline>,
+    /// Left after the deadline, or still in the stage past it.
+    pub breached: i64,
+    /// With the deadline, and either left or still in the stage past it.
+    pub breach_base: i64,
+    /// `breached / breach_base` (`null` if `breach_base` is 0).
+    pub breach_rate: Option<f64>,
+    /// Still in the stage now.
+    pub open: i64,
+    /// The open ones by time in the stage until now.
+    pub open_by_age: OpenByAge,
+}
+
+/// Needs of one category that nobody could take.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, sqlx::FromRow, utoipa::ToSchema)]
+pub struct UnmetNeed {
+    /// The need category.
+    pub need_code: String,
+    /// The category's area.
+    pub need_area: String,
+    /// Needs not resolved by the desk that no active organisation's
+    /// services answer.
+    pub no_provider: i64,
+    /// Needs with referrals, every one of them declined.
+    pub all_declined: i64,
+}
+
+/// The bottleneck report.
+#[derive(Clone, Debug, PartialEq, Serialize, utoipa::ToSchema)]
+pub struct BottleneckReport {
+    /// Start of the period (inclusive).
+    #[serde(with = "time::serde::rfc3339")]
+    pub from: OffsetDateTime,
+    /// End of the period (exclusive).
+    #[serde(with = "time::serde::rfc3339")]
+    pub to: OffsetDateTime,
+    /// When the report was computed ("now" for open items and ages).
+    #[serde(with = "time::serde::rfc3339")]
+    pub generated_at: OffsetDateTime,
+    /// Organisation × need category × stage, by organisation name, need
+    /// code and stage.
+    pub rows: Vec<BottleneckRow>,
+    /// Per need category, the needs nobody could take.
+    pub unmet_needs: Vec<UnmetNeed>,
+}
+
+/// The per-stage aggregate as SQL answers it.
+#[derive(sqlx::FromRow)]
+struct StageAgg {
+    organization_id: Uuid,
+    organization_name: Option<String>,
+    need_code: String,
+    need_area: String,
+    stage_ord: i32,
+    entered: i64,
+    left_count: i64,
+    waits: Option<Vec<f64>>,
+    declined: i64,
+    reasons: Vec<i64>,
+    breach_base: i64,
+    breached: i64,
+    open: i64,
+    open_under_2d: i64,
+    open_2d_to_7d: i64,
+    open_7d_to_30d: i64,
+    open_over_30d: i64,
+}
+
+/// Per-query settings: the sort of a long period stays in memory, the
+/// plan is made for the actual period, and no JIT compile eats the budget.
+const TUNE_SQL: &str = "SELECT set_config('work_mem', '32MB', true),
+        set_config('jit', 'off', true),
+        set_config('plan_cache_mode', 'force_custom_plan', true)";
+
+/// $1 network, $2 from, $3 to, $4 now, $5/$6/$7 now - 2/7/30 days.
+///
+/// The scan takes every referral that entered some stage within the
+/// period (all were sent before `to`); the `LATERAL VALUES` turns each into
+/// one row per stage, kept when that stage was entered within the period.
+const ROWS_SQL: &str = "
+SELECT g.organization_id, o.name AS organization_name, g.need_code, g.need_area, g.stage_ord,
+       g.entered, g.left_count, g.waits, g.declined, g.reasons, g.breach_base, g.breached,
+       g.open, g.open_under_2d, g.open_2d_to_7d, g.open_7d_to_30d, g.open_over_30d
+  FROM (
+    SELECT s.organization_id, s.need_code, min(s.need_area) AS need_area, s.stage_ord,
+           count(*) AS entered,
+           count(s.wait_hours) AS left_count,
+           percentile_cont(ARRAY[0.5, 0.9]::float8[]) WITHIN GROUP (ORDER BY s.wait_hours) AS waits,
+           count(s.reason) AS declined,
+           ARRAY[count(*) FILTER (WHERE s.reason = 'no_capacity'),
+                 count(*) FILTER (WHERE s.reason = 'not_eligible'),
+                 count(*) FILTER (WHERE s.reason = 'missing_documents'),
+                 count(*) FILTER (WHERE s.reason = 'outside_area'),
+                 count(*) FILTER (WHERE s.reason = 'duplicate'),
+                 count(*) FILTER (WHERE s.reason NOT IN
+                     ('no_capacity', 'not_eligible', 'missing_documents', 'outside_area', 'duplicate'))
+           ] AS reasons,
+           count(s.breached) AS breach_base,
+           count(*) FILTER (WHERE s.breached) AS breached,
+           count(s.open_since) AS open,
+           count(*) FILTER (WHERE s.open_since > $5) AS open_under_2d,
+           count(*) FILTER (WHERE s.open_since <= $5 AND s.open_since > $6) AS open_2d_to_7d,
+           count(*) FILTER (WHERE s.open_since <= $6 AND s.open_since > $7) AS open_7d_to_30d,
+           count(*) FILTER (WHERE s.open_since <= $7) AS open_over_30d
+      FROM (
+        SELECT r.organization_id, r.need_code, r.need_area, st.stage_ord,
+               (date_part('epoch', st.left_at) - date_part('epoch', st.entered_at)) / 3600 AS wait_hours,
+               CASE WHEN st.declined THEN coalesce(r.decline_reason, 'other') END AS reason,
+               CASE WHEN st.deadline IS NOT NULL AND (st.left_at IS NOT NULL OR st.deadline < $4)
+                    THEN st.deadline < coalesce(st.left_at, $4) END AS breached,
+               CASE WHEN st.left_at IS NULL THEN st.entered_at END AS open_since
+          FROM referrals r
+         CROSS JOIN LATERAL (VALUES
+               (1, r.sent_at,
+                   LEAST(r.acknowledged_at, r.accepted_at, r.declined_at, r.closed_at, r.redirected_at),
+                   r.acknowledged_at IS NULL AND r.accepted_at IS NULL AND r.declined_at IS NOT NULL,
+                   r.acknowledge_by),
+               (2, r.acknowledged_at,
+                   LEAST(r.accepted_at, r.declined_at, r.closed_at, r.redirected_at),
+                   r.accepted_at IS NULL AND r.declined_at IS NOT NULL,
+                   NULL),
+               (3, r.accepted_at,
+                   LEAST(r.started_at, r.closed_at, r.redirected_at),
+                   false,
+                   r.first_contact_by),
+               (4, r.started_at,
+                   LEAST(r.closed_at, r.redirected_at),
+                   false,
+                   NULL)
+         ) AS st(stage_ord, entered_at, left_at, declined, deadline)
+         WHERE r.network_id = $1
+           AND r.sent_at < $3
+           AND (r.sent_at >= $2 OR r.acknowledged_at >= $2 OR r.accepted_at >= $2 OR r.started_at >= $2)
+           AND st.entered_at >= $2 AND st.entered_at < $3
+      ) s
+     GROUP BY s.organization_id, s.need_code, s.stage_ord
+  ) g
+  LEFT JOIN organizations o ON o.network_id = $1 AND o.organization_id = g.organization_id";
+
+/// $1 network, $2 from, $3 to.
+///
+/// A need's referrals are all sent after it was recorded, so the referrals
+/// of the needs recorded since `from` are among those sent since `from`.
+const UNMET_SQL: &str = "
+WITH answered AS (
+    SELECT DISTINCT code.value AS code
+      FROM organizations o
+     CROSS JOIN LATERAL jsonb_array_elements(o.services) AS svc(value)
+     CROSS JOIN LATERAL jsonb_array_elements_text(svc.value -> 'needs') AS code(value)
+     WHERE o.network_id = $1 AND o.status = 'active'
+), fate AS (
+    SELECT r.need_id, bool_and(r.declined_at IS NOT NULL) AS all_declined
+      FROM referrals r
+     WHERE r.network_id = $1 AND r.sent_at >= $2
+     GROUP BY r.need_id
+), counted AS (
+    SELECT n.code AS need_code, min(n.area) AS need_area,
+           count(*) FILTER (WHERE n.status <> 'resolved' AND a.code IS NULL) AS no_provider,
+           count(*) FILTER (WHERE f.all_declined) AS all_declined
+      FROM needs n
+      LEFT JOIN answered a ON a.code = n.code
+      LEFT JOIN fate f ON f.need_id = n.need_id
+     WHERE n.network_id = $1 AND n.recorded_at >= $2 AND n.recorded_at < $3
+     GROUP BY n.code
+)
+SELECT need_code, need_area, no_provider, all_declined
+  FROM counted
+ WHERE no_provider > 0 OR all_declined > 0
+ ORDER BY need_code";
+
+/// The bottleneck report: per provider, need category and stage, volumes,
+/// waiting times, decline and breach rates and open items by age; plus the
+/// needs nobody could take. The report's definition is in the module docs.
+#[utoipa::path(
+    get,
+    path = "/api/v1/reports/bottlenecks",
+    tag = "reports",
+    params(
+        ReportQuery,
+        ("Accept" = Option<String>, Header, description = "`text/csv` for the rows as CSV; JSON otherwise"),
+    ),
+    responses(
+        (status = 200, description = "The report over `[from, to)`; as CSV (the rows only, one column per decline reason and per age bucket) when `Accept: text/csv`; a `Sportello-Caught-Up-To` header when `min_position` was not reached in time", content(
+            (BottleneckReport = "application/json"),
+            (String = "text/csv")
+        )),
+        (status = 401, description = "No valid bearer token", body = crate::error::ProblemDoc, content_type = "application/problem+json"),
+        (status = 403, description = "Not a desk, coordination or admin account", body = crate::error::ProblemDoc, content_type = "application/problem+json"),
+        (status = 422, description = "Invalid query: a malformed `from`, `to` or `min_position`, `from` after `to`, or a period over 400 days", body = crate::error::ProblemDoc, content_type = "application/problem+json"),
+    ),
+    security(("bearer" = []))
+)]
+#[tracing::instrument(skip_all, fields(network = %caller.network_id))]
+pub async fn bottlenecks(
+    State(state): State<AppState>,
+    caller: Caller,
+    headers: HeaderMap,
+    ApiQuery(q): ApiQuery<ReportQuery>,
+) -> Result<Response, ApiError> {
+    allow(&caller, Act::ReadReports)?;
+    let now = OffsetDateTime::now_utc();
+    let (from, to) = period(&q, now)?;
+    let mut response_headers = HeaderMap::new();
+    MinPosition {
+        min_position: q.min_position,
+    }
+    .wait(&state, "referrals", &mut response_headers)
+    .await?;
+    let network = caller.network_id.0;
+    // Two connections: the queries run side by side.
+    let (aggs, unmet_needs) = tokio::try_join!(
+        fetch_rows(state.pool(), network, from, to, now),
+        fetch_unmet(state.pool(), network, from, to),
+    )?;
+    let report = BottleneckReport {
+        from,
+        to,
+        generated_at: now,
+        rows: into_rows(aggs),
+        unmet_needs,
+    };
+    response_headers.insert(header::VARY, header::ACCEPT.into());
+    if wants_csv(&headers) {
+        let disposition = format!(
+            "attachment; filename=\"bottlenecks_{}_{}.csv\"",
+            file_stamp(from),
+            file_stamp(to)
+        );
+        Ok((
+            response_headers,
+            [
+                (header::CONTENT_TYPE, "text/csv; charset=utf-8".to_owned()),
+                (header::CONTENT_DISPOSITION, disposition),
+            ],
+            render_csv(&report.rows),
+        )
+            .into_response())
+    } else {
+        Ok((response_headers, Json(report)).into_response())
+    }
+}
+
+async fn fetch_rows(
+    pool: &PgPool,
+    network: Uuid,
+    from: OffsetDateTime,
+    to: OffsetDateTime,
+    now: OffsetDateTime,
+) -> Result<Vec<StageAgg>, sqlx::Error> {
+    let mut tx = pool.begin().await?;
+    sqlx::query(TUNE_SQL).execute(&mut *tx).await?;
+    let rows = sqlx::query_as::<_, StageAgg>(ROWS_SQL)
+        .bind(network)
+        .bind(from)
+        .bind(to)
+        .bind(now)
+        .bind(now - Duration::days(2))
+        .bind(now - Duration::days(7))
+        .bind(now - Duration::days(30))
+        .fetch_all(&mut *tx)
+        .await?;
+    tx.commit().await?;
+    Ok(rows)
+}
+
+async fn fetch_unmet(
+    pool: &PgPool,
+    network: Uuid,
+    from: OffsetDateTime,
+    to: OffsetDateTime,
+) -> Result<Vec<UnmetNeed>, sqlx::Error> {
+    let mut tx = pool.begin().await?;
+    sqlx::query(TUNE_SQL).execute(&mut *tx).await?;
+    let rows = sqlx::query_as::<_, UnmetNeed>(UNMET_SQL)
+        .bind(network)
+        .bind(from)
+        .bind(to)
+        .fetch_all(&mut *tx)
+        .await?;
+    tx.commit().await?;
+    Ok(rows)
+}
+
+fn bad(field: &str, message: &str) -> FieldError {
+    FieldError {
+        field: field.into(),
+        message: message.into(),
+    }
+}
+
+/// A bound of the period: an RFC 3339 date-time, or a `YYYY-MM-DD` date
+/// (its start, or for an `end` bound the start of the next day).
+fn parse_bound(field: &str, raw: &str, end: bool) -> Result<OffsetDateTime, FieldError> {
+    let s = raw.trim();
+    if let Ok(date) = Date::parse(s, format_description!("[year]-[month]-[day]")) {
+        let day = if end { date.next_day() } else { Some(date) };
+        if let Some(day) = day {
+            return Ok(day.with_time(Time::MIDNIGHT).assume_utc());
+        }
+    } else if let Ok(t) = OffsetDateTime::parse(s, &Rfc3339) {
+        return Ok(t.to_offset(time::UtcOffset::UTC));
+    } else if let Ok(t) = OffsetDateTime::parse(&s.replace(' ', "+"), &Rfc3339) {
+        // An unencoded `+01:00` arrives as ` 01:00` (`+` is a space in a
+        // query string).
+        return Ok(t.to_offset(time::UtcOffset::UTC));
+    }
+    Err(bad(
+        field,
+        "must be an RFC 3339 date-time (2025-03-01T00:00:00Z) or a date (2025-03-01)",
+    ))
+}
+
+/// The period `[from, to)` of a query, validated.
+fn period(
+    q: &ReportQuery,
+    now: OffsetDateTime,
+) -> Result<(OffsetDateTime, OffsetDateTime), ApiError> {
+    let from = q.from.as_deref().map(|s| parse_bound("from", s, false));
+    let to = q.to.as_deref().map(|s| parse_bound("to", s, true));
+    let errors: Vec<FieldError> = [&from, &to]
+        .into_iter()
+        .filter_map(|b| b.as_ref().and_then(|r| r.as_ref().err().cloned()))
+        .collect();
+    if !errors.is_empty() {
+        return Err(ApiError::Validation(errors));
+    }
+    let to_value = match to {
+        Some(Ok(t)) => t,
+        _ => now,
+    };
+    let from_value = match from {
+        Some(Ok(f)) => f,
+        _ => to_value - DEFAULT_PERIOD,
+    };
+    // Name the fields the caller gave: `from` is always at fault when
+    // only it was given (a default `from` never is).
+    let fields = || {
+        let mut f = vec!["from"];
+        if q.to.is_some() {
+            f.push("to");
+        }
+        f
+    };
+    if from_value > to_value {
+        return Err(ApiError::Validation(
+            fields()
+                .into_iter()
+                .map(|f| bad(f, "`from` must not be after `to`"))
+                .collect(),
+        ));
+    }
+    if to_value - from_value > MAX_PERIOD {
+        return Err(ApiError::Validation(
+            fields()
+                .into_iter()
+                .map(|f| bad(f, "the period from `from` to `to` must be 400 days or less"))
+                .collect(),
+        ));
+    }
+    Ok((from_value, to_value))
+}
+
+/// Whether the caller asked for CSV: `text/csv` is acceptable and not
+/// less preferred than `application/json` (JSON wins a tie and is the
+/// default, `*/*` included).
+fn wants_csv(headers: &HeaderMap) -> bool {
+    let mut csv: Option<f32> = None;
+    let mut json: Option<f32> = None;
+    for value in headers.get_all(header::ACCEPT) {
+        let Ok(value) = value.to_str() else { continue };
+        for range in value.split(',') {
+            let mut parts = range.split(';');
+            let media = parts.next().unwrap_or_default().trim().to_ascii_lowercase();
+            let q = parts
+                .filter_map(|p| p.split_once('='))
+                .find(|(k, _)| k.trim().eq_ignore_ascii_case("q"))
+                .map_or(1.0, |(_, v)| v.trim().parse::<f32>().unwrap_or(0.0));
+            let slot = match media.as_str() {
+                "text/csv" => &mut csv,
+                "application/json" => &mut json,
+                _ => continue,
+            };
+            *slot = Some(slot.map_or(q, |old| old.max(q)));
+        }
+    }
+    match csv {
+        Some(c) if c > 0.0 => json.is_none_or(|j| c > j),
+        _ => false,
+    }
+}
+
+fn round_to(x: f64, decimals: i32) -> f64 {
+    let k = 10f64.powi(decimals);
+    (x * k).round() / k
+}
+
+fn ratio(part: i64, whole: i64) -> Option<f64> {
+    (whole > 0).then(|| round_to(part as f64 / whole as f64, 4))
+}
+
+/// The SQL aggregates as report rows, in the report's order.
+fn into_rows(aggs: Vec<StageAgg>) -> Vec<BottleneckRow> {
+    let mut rows: Vec<BottleneckRow> = aggs
+        .into_iter()
+        .filter_map(|a| {
+            let stage = *Stage::ALL.get(usize::try_from(a.stage_ord - 1).ok()?)?;
+            let wait = |i: usize| {
+                a.waits
+                    .as_ref()
+                    .and_then(|w| w.get(i).copied())
+                    .map(|h| round_to(h, 2))
+            };
+            let deadline = stage.deadline();
+            Some(BottleneckRow {
+                organization_id: a.organization_id,
+                organization_name: a.organization_name,
+                need_code: a.need_code,
+                need_area: a.need_area,
+                stage,
+                entered: a.entered,
+                left: a.left_count,
+                waiting_hours_median: wait(0),
+                waiting_hours_p90: wait(1),
+                declined: a.declined,
+                declines_by_reason: DeclinesByReason::from_counts(&a.reasons),
+                decline_rate: ratio(a.declined, a.left_count),
+                deadline,
+                breached: a.breached,
+                breach_base: a.breach_base,
+                breach_rate: ratio(a.breached, a.breach_base),
+                open: a.open,
+                open_by_age: OpenByAge {
+                    under_2d: a.open_under_2d,
+                    d2_to_7d: a.open_2d_to_7d,
+                    d7_to_30d: a.open_7d_to_30d,
+                    over_30d: a.open_over_30d,
+                },
+            })
+        })
+        .collect();
+    // Names by letters first (case aside), unnamed last; ties by id so the
+    // order never depends on the database.
+    rows.sort_by_cached_key(|r| {
+        (
+            r.organization_name.is_none(),
+            r.organization_name.as_deref().map(str::to_lowercase),
+            r.organization_name.clone(),
+            r.organization_id,
+            r.need_code.clone(),
+            Stage::ALL.iter().position(|s| *s == r.stage),
+        )
+    });
+    rows
+}
+
+/// The CSV columns, in order.
+const CSV_COLUMNS: [&str; 26] = [
+    "organization_id",
+    "organization_name",
+    "need_code",
+    "need_area",
+    "stage",
+    "entered",
+    "left",
+    "waiting_hours_median",
+    "waiting_hours_p90",
+    "declined",
+    "declined_no_capacity",
+    "declined_not_eligible",
+    "declined_missing_documents",
+    "declined_outside_area",
+    "declined_duplicate",
+    "declined_other",
+    "decline_rate",
+    "deadline",
+    "breached",
+    "breach_base",
+    "breach_rate",
+    "open",
+    "open_under_2d",
+    "open_2d_to_7d",
+    "open_7d_to_30d",
+    "open_over_30d",
+];
+
+/// A text field for CSV: quoted when it must be, and defused when a
+/// spreadsheet would read it as a formula (names are typed by people).
+fn csv_text(s: &str) -> String {
+    let s = if s.starts_with(['=', '+', '-', '@', '\t', '\r']) {
+        format!("'{s}")
+    } else {
+        s.to_owned()
+    };
+    if s.contains([',', '"', '\n', '\r']) {
+        format!("\"{}\"", s.replace('"', "\"\""))
+    } else {
+        s
+    }
+}
+
+fn csv_number(x: Option<f64>) -> String {
+    x.map(|v| v.to_string()).unwrap_or_default()
+}
+
+/// The rows as CSV: a header line, then one line per row (`\n`-ended).
+fn render_csv(rows: &[BottleneckRow]) -> String {
+    let mut out = CSV_COLUMNS.join(",");
+    out.push('\n');
+    for r in rows {
+        let mut cells: Vec<String> = vec![
+            r.organization_id.to_string(),
+            csv_text(r.organization_name.as_deref().unwrap_or_default()),
+            csv_text(&r.need_code),
+            csv_text(&r.need_area),
+            r.stage.as_str().to_owned(),
+            r.entered.to_string(),
+            r.left.to_string(),
+            csv_number(r.waiting_hours_median),
+            csv_number(r.waiting_hours_p90),
+            r.declined.to_string(),
+        ];
+        cells.extend(r.declines_by_reason.counts().iter().map(i64::to_string));
+        cells.extend([
+            csv_number(r.decline_rate),
+            r.deadline
+                .map(Deadline::as_str)
+                .unwrap_or_default()
+                .to_owned(),
+            r.breached.to_string(),
+            r.breach_base.to_string(),
+            csv_number(r.breach_rate),
+            r.open.to_string(),
+            r.open_by_age.under_2d.to_string(),
+            r.open_by_age.d2_to_7d.to_string(),
+            r.open_by_age.d7_to_30d.to_string(),
+            r.open_by_age.over_30d.to_string(),
+        ]);
+        out.push_str(&cells.join(","));
+        out.push('\n');
+    }
+    out
+}
+
+/// A bound as it goes in a file name: the date, and the time when it is
+/// not midnight.
+fn file_stamp(t: OffsetDateTime) -> String {
+    let date = t.date();
+    if t.time() == Time::MIDNIGHT {
+        date.to_string()
+    } else {
+        format!("{date}T{:02}{:02}{:02}Z", t.hour(), t.minute(), t.second())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use axum::http::HeaderValue;
+    use time::macros::datetime;
+
+    /// The reason codes, in the order of `DeclinesByReason`'s fields, the
+    /// SQL's `reasons` array and the CSV columns.
+    const DECLINE_REASONS: [&str; 6] = [
+        "no_capacity",
+        "not_eligible",
+        "missing_documents",
+        "outside_area",
+        "duplicate",
+        "other",
+    ];
+
+    const NOW: OffsetDateTime = datetime!(2025-06-15 10:30:00 UTC);
+
+    fn q(from: Option<&str>, to: Option<&str>) -> ReportQuery {
+        ReportQuery {
+            from: from.map(str::to_owned),
+            to: to.map(str::to_owned),
+            min_position: None,
+        }
+    }
+
+    fn fields(e: ApiError) -> Vec<String> {
+        match e {
+            ApiError::Validation(f) => f.into_iter().map(|f| f.field).collect(),
+            other => panic!("not a validation error: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn the_default_period_is_the_last_90_days() {
+        let (from, to) = period(&q(None, None), NOW).unwrap();
+        assert_eq!(to, NOW);
+        assert_eq!(from, NOW - Duration::days(90));
+    }
+
+    #[test]
+    fn dates_cover_whole_days_with_to_included() {
+        let (from, to) = period(&q(Some("2025-03-01"), Some("2025-03-31")), NOW).unwrap();
+        assert_eq!(from, datetime!(2025-03-01 00:00 UTC));
+        assert_eq!(to, datetime!(2025-04-01 00:00 UTC));
+    }
+
+    #[test]
+    fn date_times_are_taken_as_given_and_answered_in_utc() {
+        let (from, to) = period(
+            &q(
+                Some("2025-03-01T08:00:00+02:00"),
+                Some("2025-03-02T12:00:00Z"),
+            ),
+            NOW,
+        )
+        .unwrap();
+        assert_eq!(from, datetime!(2025-03-01 06:00 UTC));
+        assert_eq!(from.offset(), time::UtcOffset::UTC);
+        assert_eq!(to, datetime!(2025-03-02 12:00 UTC));
+    }
+
+    #[test]
+    fn an_unencoded_plus_offset_is_understood() {
+        let (from, _) = period(&q(Some("2025-03-01T08:00:00 02:00"), None), NOW).unwrap();
+        assert_eq!(from, datetime!(2025-03-01 06:00 UTC));
+    }
+
+    #[test]
+    fn one_bound_defaults_the_other() {
+        let (from, to) = period(&q(None, Some("2025-05-31")), NOW).unwrap();
+        assert_eq!(to, datetime!(2025-06-01 00:00 UTC));
+        assert_eq!(from, datetime!(2025-03-03 00:00 UTC));
+        let (from, to) = period(&q(Some("2025-06-01"), None), NOW).unwrap();
+        assert_eq!((from, to), (datetime!(2025-06-01 00:00 UTC), NOW));
+    }
+
+    #[test]
+    fn malformed_bounds_are_named() {
+        let e = period(&q(Some("yesterday"), Some("2025-13-01")), NOW).unwrap_err();
+        assert_eq!(fields(e), ["from", "to"]);
+        let e = period(&q(None, Some("2025-03-01T25:00:00Z")), NOW).unwrap_err();
+        assert_eq!(fields(e), ["to"]);
+    }
+
+    #[test]
+    fn from_after_to_is_refused() {
+        let e = period(&q(Some("2025-03-10"), Some("2025-03-01")), NOW).unwrap_err();
+        assert_eq!(fields(e), ["from", "to"]);
+        let e = period(&q(Some("2025-07-01"), None), NOW).unwrap_err();
+        assert_eq!(fields(e), ["from"]);
+        // An empty period is fine.
+        let t = "2025-03-01T00:00:00Z";
+        assert!(period(&q(Some(t), Some(t)), NOW).is_ok());
+    }
+
+    #[test]
+    fn periods_over_400_days_are_refused() {
+        assert!(period(&q(Some("2024-01-01"), Some("2025-02-03")), NOW).is_ok());
+        let e = period(&q(Some("2024-01-01"), Some("2025-02-04")), NOW).unwrap_err();
+        assert_eq!(fields(e), ["from", "to"]);
+        let e = period(&q(Some("2020-01-01"), None), NOW).unwrap_err();
+        assert_eq!(fields(e), ["from"]);
+    }
+
+    fn accept(v: &str) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        h.insert(header::ACCEPT, HeaderValue::from_str(v).unwrap());
+        h
+    }
+
+    #[test]
+    fn csv_only_when_asked_for() {
+        assert!(!wants_csv(&HeaderMap::new()));
+        assert!(!wants_csv(&accept("*/*")));
+        assert!(!wants_csv(&accept("application/json")));
+        assert!(wants_csv(&accept("text/csv")));
+        assert!(wants_csv(&accept("Text/CSV; charset=utf-8")));
+        assert!(wants_csv(&accept("text/csv, */*;q=0.1")));
+        assert!(wants_csv(&accept("application/json;q=0.5, text/csv")));
+        assert!(!wants_csv(&accept("text/csv;q=0.5, application/json")));
+        assert!(!wants_csv(&accept("text/csv, application/json")));
+        assert!(!wants_csv(&accept("text/csv;q=0")));
+    }
+
+    #[test]
+    fn reason_codes_are_the_domain_wire_names() {
+        use sportello_domain::referral::DeclineReason as D;
+        let wire = [
+            D::NoCapacity,
+            D::NotEligible,
+            D::MissingDocuments,
+            D::OutsideArea,
+            D::Duplicate,
+            D::Other,
+        ]
+        .map(|r| serde_json::to_value(r).unwrap());
+        assert_eq!(
+            wire.map(|v| v.as_str().unwrap().to_owned()),
+            DECLINE_REASONS
+        );
+        let by_reason =
+            serde_json::to_value(DeclinesByReason::from_counts(&[1, 2, 3, 4, 5, 6])).unwrap();
+        for (i, code) in DECLINE_REASONS.iter().enumerate() {
+            assert_eq!(by_reason[code], i as i64 + 1);
+        }
+    }
+
+    fn row() -> BottleneckRow {
+        BottleneckRow {
+            organization_id: Uuid::from_u128(0x0190_0000_0000_7000_8000_0000_0000_0001),
+            organization_name: Some("Centro per l'impiego, Roma \"Est\"".into()),
+            need_code: "job_search".into(),
+            need_area: "work".into(),
+            stage: Stage::Sent,
+            entered: 10,
+            left: 8,
+            waiting_hours_median: Some(20.5),
+            waiting_hours_p90: Some(70.25),
+            declined: 3,
+            declines_by_reason: DeclinesByReason {
+                no_capacity: 2,
+                other: 1,
+                ..DeclinesByReason::default()
+            },
+            decline_rate: ratio(3, 8),
+            deadline: Stage::Sent.deadline(),
+            breached: 2,
+            breach_base: 9,
+            breach_rate: ratio(2, 9),
+            open: 2,
+            open_by_age: OpenByAge {
+                under_2d: 1,
+                over_30d: 1,
+                ..OpenByAge::default()
+            },
+        }
+    }
+
+    #[test]
+    fn csv_has_a_header_and_a_flat_line_per_row() {
+        let mut second = row();
+        second.organization_name = None;
+        second.stage = Stage::InProgress;
+        second.deadline = None;
+        second.waiting_hours_median = None;
+        second.waiting_hours_p90 = None;
+        second.decline_rate = None;
+        second.breach_rate = None;
+        let csv = render_csv(&[row(), second]);
+        let lines: Vec<&str> = csv.lines().collect();
+        assert_eq!(lines.len(), 3);
+        assert_eq!(
+            lines[0],
+            "organization_id,organization_name,need_code,need_area,stage,entered,left,\
+             waiting_hours_median,waiting_hours_p90,declined,declined_no_capacity,\
+             declined_not_eligible,declined_missing_documents,declined_outside_area,\
+             declined_duplicate,declined_other,decline_rate,deadline,breached,breach_base,\
+             breach_rate,open,open_under_2d,open_2d_to_7d,open_7d_to_30d,open_over_30d"
+        );
+        assert_eq!(
+            lines[1],
+            "01900000-0000-7000-8000-000000000001,\"Centro per l'impiego, Roma \"\"Est\"\"\",\
+             job_search,work,sent,10,8,20.5,70.25,3,2,0,0,0,0,1,0.375,acknowledge_by,2,9,0.2222,\
+             2,1,0,0,1"
+        );
+        assert_eq!(
+            lines[2],
+            "01900000-0000-7000-8000-000000000001,,job_search,work,in_progress,10,8,,,3,2,0,0,0,\
+             0,1,,,2,9,,2,1,0,0,1"
+        );
+        assert!(csv.ends_with('\n'));
+        for line in &lines[1..] {
+            // Quoted commas aside, every line has the header's columns.
+            let unquoted: String = line.split('"').step_by(2).collect();
+            assert_eq!(unquoted.matches(',').count(), CSV_COLUMNS.len() - 1);
+        }
+    }
+
+    #[test]
+    fn csv_defuses_formulas() {
+        assert_eq!(csv_text("=HYPERLINK(\"x\")"), "\"'=HYPERLINK(\"\"x\"\")\"");
+        assert_eq!(csv_text("@home"), "'@home");
+        assert_eq!(csv_text("Caritas"), "Caritas");
+    }
+
+    #[test]
+    fn json_names_the_fields_as_documented() {
+        let v = serde_json::to_value(row()).unwrap();
+        assert_eq!(v["stage"], "sent");
+        assert_eq!(v["deadline"], "acknowledge_by");
+        assert_eq!(v["open_by_age"]["2d_to_7d"], 0);
+        assert_eq!(v["open_by_age"]["over_30d"], 1);
+        assert_eq!(v["declines_by_reason"]["no_capacity"], 2);
+        assert_eq!(v["decline_rate"], 0.375);
+        let mut none = row();
+        none.stage = Stage::Acknowledged;
+        none.deadline = none.stage.deadline();
+        assert!(serde_json::to_value(none).unwrap()["deadline"].is_null());
+    }
+
+    fn agg(name: Option<&str>, id: u128, code: &str, ord: i32) -> StageAgg {
+        StageAgg {
+            organization_id: Uuid::from_u128(id),
+            organization_name: name.map(str::to_owned),
+            need_code: code.into(),
+            need_area: "work".into(),
+            stage_ord: ord,
+            entered: 4,
+            left_count: 0,
+            waits: None,
+            declined: 0,
+            reasons: vec![0; 6],
+            breach_base: 0,
+            breached: 0,
+            open: 4,
+            open_under_2d: 4,
+            open_2d_to_7d: 0,
+            open_7d_to_30d: 0,
+            open_over_30d: 0,
+        }
+    }
+
+    #[test]
+    fn rows_are_ordered_by_name_code_and_stage() {
+        let rows = into_rows(vec![
+            agg(None, 9, "a", 1),
+            agg(Some("beta"), 2, "b", 3),
+            agg(Some("beta"), 2, "b", 1),
+            agg(Some("Beta"), 3, "a", 4),
+            agg(Some("alpha"), 4, "z", 2),
+            agg(Some("beta"), 2, "a", 4),
+        ]);
+        let got: Vec<(Option<&str>, &str, &str)> = rows
+            .iter()
+            .map(|r| {
+                (
+                    r.organization_name.as_deref(),
+                    r.need_code.as_str(),
+                    r.stage.as_str(),
+                )
+            })
+            .collect();
+        assert_eq!(
+            got,
+            [
+                (Some("alpha"), "z", "acknowledged"),
+                (Some("Beta"), "a", "in_progress"),
+                (Some("beta"), "a", "in_progress"),
+                (Some("beta"), "b", "sent"),
+                (Some("beta"), "b", "accepted"),
+                (None, "a", "sent"),
+            ]
+        );
+        // No leavers: no waits and no rates.
+        assert_eq!(rows[0].waiting_hours_median, None);
+        assert_eq!(rows[0].decline_rate, None);
+        assert_eq!(rows[0].breach_rate, None);
+        assert_eq!(rows[3].deadline, Some(Deadline::AcknowledgeBy));
+        assert_eq!(rows[4].deadline, Some(Deadline::FirstContactBy));
+    }
+
+    #[test]
+    fn waits_are_rounded_to_hundredths() {
+        let mut a = agg(Some("x"), 1, "a", 1);
+        a.left_count = 2;
+        a.waits = Some(vec![1.234_567, 99.999]);
+        let r = &into_rows(vec![a])[0];
+        assert_eq!(r.waiting_hours_median, Some(1.23));
+        assert_eq!(r.waiting_hours_p90, Some(100.0));
+    }
+
+    #[test]
+    fn file_names_carry_the_period() {
+        assert_eq!(file_stamp(datetime!(2025-03-01 00:00 UTC)), "2025-03-01");
+        assert_eq!(
+            file_stamp(datetime!(2025-03-01 08:05:09.5 UTC)),
+            "2025-03-01T080509Z"
+        );
+    }
+}
