@@ -1,0 +1,211 @@
+//! What the HTTP tests share: a real server on port 0 over a fresh
+//! database and its own JetStream stream, accounts and tokens, and the
+//! checks of a problem answer.
+
+#![allow(dead_code, reason = "each test file uses its own part of the helpers")]
+
+use serde_json::{Value, json};
+use sportello_domain::{AccountId, NetworkId, OrganizationId};
+use sportello_http::auth::{create_account, issue_token};
+use sportello_http::{Settings, launch};
+use sportello_store::MasterKey;
+use sportello_testkit::{TestDb, delete_stream, nats_url, unique_bus};
+use std::time::{Duration, Instant};
+use tokio::sync::oneshot;
+
+pub struct Server {
+    pub base: String,
+    pub db: TestDb,
+    pub settings: Settings,
+    stop: Option<oneshot::Sender<()>>,
+    task: tokio::task::JoinHandle<anyhow::Result<()>>,
+    pub http: reqwest::Client,
+}
+
+impl Server {
+    pub async fn start() -> Server {
+        // TEST_LOG=1 shows the server's logs.
+        if std::env::var_os("TEST_LOG").is_some() {
+            let _ = tracing_subscriber::fmt()
+                .with_env_filter("info,sportello_store=debug")
+                .with_test_writer()
+                .try_init();
+        }
+        let db = TestDb::new().await;
+        let bus = unique_bus();
+        let settings = Settings {
+            database_url: db.url.clone(),
+            nats_url: nats_url(),
+            stream_name: bus.stream_name,
+            subject_prefix: bus.subject_prefix,
+            master_key: Some(MasterKey::generate()),
+            db_max_connections: 10,
+            ..Settings::default()
+        };
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let base = format!("http://{}", listener.local_addr().unwrap());
+        let (tx, rx) = oneshot::channel::<()>();
+        let task = tokio::spawn(launch(settings.clone(), listener, async move {
+            let _ = rx.await;
+        }));
+        let http = reqwest::Client::new();
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while http.get(format!("{base}/healthz")).send().await.is_err() {
+            assert!(Instant::now() < deadline, "server did not start");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        Server {
+            base,
+            db,
+            settings,
+            stop: Some(tx),
+            task,
+            http,
+        }
+    }
+
+    /// A token for a new account in `network`.
+    pub async fn token(&self, network: NetworkId) -> String {
+        let account = AccountId::new();
+        create_account(
+            &self.db.pool,
+            account,
+            network,
+            OrganizationId::new(),
+            "desk_operator",
+            "test",
+        )
+        .await
+        .unwrap();
+        issue_token(&self.db.pool, account, time::Duration::hours(1))
+            .await
+            .unwrap()
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+
+    /// The Prometheus text of `/metrics` (no token needed).
+    pub async fn metrics(&self) -> String {
+        self.http
+            .get(self.url("/metrics"))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap()
+    }
+
+    pub async fn event_count(&self) -> i64 {
+        sqlx::query_scalar("SELECT count(*) FROM events")
+            .fetch_one(&self.db.pool)
+            .await
+            .unwrap()
+    }
+
+    pub async fn get(&self, path: &str, token: &str) -> reqwest::Response {
+        self.http
+            .get(self.url(path))
+            .bearer_auth(token)
+            .send()
+            .await
+            .unwrap()
+    }
+
+    pub async fn post_person(&self, token: &str, body: &Value, key: Option<&str>) -> reqwest::Response {
+        let mut req = self
+            .http
+            .post(self.url("/api/v1/persons"))
+            .bearer_auth(token)
+            .json(body);
+        if let Some(k) = key {
+            req = req.header("Idempotency-Key", k);
+        }
+        req.send().await.unwrap()
+    }
+
+    pub async fn stop(mut self) {
+        self.stop.take().unwrap().send(()).unwrap();
+        tokio::time::timeout(Duration::from_secs(10), self.task)
+            .await
+            .expect("graceful shutdown within 10 s")
+            .unwrap()
+            .unwrap();
+        let bus = self.settings.bus();
+        delete_stream(&nats_url(), &bus).await;
+        self.db.drop_db().await;
+    }
+}
+
+pub fn person(name: &str) -> Value {
+    json!({ "names": [{ "kind": "as_in_document", "text": name }], "birth_date": "1990-05", "channel": "desk" })
+}
+
+pub async fn problem(res: reqwest::Response, status: u16) -> Value {
+    assert_eq!(res.status().as_u16(), status);
+    assert_eq!(
+        res.headers()["content-type"].to_str().unwrap(),
+        "application/problem+json"
+    );
+    let body: Value = res.json().await.unwrap();
+    assert!(body["type"].as_str().unwrap().starts_with("https://"));
+    assert_eq!(body["status"], status);
+    body
+}
+
+
+impl Server {
+    /// A token for a new account of `organization` in `network` with `role`.
+    pub async fn account(
+        &self,
+        network: NetworkId,
+        organization: OrganizationId,
+        role: &str,
+    ) -> String {
+        let account = AccountId::new();
+        create_account(&self.db.pool, account, network, organization, role, "test")
+            .await
+            .unwrap();
+        issue_token(&self.db.pool, account, time::Duration::hours(1))
+            .await
+            .unwrap()
+    }
+
+    /// POST a JSON body (or none), with extra headers.
+    pub async fn post_with(
+        &self,
+        path: &str,
+        token: &str,
+        body: Option<&Value>,
+        headers: &[(&str, &str)],
+    ) -> reqwest::Response {
+        let mut req = self.http.post(self.url(path)).bearer_auth(token);
+        if let Some(b) = body {
+            req = req.json(b);
+        }
+        for (k, v) in headers {
+            req = req.header(*k, *v);
+        }
+        req.send().await.unwrap()
+    }
+
+    /// POST a JSON body, expecting `status`; the answer's JSON.
+    pub async fn post_ok(&self, path: &str, token: &str, body: &Value, status: u16) -> Value {
+        let res = self.post_with(path, token, Some(body), &[]).await;
+        let got = res.status().as_u16();
+        let text = res.text().await.unwrap();
+        assert_eq!(got, status, "POST {path}: {text}");
+        serde_json::from_str(&text).unwrap()
+    }
+
+    /// GET expecting 200; the answer's JSON.
+    pub async fn get_ok(&self, path: &str, token: &str) -> Value {
+        let res = self.get(path, token).await;
+        let got = res.status().as_u16();
+        let text = res.text().await.unwrap();
+        assert_eq!(got, 200, "GET {path}: {text}");
+        serde_json::from_str(&text).unwrap()
+    }
+}
