@@ -29,6 +29,7 @@ use utoipa_swagger_ui::SwaggerUi;
         ops::readyz,
         ops::metrics,
         persons::take_in_charge,
+        persons::search,
         persons::history,
         card::get,
         case::record_visit,

@@ -57,8 +57,9 @@ async fn operations_endpoints_and_read_your_writes() {
     let ready: Value = ready.json().await.unwrap();
     assert_eq!(ready["database"], "ok");
     assert_eq!(ready["bus"], "connected");
-    assert_eq!(ready["projections"][0]["name"], "stream_activity");
-    assert_eq!(ready["projections"][0]["lag"], 0);
+    let projections = ready["projections"].as_array().unwrap();
+    assert!(projections.len() >= 5, "{ready}");
+    assert!(projections.iter().all(|p| p["lag"] == 0), "{ready}");
 
     let metrics = s.metrics().await;
     assert!(
@@ -369,7 +370,7 @@ async fn a_projection_that_cannot_apply_an_event_stops_and_readyz_says_so() {
         sqlx::query(
             "INSERT INTO events (event_id, network_id, stream_id, stream_kind, version, event_type,
                                  schema_version, payload, metadata)
-             VALUES ($1, $2, $3, 'case', $4, 'TestHappened', 1, '{}', $5)",
+             VALUES ($1, $2, $3, 'test', $4, 'TestHappened', 1, '{}', $5)",
         )
         .bind(uuid::Uuid::now_v7())
         .bind(network)
@@ -401,8 +402,12 @@ async fn a_projection_that_cannot_apply_an_event_stops_and_readyz_says_so() {
         tokio::time::sleep(Duration::from_millis(50)).await;
     };
     assert_eq!(body["ready"], false);
-    let p = &body["projections"][0];
-    assert_eq!(p["name"], "stream_activity");
+    let p = body["projections"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["name"] == "stream_activity")
+        .unwrap();
     assert_eq!(p["stopped"], true, "{p}");
     assert!(
         !body.to_string().contains(&stream.to_string()),
@@ -439,7 +444,23 @@ async fn openapi_document_and_offline_docs_page() {
     assert!(doc["openapi"].as_str().unwrap().starts_with("3.1"));
     for (path, method) in [
         ("/api/v1/persons", "post"),
+        ("/api/v1/persons", "get"),
+        ("/api/v1/persons/{id}/card", "get"),
         ("/api/v1/persons/{id}/history", "get"),
+        ("/api/v1/persons/{id}/visits", "post"),
+        ("/api/v1/persons/{id}/needs", "post"),
+        ("/api/v1/persons/{id}/needs/{nid}/resolve", "post"),
+        ("/api/v1/persons/{id}/needs/{nid}/matches", "get"),
+        ("/api/v1/persons/{id}/close", "post"),
+        ("/api/v1/persons/{id}/reopen", "post"),
+        ("/api/v1/referrals", "post"),
+        ("/api/v1/referrals/{id}/{action}", "post"),
+        ("/api/v1/organizations", "get"),
+        ("/api/v1/organizations", "post"),
+        ("/api/v1/organizations/{id}", "get"),
+        ("/api/v1/organizations/{id}", "patch"),
+        ("/api/v1/organizations/{id}/inbox", "get"),
+        ("/api/v1/reports/bottlenecks", "get"),
         ("/api/v1/activity", "get"),
         ("/healthz", "get"),
         ("/readyz", "get"),

@@ -280,3 +280,218 @@ async fn three_needs_through_the_network() {
     assert!(csv.contains("job_centre_registration"));
     s.stop().await;
 }
+
+/// Every new route, tried as a new user would: each mistake gets a
+/// problem naming the field (or a 404 for an unknown path id), never a
+/// 500, and nothing is appended.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn bad_input_on_every_route_is_a_problem_and_appends_nothing() {
+    let s = Server::start().await;
+    let network = NetworkId::new();
+    let desk = OrganizationId::new();
+    let operator = s.account(network, desk, "desk_operator").await;
+    let coordinator = s.account(network, desk, "coordinator").await;
+    let (org, service) = provider(&s, &coordinator, "ASL di Potenza", "health_authority", &["health_stp_code"]).await;
+    let taken = s.post_ok("/api/v1/persons", &operator, &person("Demo Bad Input"), 201).await;
+    let pid = taken["id"].as_str().unwrap().to_owned();
+    let need = s
+        .post_ok(&format!("/api/v1/persons/{pid}/needs"), &operator, &json!({ "code": "health_stp_code" }), 201)
+        .await;
+    let nid = need["need_id"].as_str().unwrap().to_owned();
+    let referral = s
+        .post_ok("/api/v1/referrals", &operator, &json!({ "person_id": pid, "need_id": nid, "organization_id": org, "service_id": service }), 201)
+        .await;
+    let rid = referral["referral_id"].as_str().unwrap().to_owned();
+    let before = s.event_count().await;
+
+    let raw = |path: String, body: &'static str| {
+        let s = &s;
+        let operator = operator.clone();
+        async move {
+            s.http
+                .post(s.url(&path))
+                .bearer_auth(&operator)
+                .header("content-type", "application/json")
+                .body(body)
+                .send()
+                .await
+                .unwrap()
+        }
+    };
+    let field = |p: &Value| p["errors"][0]["field"].as_str().unwrap_or_default().to_owned();
+    let needs = format!("/api/v1/persons/{pid}/needs");
+
+    // Malformed JSON, wrong types, missing fields, unknown fields.
+    problem(raw(needs.clone(), "{\"code\": ").await, 400).await;
+    let p = problem(raw(needs.clone(), r#"{"code": 12}"#).await, 422).await;
+    assert_eq!(field(&p), "code");
+    let p = problem(raw(needs.clone(), r#"{"urgency": "normal"}"#).await, 422).await;
+    assert!(p["errors"][0]["message"].as_str().unwrap().contains("code"), "{p}");
+    let p = problem(raw(needs.clone(), r#"{"code": "health_stp_code", "colour": "red"}"#).await, 422).await;
+    assert!(p["errors"][0]["message"].as_str().unwrap().contains("colour"), "{p}");
+    // Unknown taxonomy codes and enum values.
+    let p = problem(raw(needs.clone(), r#"{"code": "health_teleportation"}"#).await, 422).await;
+    assert_eq!(field(&p), "code");
+    let p = problem(raw(needs.clone(), r#"{"code": "health_stp_code", "urgency": "yesterday"}"#).await, 422).await;
+    assert_eq!(field(&p), "urgency");
+    // Unknown ids: in the path, 404; in the body, a field error.
+    problem(raw(format!("/api/v1/persons/{}/needs", uuid::Uuid::now_v7()), r#"{"code": "health_stp_code"}"#).await, 404).await;
+    problem(raw("/api/v1/persons/nope/needs".into(), r#"{"code": "health_stp_code"}"#).await, 404).await;
+    problem(raw(format!("/api/v1/persons/{pid}/needs/{}/resolve", uuid::Uuid::now_v7()), r#"{"outcome": "orientation"}"#).await, 404).await;
+    let p = problem(
+        s.post_with("/api/v1/referrals", &operator, Some(&json!({ "person_id": uuid::Uuid::now_v7(), "need_id": nid, "organization_id": org, "service_id": service })), &[]).await,
+        422,
+    )
+    .await;
+    assert_eq!(field(&p), "person_id");
+    let p = problem(
+        s.post_with("/api/v1/referrals", &operator, Some(&json!({ "person_id": pid, "need_id": uuid::Uuid::now_v7(), "organization_id": org, "service_id": service })), &[]).await,
+        422,
+    )
+    .await;
+    assert_eq!(field(&p), "need_id");
+    let p = problem(
+        s.post_with("/api/v1/referrals", &operator, Some(&json!({ "person_id": pid, "need_id": nid, "organization_id": org, "service_id": uuid::Uuid::now_v7() })), &[]).await,
+        422,
+    )
+    .await;
+    assert_eq!(field(&p), "service_id");
+    let p = problem(
+        s.post_with("/api/v1/referrals", &operator, Some(&json!({ "person_id": pid, "need_id": nid, "organization_id": "not-a-uuid", "service_id": service })), &[]).await,
+        422,
+    )
+    .await;
+    assert_eq!(field(&p), "organization_id");
+    problem(s.post_with(&format!("/api/v1/referrals/{}/accept", uuid::Uuid::now_v7()), &operator, None, &[]).await, 404).await;
+    problem(s.post_with(&format!("/api/v1/referrals/{rid}/teleport"), &operator, None, &[]).await, 404).await;
+    // Actions: required and misplaced fields.
+    let staff = s.account(network, OrganizationId(org.parse().unwrap()), "partner").await;
+    let p = problem(s.post_with(&format!("/api/v1/referrals/{rid}/decline"), &staff, Some(&json!({})), &[]).await, 422).await;
+    assert_eq!(field(&p), "reason");
+    let p = problem(s.post_with(&format!("/api/v1/referrals/{rid}/decline"), &staff, Some(&json!({ "reason": "bored" })), &[]).await, 422).await;
+    assert_eq!(field(&p), "reason");
+    let p = problem(s.post_with(&format!("/api/v1/referrals/{rid}/decline"), &staff, Some(&json!({ "reason": "other" })), &[]).await, 422).await;
+    assert_eq!(field(&p), "text");
+    let p = problem(s.post_with(&format!("/api/v1/referrals/{rid}/accept"), &staff, Some(&json!({ "outcome": "need_met" })), &[]).await, 422).await;
+    assert_eq!(field(&p), "outcome");
+    let p = problem(s.post_with(&format!("/api/v1/referrals/{rid}/accept"), &staff, None, &[("if-match", "yesterday")]).await, 422).await;
+    assert_eq!(field(&p), "If-Match");
+    // Oversize bodies.
+    let huge = json!({ "code": "health_stp_code", "note": "x".repeat(300_000) });
+    problem(s.post_with(&needs, &operator, Some(&huge), &[]).await, 413).await;
+    let long = json!({ "code": "health_stp_code", "note": "x".repeat(5_000) });
+    assert_eq!(field(&problem(s.post_with(&needs, &operator, Some(&long), &[]).await, 422).await), "note");
+    // Impossible dates and times in the directory.
+    let p = problem(
+        s.post_with("/api/v1/organizations", &coordinator, Some(&json!({
+            "name": "Demo Ente", "kind": "non_profit", "ownership": "private",
+            "agreement": { "signed_on": "2026-02-30", "valid_from": "2026-03-01", "valid_to": "2026-12-31",
+                           "acknowledge_within": 2, "first_contact_within": 5, "visible_fields": [] }
+        })), &[]).await,
+        422,
+    )
+    .await;
+    assert_eq!(field(&p), "agreement");
+    assert!(p["errors"][0]["message"].as_str().unwrap().contains("signed_on"), "{p}");
+    let hours = json!({ "monday": [{"open": "25:00", "close": "26:00"}], "tuesday": [], "wednesday": [], "thursday": [], "friday": [], "saturday": [], "sunday": [] });
+    let p = problem(
+        s.post_with("/api/v1/organizations", &coordinator, Some(&json!({
+            "name": "Demo Ente", "kind": "non_profit", "ownership": "private",
+            "services": [{ "name": "S", "needs": ["legal_advice"], "hours": hours }]
+        })), &[]).await,
+        422,
+    )
+    .await;
+    assert_eq!(field(&p), "services[0]");
+    let p = problem(
+        s.post_with("/api/v1/organizations", &coordinator, Some(&json!({
+            "name": "Demo Ente", "kind": "non_profit", "ownership": "private",
+            "services": [{ "name": "S", "needs": ["legal_telepathy"], "hours": {} }]
+        })), &[]).await,
+        422,
+    )
+    .await;
+    assert!(field(&p).starts_with("services[0]"), "{p}");
+    let p = problem(
+        s.post_with("/api/v1/organizations", &coordinator, Some(&json!({ "name": "Demo Ente", "kind": "spaceship", "ownership": "private" })), &[]).await,
+        422,
+    )
+    .await;
+    assert_eq!(field(&p), "kind");
+    let card = s.get(&format!("/api/v1/persons/{pid}/card?as_of=yesterday"), &operator).await;
+    assert_eq!(field(&problem(card, 422).await), "as_of");
+    let inbox = s.get(&format!("/api/v1/organizations/{org}/inbox?status=lost"), &operator).await;
+    assert_eq!(field(&problem(inbox, 422).await), "status");
+    let inbox = s.get(&format!("/api/v1/organizations/{org}/inbox?need=unknown_need"), &operator).await;
+    assert_eq!(field(&problem(inbox, 422).await), "need");
+    let report = s.get("/api/v1/reports/bottlenecks?from=2026-13-01", &coordinator).await;
+    assert_eq!(field(&problem(report, 422).await), "from");
+    // Roles: a partner cannot take people in charge or change the directory.
+    problem(s.post_with("/api/v1/persons", &staff, Some(&person("Demo X")), &[]).await, 403).await;
+    problem(s.post_with("/api/v1/organizations", &staff, Some(&json!({ "name": "X", "kind": "other", "ownership": "private" })), &[]).await, 403).await;
+
+    assert_eq!(s.event_count().await, before, "nothing appended by bad requests");
+    s.stop().await;
+}
+
+/// Likely duplicates are returned to the operator, never merged; the
+/// desk's search finds people by name words, birth year or document.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn likely_duplicates_are_shown_not_merged() {
+    let s = Server::start().await;
+    let network = NetworkId::new();
+    let operator = s.account(network, OrganizationId::new(), "desk_operator").await;
+    let first = s
+        .post_ok("/api/v1/persons", &operator, &json!({
+            "names": [{"kind": "as_in_document", "text": "Demo Amina Diallo"}],
+            "birth_date": "1994-03-12",
+            "documents": [{"kind": "passport", "number": "DM 1234567"}],
+            "channel": "desk"
+        }), 201)
+        .await;
+    assert_eq!(first["duplicates"], json!([]));
+    let a = first["person_id"].as_str().unwrap().to_owned();
+    // Same names in another order and spelling, same birth year.
+    let second = s
+        .post_ok("/api/v1/persons", &operator, &json!({
+            "names": [{"kind": "as_used", "text": "DIALLO Amína"}],
+            "birth_date": "1994",
+            "channel": "phone"
+        }), 201)
+        .await;
+    assert_eq!(second["duplicates"][0]["person_id"], a.as_str(), "{second}");
+    assert_ne!(second["person_id"], a.as_str(), "a new case all the same");
+    // Another name but the same document.
+    let third = s
+        .post_ok("/api/v1/persons", &operator, &json!({
+            "names": [{"kind": "alias", "text": "Demo Mina"}],
+            "documents": [{"kind": "passport", "number": "dm1234567"}],
+            "channel": "desk"
+        }), 201)
+        .await;
+    assert_eq!(third["duplicates"][0]["person_id"], a.as_str());
+    assert_eq!(third["duplicates"][0]["same_document"], true);
+    // Someone else entirely.
+    let other = s
+        .post_ok("/api/v1/persons", &operator, &json!({
+            "names": [{"kind": "as_used", "text": "Demo Karim Esempio"}],
+            "birth_date": "1994",
+            "channel": "desk"
+        }), 201)
+        .await;
+    assert_eq!(other["duplicates"], json!([]));
+    // The search.
+    let found = s.get_ok("/api/v1/persons?q=diallo%201994", &operator).await;
+    let ids: Vec<&str> = found["items"].as_array().unwrap().iter().map(|i| i["person_id"].as_str().unwrap()).collect();
+    assert_eq!(ids.len(), 2, "{found}");
+    assert!(ids.contains(&a.as_str()));
+    assert_eq!(found["items"][0]["identity"]["state"], "open");
+    let by_doc = s.get_ok("/api/v1/persons?q=DM1234567", &operator).await;
+    assert_eq!(by_doc["items"].as_array().unwrap().len(), 2);
+    problem(s.get("/api/v1/persons?q=", &operator).await, 422).await;
+    // No name in clear in the index.
+    let raw: Vec<Vec<u8>> = sqlx::query_scalar("SELECT term FROM person_index").fetch_all(&s.db.pool).await.unwrap();
+    assert!(!raw.is_empty());
+    assert!(raw.iter().all(|t| !t.windows(6).any(|w| w == b"diallo")));
+    s.stop().await;
+}

@@ -6,6 +6,7 @@ mod bench;
 mod demo;
 mod schemas;
 mod settings;
+mod simulate;
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};

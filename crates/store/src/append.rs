@@ -178,12 +178,7 @@ impl EventStore {
             }
         };
         match &result {
-            Ok(r) => {
-                metrics::counter!("sportello_events_appended_total").increment(if r.replayed {
-                    0
-                } else {
-                    req.events.len() as u64
-                });
+            Ok(_) => {
                 metrics::histogram!("sportello_append_seconds").record(started.elapsed());
                 self.appended.notify_waiters();
             }
@@ -340,8 +335,16 @@ impl EventStore {
                 replayed: row.4,
             })
         };
-        result.map_err(|e| {
+        let result = result.map_err(|e| {
             StoreError::from_append(e, req.stream_id.0, req.expected == ExpectedVersion::Any)
-        })
+        })?;
+        // Counted when written (inside a caller's transaction that later
+        // rolls back, the count runs ahead: it is a rate, not a ledger).
+        metrics::counter!("sportello_events_appended_total").increment(if result.replayed {
+            0
+        } else {
+            req.events.len() as u64
+        });
+        Ok(result)
     }
 }

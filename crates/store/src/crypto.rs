@@ -234,8 +234,19 @@ impl Keyring {
         }
     }
 
+    /// The key of the person index's keyed hashes, derived from the master
+    /// key (never the master key itself).
+    pub fn index_key(&self) -> [u8; 32] {
+        use sha2::Digest;
+        let mut h = sha2::Sha256::new();
+        h.update(b"sportello person index v1\0");
+        h.update(self.master.0);
+        h.finalize().into()
+    }
+
     /// Crypto-shred a person: delete their key, keeping a tombstone so no
-    /// new key is made for them. Returns whether there was a key to delete.
+    /// new key is made for them, and their rows of the person index.
+    /// Returns whether there was a key to delete.
     /// One statement, so a first write racing with the erasure cannot slip
     /// a key in between.
     pub async fn shred(
@@ -247,6 +258,8 @@ impl Keyring {
         let row: Option<(bool,)> = sqlx::query_as(
             "WITH before AS (
                  SELECT wrapped_key IS NOT NULL AS had_key FROM person_keys WHERE person_id = $1
+             ), unindexed AS (
+                 DELETE FROM person_index WHERE person_id = $1 AND network_id = $2
              )
              INSERT INTO person_keys (person_id, network_id, wrapped_key, shredded_at)
              VALUES ($1, $2, NULL, now())

@@ -21,6 +21,7 @@ pub mod db;
 pub mod envelope;
 pub mod error;
 pub mod projection;
+pub mod person_index;
 pub mod read;
 pub mod relay;
 

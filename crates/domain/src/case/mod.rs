@@ -4,6 +4,7 @@
 //! and the pure `decide`/`evolve` are in [`lifecycle`].
 
 pub mod lifecycle;
+pub mod search;
 
 use crate::event::{DomainEvent, EventParts};
 use crate::ids::{AccountId, OrganizationId, PersonId};

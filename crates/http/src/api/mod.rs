@@ -27,7 +27,10 @@ use std::time::Duration;
 /// The routes of `/api/v1`.
 pub fn router() -> Router<AppState> {
     Router::new()
-        .route("/persons", post(persons::take_in_charge))
+        .route(
+            "/persons",
+            get(persons::search).post(persons::take_in_charge),
+        )
         .route("/persons/{id}/card", get(card::get))
         .route("/persons/{id}/history", get(persons::history))
         .route("/persons/{id}/visits", post(case::record_visit))

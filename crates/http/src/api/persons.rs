@@ -4,10 +4,10 @@
 //! opened while the person's key exists).
 
 use super::intake::TakeInCharge;
-use super::{ApiJson, Written, idempotency, path_id};
+use super::{ApiJson, ApiQuery, Written, idempotency, path_id};
 use crate::access::{Act, allow};
 use crate::auth::Caller;
-use crate::command::{Expect, execute};
+use crate::command::prepare;
 use crate::error::ApiError;
 use crate::state::AppState;
 use axum::Json;
@@ -17,9 +17,10 @@ use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 use sportello_domain::aggregate::CaseAggregate;
 use sportello_domain::case::lifecycle::CaseCommand;
-use sportello_domain::case::{PersonTakenInCharge, STREAM_KIND};
+use sportello_domain::case::{PersonTakenInCharge, STREAM_KIND, search};
 use sportello_domain::{Metadata, PersonId, StreamId};
-use sportello_store::Personal;
+use sportello_store::person_index::likely_duplicate;
+use sportello_store::{Personal, StoreError};
 use time::OffsetDateTime;
 
 /// Take a person in charge: opens their case.
@@ -30,7 +31,7 @@ use time::OffsetDateTime;
     request_body = TakeInCharge,
     params(("Idempotency-Key" = Option<uuid::Uuid>, Header, description = "A retry with the same key and body answers the first answer")),
     responses(
-        (status = 201, description = "Taken in charge; ETag is the case's version", body = Written),
+        (status = 201, description = "Taken in charge, with any likely duplicates (never merged); ETag is the case's version", body = TakenInCharge),
         (status = 400, description = "Malformed JSON", body = crate::error::ProblemDoc, content_type = "application/problem+json"),
         (status = 401, description = "No valid bearer token", body = crate::error::ProblemDoc, content_type = "application/problem+json"),
         (status = 403, description = "Not a desk account", body = crate::error::ProblemDoc, content_type = "application/problem+json"),
@@ -49,35 +50,201 @@ pub async fn take_in_charge(
     allow(&caller, Act::DeskWork)?;
     let idem = idempotency(&headers, "POST /api/v1/persons", &raw)?;
     let (channel, identity) = body.validate()?;
-    let person = PersonId::new();
-    let done = execute::<CaseAggregate>(
-        &state.store,
-        caller.network_id,
-        StreamId(person.0),
-        Expect::New,
-        CaseCommand::TakeInCharge(PersonTakenInCharge {
-            person_id: person,
-            desk: caller.organization_id,
-            channel,
-            operator: Some(caller.account_id),
-            identity,
-        }),
-        Metadata::for_command(
-            caller.account_id,
-            caller.organization_id,
-            OffsetDateTime::now_utc(),
-        ),
-        idem,
-    )
-    .await?;
-    let written = Written::of(&done.result);
+    let terms = search::terms(&identity);
+    let store = &state.store;
+    let network = caller.network_id;
+    let found = store.find_people(network, &terms, 20).await?;
+    let result = match &idem {
+        Some(i) => store.idempotent_answer(network, i).await?,
+        None => None,
+    };
+    let result = match result {
+        Some(replayed) => replayed,
+        None => {
+            let person = PersonId::new();
+            let (req, _) = prepare::<CaseAggregate>(
+                network,
+                StreamId(person.0),
+                None,
+                0,
+                CaseCommand::TakeInCharge(PersonTakenInCharge {
+                    person_id: person,
+                    desk: caller.organization_id,
+                    channel,
+                    operator: Some(caller.account_id),
+                    identity,
+                }),
+                Metadata::for_command(
+                    caller.account_id,
+                    caller.organization_id,
+                    OffsetDateTime::now_utc(),
+                ),
+                idem,
+            )?;
+            // The event and the person's index rows in one transaction.
+            let mut attempts = 0;
+            loop {
+                let mut tx = store.pool().begin().await?;
+                match store.append_in(&mut tx, &req).await {
+                    Ok(r) => {
+                        if !r.replayed {
+                            store.index_person_in(&mut tx, network, person, &terms).await?;
+                        }
+                        tx.commit().await?;
+                        store.appended().notify_waiters();
+                        break r;
+                    }
+                    Err(StoreError::Retry) if attempts < 20 => {
+                        attempts += 1;
+                        tx.rollback().await?;
+                    }
+                    Err(e) => return Err(e.into()),
+                }
+            }
+        }
+    };
+    let duplicates: Vec<DuplicateCandidate> = found
+        .iter()
+        .filter(|f| f.person.0 != result.stream_id.0 && likely_duplicate(f, &terms))
+        .map(|f| DuplicateCandidate {
+            person_id: f.person.0,
+            same_document: f.document,
+            name_words_in_common: f.name_words,
+            same_birth_year: f.birth_year,
+        })
+        .collect();
+    let written = Written::of(&result);
     let location = format!("/api/v1/persons/{}/card", written.id);
-    let mut res = written.respond(StatusCode::CREATED);
-    res.headers_mut().insert(
-        header::LOCATION,
-        location.parse().expect("a path is a header value"),
-    );
-    Ok(res)
+    Ok((
+        StatusCode::CREATED,
+        [
+            (header::ETAG, format!("\"{}\"", written.version)),
+            (header::LOCATION, location),
+        ],
+        Json(TakenInCharge {
+            person_id: written.id,
+            written,
+            duplicates,
+        }),
+    )
+        .into_response())
+}
+
+/// A person already in charge who may be the same person: shown to the
+/// operator, never merged.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct DuplicateCandidate {
+    /// The other person.
+    pub person_id: uuid::Uuid,
+    /// A document number in common.
+    pub same_document: bool,
+    /// How many name words the two have in common.
+    pub name_words_in_common: usize,
+    /// The same birth year.
+    pub same_birth_year: bool,
+}
+
+/// The answer of taking a person in charge.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct TakenInCharge {
+    /// The person (and case) id.
+    pub person_id: uuid::Uuid,
+    /// The new case: `id` is the person too.
+    #[serde(flatten)]
+    pub written: Written,
+    /// Likely duplicates (similar names and birth year, or the same
+    /// document): the case is opened anyway; the operator decides.
+    pub duplicates: Vec<DuplicateCandidate>,
+}
+
+/// Query of the search.
+#[derive(Debug, serde::Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct SearchQuery {
+    /// Name words, a birth year, a document number (any order).
+    pub q: String,
+}
+
+/// One person found.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct FoundPerson {
+    /// The person.
+    pub person_id: uuid::Uuid,
+    /// How many words of the query matched their names.
+    pub name_words: usize,
+    /// Their birth year matched.
+    pub birth_year: bool,
+    /// A document number matched.
+    pub document: bool,
+    /// Their names and birth date (erased: absent).
+    #[schema(value_type = Object)]
+    pub identity: Personal,
+}
+
+/// Search people by name words, birth year or document number.
+#[utoipa::path(get, path = "/api/v1/persons", tag = "persons",
+    params(SearchQuery),
+    responses(
+        (status = 200, description = "`items`: people found, best first (at most 20)", body = Object),
+        (status = 403, description = "Not a desk account", body = crate::error::ProblemDoc, content_type = "application/problem+json"),
+        (status = 422, description = "An empty query", body = crate::error::ProblemDoc, content_type = "application/problem+json"),
+    ),
+    security(("bearer" = [])))]
+#[tracing::instrument(skip_all, fields(network = %caller.network_id, account = %caller.account_id))]
+pub async fn search(
+    State(state): State<AppState>,
+    caller: Caller,
+    ApiQuery(q): ApiQuery<SearchQuery>,
+) -> Result<Response, ApiError> {
+    allow(&caller, Act::DeskWork)?;
+    let terms = search::query_terms(&q.q);
+    if terms.is_empty() {
+        return Err(ApiError::Validation(vec![crate::error::FieldError {
+            field: "q".into(),
+            message: "give at least one word of two characters".into(),
+        }]));
+    }
+    // A birth year narrows a search by name; it does not find on its own
+    // unless it is all the query gives.
+    let words_given = q.q.split_whitespace().any(|w| !w.bytes().all(|b| b.is_ascii_digit()));
+    let found: Vec<_> = state
+        .store
+        .find_people(caller.network_id, &terms, 50)
+        .await?
+        .into_iter()
+        .filter(|f| !words_given || f.name_words > 0 || f.document)
+        .take(20)
+        .collect();
+    let streams: Vec<StreamId> = found.iter().map(|f| StreamId(f.person.0)).collect();
+    let openings: Vec<_> = state
+        .store
+        .load_streams(caller.network_id, &streams)
+        .await?
+        .into_iter()
+        .filter(|e| e.event_type == PersonTakenInCharge::TYPE)
+        .collect();
+    let opened = state.store.open(openings).await?;
+    let items: Vec<FoundPerson> = found
+        .into_iter()
+        .map(|f| FoundPerson {
+            identity: opened
+                .iter()
+                .find(|e| e.event.stream_id.0 == f.person.0)
+                .map(|e| match &e.personal {
+                    Personal::Open(v) => Personal::Open(serde_json::json!({
+                        "names": v.get("names"),
+                        "birth_date": v.get("birth_date"),
+                    })),
+                    other => other.clone(),
+                })
+                .unwrap_or(Personal::None),
+            person_id: f.person.0,
+            name_words: f.name_words,
+            birth_year: f.birth_year,
+            document: f.document,
+        })
+        .collect();
+    Ok(Json(serde_json::json!({ "items": items })).into_response())
 }
 
 /// One event of a history.
