@@ -495,3 +495,52 @@ async fn likely_duplicates_are_shown_not_merged() {
     assert!(raw.iter().all(|t| !t.windows(6).any(|w| w == b"diallo")));
     s.stop().await;
 }
+
+/// Visits, closing and reopening over HTTP: a closed case still records
+/// visits but takes no new need and no referral; the lifecycle's refusals
+/// are 409 and append nothing; a stale `If-Match` is 412.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_case_closes_and_reopens() {
+    let s = Server::start().await;
+    let network = NetworkId::new();
+    let desk = OrganizationId::new();
+    let operator = s.account(network, desk, "desk_operator").await;
+    let coordinator = s.account(network, desk, "coordinator").await;
+    let (org, service) = provider(&s, &coordinator, "CPIA di Potenza", "school_office", &["italian_course_adults"]).await;
+    let taken = s.post_ok("/api/v1/persons", &operator, &person("Demo Oksana Pryklad"), 201).await;
+    let pid = taken["id"].as_str().unwrap().to_owned();
+    let need = s
+        .post_ok(&format!("/api/v1/persons/{pid}/needs"), &operator, &json!({ "code": "italian_course_adults", "urgency": "low" }), 201)
+        .await;
+    let nid = need["need_id"].as_str().unwrap().to_owned();
+    s.post_ok(&format!("/api/v1/persons/{pid}/visits"), &operator, &json!({ "channel": "phone", "note": "Demo: called back" }), 201).await;
+    // Close with a stale version: refused.
+    problem(s.post_with(&format!("/api/v1/persons/{pid}/close"), &operator, None, &[("if-match", "\"1\"")]).await, 412).await;
+    let closed = s.post_with(&format!("/api/v1/persons/{pid}/close"), &operator, None, &[("if-match", "\"3\"")]).await;
+    assert_eq!(closed.status(), 200);
+    assert_eq!(closed.headers()["etag"], "\"4\"");
+    let before = s.event_count().await;
+    problem(s.post_with(&format!("/api/v1/persons/{pid}/close"), &operator, None, &[]).await, 409).await;
+    problem(s.post_with(&format!("/api/v1/persons/{pid}/needs"), &operator, Some(&json!({ "code": "job_search" })), &[]).await, 409).await;
+    problem(
+        s.post_with("/api/v1/referrals", &operator, Some(&json!({ "person_id": pid, "need_id": nid, "organization_id": org, "service_id": service })), &[]).await,
+        409,
+    )
+    .await;
+    assert_eq!(s.event_count().await, before, "refusals append nothing");
+    // The desk takes in charge whoever comes: a visit to a closed case is recorded.
+    s.post_ok(&format!("/api/v1/persons/{pid}/visits"), &operator, &json!({ "channel": "desk" }), 201).await;
+    s.post_ok(&format!("/api/v1/persons/{pid}/reopen"), &operator, &json!({}), 200).await;
+    problem(s.post_with(&format!("/api/v1/persons/{pid}/reopen"), &operator, None, &[]).await, 409).await;
+    let sent = s
+        .post_ok("/api/v1/referrals", &operator, &json!({ "person_id": pid, "need_id": nid, "organization_id": org, "service_id": service }), 201)
+        .await;
+    let card = s
+        .get_ok(&format!("/api/v1/persons/{pid}/card?min_position={}", sent["position"]), &operator)
+        .await;
+    assert_eq!(card["status"], "open");
+    assert_eq!(card["visits"].as_array().unwrap().len(), 3);
+    assert_eq!(card["visits"][1]["note"]["data"], "Demo: called back");
+    assert_eq!(card["needs"][0]["state"], "referred");
+    s.stop().await;
+}

@@ -1541,40 +1541,4 @@ mod tests {
             assert!(seen.contains(&s), "{s:?} never appears in {seen:?}");
         }
     }
-
-    #[test]
-    #[ignore]
-    fn tmp_stats() {
-        let net = net();
-        let all = people(&net, SEED_T, 200);
-        let mut statuses: HashMap<String, usize> = HashMap::new();
-        let mut per_org: HashMap<String, (usize, usize, usize)> = HashMap::new();
-        let mut case_types: HashMap<String, usize> = HashMap::new();
-        let mut overdue = 0;
-        let mut events = 0;
-        let mut refs = 0;
-        for (req, meta) in &all {
-            events += req.events.len();
-            if req.stream_kind == "case" {
-                for e in &req.events { *case_types.entry(e.event_type.clone()).or_default() += 1; }
-                continue;
-            }
-            refs += 1;
-            let state = req.events.iter().fold(None, |s, e| {
-                referral::evolve(s, &ReferralAggregate::decode(&e.event_type, &e.payload).unwrap())
-            }).unwrap();
-            *statuses.entry(format!("{:?}", state.status)).or_default() += 1;
-            let name = net.providers.iter().find(|p| p.organization.id == state.organization).unwrap().organization.name.clone();
-            let x = per_org.entry(name).or_default();
-            x.0 += 1;
-            if req.events.iter().any(|e| e.event_type == "ReferralDeclined") { x.1 += 1; }
-            if state.status == ReferralStatus::Sent && state.acknowledge_by.unwrap() < NOW { overdue += 1; x.2 += 1; }
-            let _ = meta;
-        }
-        println!("events {events} referrals {refs} overdue-sent {overdue}");
-        println!("{statuses:?}");
-        println!("{case_types:?}");
-        for (k, v) in per_org { println!("{k}: {v:?}"); }
-    }
-    const SEED_T: u64 = 0x5e0d_2026;
 }
