@@ -214,3 +214,6 @@ fn score(
     m.reasons = reasons;
     m
 }
+
+#[cfg(test)]
+mod tests;

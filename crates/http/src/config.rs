@@ -28,7 +28,12 @@ pub struct Settings {
     pub run_workers: bool,
     /// The working calendar deadlines are counted in (the comune's patron
     /// saint, closures); Potenza's by default.
+    #[serde(default = "potenza_calendar")]
     pub calendar: CalendarConfig,
+}
+
+fn potenza_calendar() -> CalendarConfig {
+    WorkingCalendar::for_potenza().config()
 }
 
 impl Default for Settings {
@@ -42,7 +47,7 @@ impl Default for Settings {
             db_max_connections: 16,
             master_key: None,
             run_workers: true,
-            calendar: WorkingCalendar::for_potenza().config(),
+            calendar: potenza_calendar(),
         }
     }
 }

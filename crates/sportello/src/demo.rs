@@ -23,7 +23,7 @@ use rand::rngs::StdRng;
 use serde_json::json;
 use sportello_domain::aggregate::{Aggregate, OrganizationAggregate};
 use sportello_domain::calendar::WorkingCalendar;
-use sportello_domain::case::STREAM_KIND;
+use sportello_domain::case::{PersonIdentity, PersonTakenInCharge, STREAM_KIND, search};
 use sportello_domain::ids::AgreementId;
 use sportello_domain::organization::{
     Agreement, CardField, Contacts, OnboardingStatus, Organization, OrganizationCommand,
@@ -35,7 +35,7 @@ use sportello_domain::{AccountId, DomainError, NetworkId, OrganizationId, Servic
 use sportello_http::Settings;
 use sportello_http::access::role;
 use sportello_http::auth::{create_account, issue_token};
-use sportello_store::{EventStore, Keyring, db};
+use sportello_store::{AppendRequest, EventStore, Keyring, db};
 use std::path::Path;
 use time::macros::time;
 use time::{Duration, OffsetDateTime, Time, Weekday};
@@ -597,8 +597,9 @@ pub async fn run(settings: &Settings, credentials: Option<&Path>) -> anyhow::Res
                 // The case first, then its referrals.
                 for (req, metadata) in &appends {
                     store.append_history(req, metadata).await?;
+                    index_person(store, req).await?;
                 }
-                Ok::<_, sportello_store::StoreError>(())
+                Ok::<_, anyhow::Error>(())
             })
             .buffer_unordered(WRITERS)
             .try_collect::<()>()
@@ -633,6 +634,27 @@ pub async fn run(settings: &Settings, credentials: Option<&Path>) -> anyhow::Res
             .with_context(|| format!("writing {}", path.display()))?;
         println!("demo credentials written to {}", path.display());
     }
+    Ok(())
+}
+
+/// Index the person a case opens with, as taking in charge over HTTP does,
+/// so the desk finds demo people by name and document.
+async fn index_person(store: &EventStore, req: &AppendRequest) -> anyhow::Result<()> {
+    let Some(opening) = req
+        .events
+        .first()
+        .filter(|e| req.stream_kind == STREAM_KIND && e.event_type == PersonTakenInCharge::TYPE)
+    else {
+        return Ok(());
+    };
+    let Some((person, identity)) = &opening.personal else {
+        return Ok(());
+    };
+    let identity: PersonIdentity = serde_json::from_value(identity.clone())?;
+    let mut conn = store.pool().acquire().await?;
+    store
+        .index_person_in(&mut conn, req.network, *person, &search::terms(&identity))
+        .await?;
     Ok(())
 }
 

@@ -130,7 +130,8 @@ impl EventStore {
         network: NetworkId,
         idem: &Idempotency,
     ) -> Result<Option<AppendResult>, StoreError> {
-        let row: Option<(Vec<u8>, Uuid, Option<i64>, Option<i64>, Option<i64>)> = sqlx::query_as(
+        type Row = (Vec<u8>, Uuid, Option<i64>, Option<i64>, Option<i64>);
+        let row: Option<Row> = sqlx::query_as(
             "SELECT request_hash, stream_id, first_version, last_version, last_position
                FROM idempotency WHERE network_id = $1 AND key = $2",
         )
