@@ -45,7 +45,7 @@ use utoipa_swagger_ui::SwaggerUi;
         organizations::create,
         organizations::get,
         organizations::patch,
-        // reports::bottlenecks,
+        reports::bottlenecks,
         activity::list,
     ),
     components(schemas(FieldError, crate::error::ProblemDoc)),

@@ -544,3 +544,44 @@ async fn a_case_closes_and_reopens() {
     assert_eq!(card["needs"][0]["state"], "referred");
     s.stop().await;
 }
+
+/// A retried write with the same `Idempotency-Key` answers what the first
+/// answer said and appends nothing — for a need, a referral, an action and
+/// a redirection alike (where a plain retry would be refused as a
+/// transition no longer allowed).
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn retried_writes_answer_the_first_answer() {
+    let s = Server::start().await;
+    let network = NetworkId::new();
+    let desk = OrganizationId::new();
+    let operator = s.account(network, desk, "desk_operator").await;
+    let coordinator = s.account(network, desk, "coordinator").await;
+    let (a, a_service) = provider(&s, &coordinator, "Centro per l'Impiego di Potenza", "job_centre", &["job_search"]).await;
+    let (b, b_service) = provider(&s, &coordinator, "CGIL Potenza", "trade_union", &["job_search"]).await;
+    let staff = s.account(network, OrganizationId(a.parse().unwrap()), "partner").await;
+    let taken = s.post_ok("/api/v1/persons", &operator, &person("Demo Retry"), 201).await;
+    let pid = taken["id"].as_str().unwrap().to_owned();
+    let twice = async |path: &str, token: &str, body: Option<Value>, status: u16| {
+        let key = uuid::Uuid::new_v4().to_string();
+        let mut answers = Vec::new();
+        for _ in 0..2 {
+            let res = s.post_with(path, token, body.as_ref(), &[("idempotency-key", key.as_str())]).await;
+            assert_eq!(res.status().as_u16(), status, "{path}");
+            answers.push(res.json::<Value>().await.unwrap());
+        }
+        let n = s.event_count().await;
+        assert_eq!(answers[0], answers[1], "{path}: the retry answers the first answer");
+        (answers.remove(0), n)
+    };
+    let (need, n0) = twice(&format!("/api/v1/persons/{pid}/needs"), &operator, Some(json!({ "code": "job_search" })), 201).await;
+    let nid = need["need_id"].as_str().unwrap().to_owned();
+    let (sent, n1) = twice("/api/v1/referrals", &operator, Some(json!({ "person_id": pid, "need_id": nid, "organization_id": a, "service_id": a_service })), 201).await;
+    assert_eq!(n1, n0 + 1, "one referral sent");
+    let rid = sent["referral_id"].as_str().unwrap().to_owned();
+    let (_, n2) = twice(&format!("/api/v1/referrals/{rid}/decline"), &staff, Some(json!({ "reason": "no_capacity" })), 200).await;
+    assert_eq!(n2, n1 + 1, "one decline");
+    let (moved, n3) = twice(&format!("/api/v1/referrals/{rid}/redirect"), &operator, Some(json!({ "organization_id": b, "service_id": b_service })), 201).await;
+    assert_eq!(n3, n2 + 2, "one redirection: two events, two streams");
+    assert_eq!(moved["redirected_from"], rid.as_str());
+    s.stop().await;
+}

@@ -455,8 +455,8 @@ fn organization(
 }
 
 /// Every organisation of the demo, desk first, set up `SETUP_DAYS`
-/// before `now`.
-fn organizations(now: OffsetDateTime) -> Result<Vec<(Organization, HistoryAppend)>, DomainError> {
+/// before `now` (also the benchmark's network).
+pub(crate) fn organizations(now: OffsetDateTime) -> Result<Vec<(Organization, HistoryAppend)>, DomainError> {
     let mut rng = StdRng::seed_from_u64(SEED ^ 0x0e);
     let setup = now
         .to_offset(time::UtcOffset::UTC)
@@ -469,7 +469,7 @@ fn organizations(now: OffsetDateTime) -> Result<Vec<(Organization, HistoryAppend
 }
 
 /// The generator's network from the organisations' states, desk first.
-fn fixture(orgs: Vec<Organization>, calendar: WorkingCalendar) -> Network {
+pub(crate) fn fixture(orgs: Vec<Organization>, calendar: WorkingCalendar) -> Network {
     let mut orgs = orgs.into_iter();
     let desk = orgs.next().expect("the desk comes first");
     let providers = orgs
@@ -639,7 +639,7 @@ pub async fn run(settings: &Settings, credentials: Option<&Path>) -> anyhow::Res
 
 /// Index the person a case opens with, as taking in charge over HTTP does,
 /// so the desk finds demo people by name and document.
-async fn index_person(store: &EventStore, req: &AppendRequest) -> anyhow::Result<()> {
+pub(crate) async fn index_person(store: &EventStore, req: &AppendRequest) -> anyhow::Result<()> {
     let Some(opening) = req
         .events
         .first()

@@ -50,7 +50,7 @@ pub fn router() -> Router<AppState> {
             get(organizations::get).patch(organizations::patch),
         )
         .route("/organizations/{id}/inbox", get(inbox::get))
-        // .route("/reports/bottlenecks", get(reports::bottlenecks))
+        .route("/reports/bottlenecks", get(reports::bottlenecks))
         .route("/activity", get(activity::list))
 }
 

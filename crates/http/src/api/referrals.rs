@@ -160,6 +160,34 @@ fn answer(status: StatusCode, result: &AppendResult, sent: &NewReferral) -> Resp
         .into_response()
 }
 
+/// The first answer of a retried request that sent a referral (a send or
+/// a redirection), rebuilt from the referral it made.
+async fn replay(
+    store: &EventStore,
+    network: NetworkId,
+    idem: Option<&Idempotency>,
+) -> Result<Option<Response>, ApiError> {
+    let Some(i) = idem else { return Ok(None) };
+    let Some(result) = store.idempotent_answer(network, i).await? else {
+        return Ok(None);
+    };
+    let (r, _) = load::<ReferralAggregate>(store, network, result.stream_id).await?;
+    let r = r.ok_or(ApiError::NotFound)?;
+    let sent = NewReferral {
+        id: r.id,
+        person: r.person,
+        need: r.need,
+        need_code: r.need_code,
+        organization: r.organization,
+        service: r.service,
+        redirected_from: r.redirected_from,
+        acknowledge_by: r.acknowledge_by,
+        first_contact_by: r.first_contact_by,
+        note: None,
+    };
+    Ok(Some(answer(StatusCode::CREATED, &result, &sent)))
+}
+
 /// Refer a need to a provider's service.
 #[utoipa::path(post, path = "/api/v1/referrals", tag = "referrals",
     request_body = ReferralIn,
@@ -194,25 +222,8 @@ pub async fn send(
     };
     let now = OffsetDateTime::now_utc();
     let metadata = Metadata::for_command(caller.account_id, caller.organization_id, now);
-    if let Some(i) = &idem
-        && let Some(result) = state.store.idempotent_answer(caller.network_id, i).await?
-    {
-        let (r, _) = load::<ReferralAggregate>(&state.store, caller.network_id, result.stream_id)
-            .await?;
-        let r = r.ok_or(ApiError::NotFound)?;
-        let sent = NewReferral {
-            id: r.id,
-            person: r.person,
-            need: r.need,
-            need_code: r.need_code,
-            organization: r.organization,
-            service: r.service,
-            redirected_from: r.redirected_from,
-            acknowledge_by: r.acknowledge_by,
-            first_contact_by: r.first_contact_by,
-            note: None,
-        };
-        return Ok(answer(StatusCode::CREATED, &result, &sent));
+    if let Some(res) = replay(&state.store, caller.network_id, idem.as_ref()).await? {
+        return Ok(res);
     }
     let planned = plan_send(
         &state.store,
@@ -421,24 +432,8 @@ async fn redirect(
     p.finish()?;
     let store = &state.store;
     let network = caller.network_id;
-    if let Some(i) = &idem
-        && let Some(result) = store.idempotent_answer(network, i).await?
-    {
-        let (r, _) = load::<ReferralAggregate>(store, network, result.stream_id).await?;
-        let r = r.ok_or(ApiError::NotFound)?;
-        let sent = NewReferral {
-            id: r.id,
-            person: r.person,
-            need: r.need,
-            need_code: r.need_code,
-            organization: r.organization,
-            service: r.service,
-            redirected_from: r.redirected_from,
-            acknowledge_by: r.acknowledge_by,
-            first_contact_by: r.first_contact_by,
-            note: None,
-        };
-        return Ok(answer(StatusCode::CREATED, &result, &sent));
+    if let Some(res) = replay(store, network, idem.as_ref()).await? {
+        return Ok(res);
     }
     let new_id = referral_id(idem.as_ref());
     let calendar = state.settings.working_calendar();

@@ -188,15 +188,17 @@ pub struct DeclinesByReason {
 }
 
 impl DeclinesByReason {
-    fn from_counts(c: &[i64]) -> Self {
-        let at = |i: usize| c.get(i).copied().unwrap_or(0);
+    /// From the counts of the reasons before `other` and the total: the
+    /// rest is `other`.
+    fn from_known(known: &[i64], total: i64) -> Self {
+        let at = |i: usize| known.get(i).copied().unwrap_or(0);
         DeclinesByReason {
             no_capacity: at(0),
             not_eligible: at(1),
             missing_documents: at(2),
             outside_area: at(3),
             duplicate: at(4),
-            other: at(5),
+            other: total - known.iter().take(5).sum::<i64>(),
         }
     }
 
@@ -301,7 +303,8 @@ pub struct BottleneckReport {
     pub unmet_needs: Vec<UnmetNeed>,
 }
 
-/// The per-stage aggregate as SQL answers it.
+/// A stage row as SQL answers it (`left`, `other` declines and the last
+/// age bucket are what remains of the totals).
 #[derive(sqlx::FromRow)]
 struct StageAgg {
     organization_id: Uuid,
@@ -310,17 +313,15 @@ struct StageAgg {
     need_area: String,
     stage_ord: i32,
     entered: i64,
-    left_count: i64,
     waits: Option<Vec<f64>>,
     declined: i64,
-    reasons: Vec<i64>,
+    /// Declines for the reasons before `other`, in [`DeclinesByReason`]'s order.
+    known_declines: Vec<i64>,
     breach_base: i64,
     breached: i64,
     open: i64,
-    open_under_2d: i64,
-    open_2d_to_7d: i64,
-    open_7d_to_30d: i64,
-    open_over_30d: i64,
+    /// Open for under 2 days, 2 to 7, 7 to 30.
+    open_by_age: Vec<i64>,
 }
 
 /// Per-query settings: the sort of a long period stays in memory, the
@@ -331,68 +332,110 @@ const TUNE_SQL: &str = "SELECT set_config('work_mem', '32MB', true),
 
 /// $1 network, $2 from, $3 to, $4 now, $5/$6/$7 now - 2/7/30 days.
 ///
-/// The scan takes every referral that entered some stage within the
-/// period (all were sent before `to`); the `LATERAL VALUES` turns each into
-/// one row per stage, kept when that stage was entered within the period.
+/// One pass over the referrals that entered some stage within the period
+/// (all were sent before `to`, but an acknowledgement, acceptance or start
+/// within it may follow a sending long before, so this is a scan of the
+/// network's referrals sent before `to`), grouped by organisation and need
+/// code, with each stage's figures as `FILTER`ed aggregates; `LATERAL
+/// VALUES` then turns each group into its four stage rows. This is much
+/// cheaper than unpivoting every referral into four rows first. Declines
+/// and open items are few, so they are gathered as small arrays (reason
+/// codes, age bucket numbers) and counted per row.
 const ROWS_SQL: &str = "
-SELECT g.organization_id, o.name AS organization_name, g.need_code, g.need_area, g.stage_ord,
-       g.entered, g.left_count, g.waits, g.declined, g.reasons, g.breach_base, g.breached,
-       g.open, g.open_under_2d, g.open_2d_to_7d, g.open_7d_to_30d, g.open_over_30d
+SELECT g.organization_id, o.name AS organization_name, g.need_code, g.need_area, st.stage_ord,
+       st.entered, st.waits,
+       coalesce(cardinality(st.declines), 0)::bigint AS declined,
+       ARRAY[coalesce(cardinality(array_positions(st.declines, 'no_capacity')), 0),
+             coalesce(cardinality(array_positions(st.declines, 'not_eligible')), 0),
+             coalesce(cardinality(array_positions(st.declines, 'missing_documents')), 0),
+             coalesce(cardinality(array_positions(st.declines, 'outside_area')), 0),
+             coalesce(cardinality(array_positions(st.declines, 'duplicate')), 0)]::bigint[] AS known_declines,
+       st.breach_base, st.breached,
+       coalesce(cardinality(st.open_ages), 0)::bigint AS open,
+       ARRAY[coalesce(cardinality(array_positions(st.open_ages, 0)), 0),
+             coalesce(cardinality(array_positions(st.open_ages, 1)), 0),
+             coalesce(cardinality(array_positions(st.open_ages, 2)), 0)]::bigint[] AS open_by_age
   FROM (
-    SELECT s.organization_id, s.need_code, min(s.need_area) AS need_area, s.stage_ord,
-           count(*) AS entered,
-           count(s.wait_hours) AS left_count,
-           percentile_cont(ARRAY[0.5, 0.9]::float8[]) WITHIN GROUP (ORDER BY s.wait_hours) AS waits,
-           count(s.reason) AS declined,
-           ARRAY[count(*) FILTER (WHERE s.reason = 'no_capacity'),
-                 count(*) FILTER (WHERE s.reason = 'not_eligible'),
-                 count(*) FILTER (WHERE s.reason = 'missing_documents'),
-                 count(*) FILTER (WHERE s.reason = 'outside_area'),
-                 count(*) FILTER (WHERE s.reason = 'duplicate'),
-                 count(*) FILTER (WHERE s.reason NOT IN
-                     ('no_capacity', 'not_eligible', 'missing_documents', 'outside_area', 'duplicate'))
-           ] AS reasons,
-           count(s.breached) AS breach_base,
-           count(*) FILTER (WHERE s.breached) AS breached,
-           count(s.open_since) AS open,
-           count(*) FILTER (WHERE s.open_since > $5) AS open_under_2d,
-           count(*) FILTER (WHERE s.open_since <= $5 AND s.open_since > $6) AS open_2d_to_7d,
-           count(*) FILTER (WHERE s.open_since <= $6 AND s.open_since > $7) AS open_7d_to_30d,
-           count(*) FILTER (WHERE s.open_since <= $7) AS open_over_30d
-      FROM (
-        SELECT r.organization_id, r.need_code, r.need_area, st.stage_ord,
-               (date_part('epoch', st.left_at) - date_part('epoch', st.entered_at)) / 3600 AS wait_hours,
-               CASE WHEN st.declined THEN coalesce(r.decline_reason, 'other') END AS reason,
-               CASE WHEN st.deadline IS NOT NULL AND (st.left_at IS NOT NULL OR st.deadline < $4)
-                    THEN st.deadline < coalesce(st.left_at, $4) END AS breached,
-               CASE WHEN st.left_at IS NULL THEN st.entered_at END AS open_since
-          FROM referrals r
-         CROSS JOIN LATERAL (VALUES
-               (1, r.sent_at,
-                   LEAST(r.acknowledged_at, r.accepted_at, r.declined_at, r.closed_at, r.redirected_at),
-                   r.acknowledged_at IS NULL AND r.accepted_at IS NULL AND r.declined_at IS NOT NULL,
-                   r.acknowledge_by),
-               (2, r.acknowledged_at,
-                   LEAST(r.accepted_at, r.declined_at, r.closed_at, r.redirected_at),
-                   r.accepted_at IS NULL AND r.declined_at IS NOT NULL,
-                   NULL),
-               (3, r.accepted_at,
-                   LEAST(r.started_at, r.closed_at, r.redirected_at),
-                   false,
-                   r.first_contact_by),
-               (4, r.started_at,
-                   LEAST(r.closed_at, r.redirected_at),
-                   false,
-                   NULL)
-         ) AS st(stage_ord, entered_at, left_at, declined, deadline)
-         WHERE r.network_id = $1
-           AND r.sent_at < $3
-           AND (r.sent_at >= $2 OR r.acknowledged_at >= $2 OR r.accepted_at >= $2 OR r.started_at >= $2)
-           AND st.entered_at >= $2 AND st.entered_at < $3
-      ) s
-     GROUP BY s.organization_id, s.need_code, s.stage_ord
+    SELECT r.need_code COLLATE \"C\" AS need_code, r.organization_id,
+           min(r.need_area COLLATE \"C\") AS need_area,
+           -- sent: from sent_at until acknowledged, accepted, declined or closed
+           count(*) FILTER (WHERE r.sent_at >= $2) AS e1,
+           percentile_cont(ARRAY[0.5, 0.9]::float8[]) WITHIN GROUP (ORDER BY
+               (date_part('epoch', LEAST(r.acknowledged_at, r.accepted_at, r.declined_at,
+                                         r.closed_at, r.redirected_at))
+                - date_part('epoch', r.sent_at)) / 3600)
+               FILTER (WHERE r.sent_at >= $2) AS w1,
+           array_agg(coalesce(r.decline_reason, 'other'))
+               FILTER (WHERE r.declined_at IS NOT NULL AND r.acknowledged_at IS NULL
+                         AND r.sent_at >= $2) AS d1,
+           count(*) FILTER (WHERE r.acknowledge_by IS NOT NULL AND r.sent_at >= $2
+                              AND (r.acknowledge_by < $4 OR r.acknowledged_at IS NOT NULL
+                                   OR r.accepted_at IS NOT NULL OR r.declined_at IS NOT NULL
+                                   OR r.closed_at IS NOT NULL OR r.redirected_at IS NOT NULL)) AS b1_base,
+           count(*) FILTER (WHERE r.acknowledge_by IS NOT NULL AND r.sent_at >= $2
+                              AND r.acknowledge_by < coalesce(LEAST(r.acknowledged_at, r.accepted_at,
+                                  r.declined_at, r.closed_at, r.redirected_at), $4)) AS b1,
+           array_agg(CASE WHEN r.sent_at > $5 THEN 0 WHEN r.sent_at > $6 THEN 1
+                          WHEN r.sent_at > $7 THEN 2 ELSE 3 END)
+               FILTER (WHERE r.acknowledged_at IS NULL AND r.accepted_at IS NULL
+                         AND r.declined_at IS NULL AND r.closed_at IS NULL
+                         AND r.redirected_at IS NULL AND r.sent_at >= $2) AS o1,
+           -- acknowledged: until accepted, declined or closed
+           count(*) FILTER (WHERE r.acknowledged_at >= $2 AND r.acknowledged_at < $3) AS e2,
+           percentile_cont(ARRAY[0.5, 0.9]::float8[]) WITHIN GROUP (ORDER BY
+               (date_part('epoch', LEAST(r.accepted_at, r.declined_at, r.closed_at, r.redirected_at))
+                - date_part('epoch', r.acknowledged_at)) / 3600)
+               FILTER (WHERE r.acknowledged_at >= $2 AND r.acknowledged_at < $3) AS w2,
+           array_agg(coalesce(r.decline_reason, 'other'))
+               FILTER (WHERE r.declined_at IS NOT NULL
+                         AND r.acknowledged_at >= $2 AND r.acknowledged_at < $3) AS d2,
+           array_agg(CASE WHEN r.acknowledged_at > $5 THEN 0 WHEN r.acknowledged_at > $6 THEN 1
+                          WHEN r.acknowledged_at > $7 THEN 2 ELSE 3 END)
+               FILTER (WHERE r.accepted_at IS NULL AND r.declined_at IS NULL
+                         AND r.closed_at IS NULL AND r.redirected_at IS NULL
+                         AND r.acknowledged_at >= $2 AND r.acknowledged_at < $3) AS o2,
+           -- accepted: until first contact (started or completed), failed or cancelled
+           count(*) FILTER (WHERE r.accepted_at >= $2 AND r.accepted_at < $3) AS e3,
+           percentile_cont(ARRAY[0.5, 0.9]::float8[]) WITHIN GROUP (ORDER BY
+               (date_part('epoch', LEAST(r.started_at, r.closed_at, r.redirected_at))
+                - date_part('epoch', r.accepted_at)) / 3600)
+               FILTER (WHERE r.accepted_at >= $2 AND r.accepted_at < $3) AS w3,
+           count(*) FILTER (WHERE r.first_contact_by IS NOT NULL
+                              AND r.accepted_at >= $2 AND r.accepted_at < $3
+                              AND (r.first_contact_by < $4 OR r.started_at IS NOT NULL
+                                   OR r.closed_at IS NOT NULL OR r.redirected_at IS NOT NULL)) AS b3_base,
+           count(*) FILTER (WHERE r.first_contact_by IS NOT NULL
+                              AND r.accepted_at >= $2 AND r.accepted_at < $3
+                              AND r.first_contact_by < coalesce(LEAST(r.started_at, r.closed_at,
+                                  r.redirected_at), $4)) AS b3,
+           array_agg(CASE WHEN r.accepted_at > $5 THEN 0 WHEN r.accepted_at > $6 THEN 1
+                          WHEN r.accepted_at > $7 THEN 2 ELSE 3 END)
+               FILTER (WHERE r.started_at IS NULL AND r.closed_at IS NULL AND r.redirected_at IS NULL
+                         AND r.accepted_at >= $2 AND r.accepted_at < $3) AS o3,
+           -- in progress: until closed
+           count(*) FILTER (WHERE r.started_at >= $2 AND r.started_at < $3) AS e4,
+           percentile_cont(ARRAY[0.5, 0.9]::float8[]) WITHIN GROUP (ORDER BY
+               (date_part('epoch', LEAST(r.closed_at, r.redirected_at))
+                - date_part('epoch', r.started_at)) / 3600)
+               FILTER (WHERE r.started_at >= $2 AND r.started_at < $3) AS w4,
+           array_agg(CASE WHEN r.started_at > $5 THEN 0 WHEN r.started_at > $6 THEN 1
+                          WHEN r.started_at > $7 THEN 2 ELSE 3 END)
+               FILTER (WHERE r.closed_at IS NULL AND r.redirected_at IS NULL
+                         AND r.started_at >= $2 AND r.started_at < $3) AS o4
+      FROM referrals r
+     WHERE r.network_id = $1
+       AND r.sent_at < $3
+       AND (r.sent_at >= $2 OR r.acknowledged_at >= $2 OR r.accepted_at >= $2 OR r.started_at >= $2)
+     GROUP BY 1, 2
   ) g
-  LEFT JOIN organizations o ON o.network_id = $1 AND o.organization_id = g.organization_id";
+ CROSS JOIN LATERAL (VALUES
+       (1, g.e1, g.w1, g.d1, g.b1_base, g.b1, g.o1),
+       (2, g.e2, g.w2, g.d2, 0, 0, g.o2),
+       (3, g.e3, g.w3, NULL, g.b3_base, g.b3, g.o3),
+       (4, g.e4, g.w4, NULL, 0, 0, g.o4)
+ ) AS st(stage_ord, entered, waits, declines, breach_base, breached, open_ages)
+  LEFT JOIN organizations o ON o.network_id = $1 AND o.organization_id = g.organization_id
+ WHERE st.entered > 0";
 
 /// $1 network, $2 from, $3 to.
 ///
@@ -667,7 +710,8 @@ fn into_rows(aggs: Vec<StageAgg>) -> Vec<BottleneckRow> {
                     .and_then(|w| w.get(i).copied())
                     .map(|h| round_to(h, 2))
             };
-            let deadline = stage.deadline();
+            let age = |i: usize| a.open_by_age.get(i).copied().unwrap_or(0);
+            let left = a.entered - a.open;
             Some(BottleneckRow {
                 organization_id: a.organization_id,
                 organization_name: a.organization_name,
@@ -675,22 +719,22 @@ fn into_rows(aggs: Vec<StageAgg>) -> Vec<BottleneckRow> {
                 need_area: a.need_area,
                 stage,
                 entered: a.entered,
-                left: a.left_count,
+                left,
                 waiting_hours_median: wait(0),
                 waiting_hours_p90: wait(1),
                 declined: a.declined,
-                declines_by_reason: DeclinesByReason::from_counts(&a.reasons),
-                decline_rate: ratio(a.declined, a.left_count),
-                deadline,
+                declines_by_reason: DeclinesByReason::from_known(&a.known_declines, a.declined),
+                decline_rate: ratio(a.declined, left),
+                deadline: stage.deadline(),
                 breached: a.breached,
                 breach_base: a.breach_base,
                 breach_rate: ratio(a.breached, a.breach_base),
                 open: a.open,
                 open_by_age: OpenByAge {
-                    under_2d: a.open_under_2d,
-                    d2_to_7d: a.open_2d_to_7d,
-                    d7_to_30d: a.open_7d_to_30d,
-                    over_30d: a.open_over_30d,
+                    under_2d: age(0),
+                    d2_to_7d: age(1),
+                    d7_to_30d: age(2),
+                    over_30d: a.open - age(0) - age(1) - age(2),
                 },
             })
         })
@@ -952,10 +996,20 @@ mod tests {
             DECLINE_REASONS
         );
         let by_reason =
-            serde_json::to_value(DeclinesByReason::from_counts(&[1, 2, 3, 4, 5, 6])).unwrap();
+            serde_json::to_value(DeclinesByReason::from_known(&[1, 2, 3, 4, 5], 21)).unwrap();
         for (i, code) in DECLINE_REASONS.iter().enumerate() {
             assert_eq!(by_reason[code], i as i64 + 1);
         }
+        // The SQL counts the same codes in the same order.
+        let positions: Vec<usize> = DECLINE_REASONS[..5]
+            .iter()
+            .map(|code| {
+                ROWS_SQL
+                    .find(&format!("array_positions(st.declines, '{code}')"))
+                    .unwrap()
+            })
+            .collect();
+        assert!(positions.is_sorted());
     }
 
     fn row() -> BottleneckRow {
@@ -1059,17 +1113,13 @@ mod tests {
             need_area: "work".into(),
             stage_ord: ord,
             entered: 4,
-            left_count: 0,
             waits: None,
             declined: 0,
-            reasons: vec![0; 6],
+            known_declines: vec![0; 5],
             breach_base: 0,
             breached: 0,
             open: 4,
-            open_under_2d: 4,
-            open_2d_to_7d: 0,
-            open_7d_to_30d: 0,
-            open_over_30d: 0,
+            open_by_age: vec![4, 0, 0],
         }
     }
 
@@ -1113,11 +1163,20 @@ mod tests {
     }
 
     #[test]
-    fn waits_are_rounded_to_hundredths() {
+    fn the_rest_of_the_totals_is_derived_and_waits_rounded() {
         let mut a = agg(Some("x"), 1, "a", 1);
-        a.left_count = 2;
+        a.entered = 10;
+        a.open = 3;
+        a.open_by_age = vec![1, 1, 0];
+        a.declined = 4;
+        a.known_declines = vec![1, 0, 2, 0, 0];
         a.waits = Some(vec![1.234_567, 99.999]);
         let r = &into_rows(vec![a])[0];
+        assert_eq!(r.left, 7);
+        assert_eq!(r.open_by_age.over_30d, 1);
+        assert_eq!(r.declines_by_reason.other, 1);
+        assert_eq!(r.declines_by_reason.missing_documents, 2);
+        assert_eq!(r.decline_rate, Some(0.5714));
         assert_eq!(r.waiting_hours_median, Some(1.23));
         assert_eq!(r.waiting_hours_p90, Some(100.0));
     }

@@ -240,3 +240,17 @@ pub async fn writes(
         existing_stream: e,
     })
 }
+
+/// The baseline alone at `concurrency`, in `seconds` slices of one second
+/// (for benchmarks that compare another workload with it).
+pub async fn baseline_only(
+    pool: &PgPool,
+    concurrency: usize,
+    seconds: u64,
+) -> anyhow::Result<Throughput> {
+    let mut w = Workload::new(baseline(pool));
+    for _ in 0..seconds {
+        w.slice(concurrency, Duration::from_secs(1)).await?;
+    }
+    Ok(w.throughput(concurrency))
+}

@@ -1,0 +1,1349 @@
+//! The document-row read models — `cases`, `needs`, `referrals`,
+//! `organizations` — against a realistic history written through the
+//! domain's own `decide`/`evolve`/`parts` and the real store:
+//!
+//! - the whole log as one set-wise batch, the log in small batches, one
+//!   event at a time and a blue/green rebuild all give the same rows, and
+//!   those rows say what happened;
+//! - a version gap, a repeat, a stream without its first event and a
+//!   malformed payload are refused, and leave the table as it was;
+//! - no row holds the person's names, contacts, documents or any note,
+//!   although the log holds them (sealed).
+
+use serde::de::DeserializeOwned;
+use serde_json::{Value, json};
+use sportello_domain::aggregate::{
+    Aggregate, CaseAggregate, OrganizationAggregate, ReferralAggregate,
+};
+use sportello_domain::calendar::WorkingCalendar;
+use sportello_domain::case::lifecycle::{CaseCommand, DeskOutcome};
+use sportello_domain::case::{
+    Channel, IdentityDocument, LanguageSkill, PersonContacts, PersonIdentity, PersonName,
+    PersonTakenInCharge, Proficiency, Sex, Vulnerability,
+};
+use sportello_domain::ids::AgreementId;
+use sportello_domain::organization::{
+    Agreement, CardField, Contacts, OnboardingStatus, OrganizationCommand, OrganizationKind,
+    Ownership, Service, WeeklyHours,
+};
+use sportello_domain::referral::{
+    self, DeclineReason, FailReason, Outcome, ReferralCommand, ReferralStatus,
+};
+use sportello_domain::taxonomy::{NeedCode, Urgency};
+use sportello_domain::{
+    AccountId, Metadata, NeedId, NetworkId, OrganizationId, PersonId, ReferralId, ServiceId,
+    StreamId,
+};
+use sportello_projections::{CaseRow, NeedRow, OrganizationRow, ReferralRow};
+use sportello_store::projection::{ApplyError, Projection, rebuild};
+use sportello_store::read::{count_after, read_log};
+use sportello_store::{
+    AppendRequest, EventStore, ExpectedVersion, Keyring, LogCursor, MasterKey, NewEvent, Personal,
+    RecordedEvent,
+};
+use sportello_testkit::TestDb;
+use sqlx::PgPool;
+use std::collections::BTreeSet;
+use std::sync::Arc;
+use std::time::{Duration as StdDuration, Instant};
+use time::macros::{date, datetime, time};
+use time::{Duration, OffsetDateTime, Weekday};
+use uuid::Uuid;
+
+/// The row models under test: projection name and key column.
+const MODELS: [(&str, &str); 4] = [
+    ("cases", "person_id"),
+    ("needs", "need_id"),
+    ("referrals", "referral_id"),
+    ("organizations", "organization_id"),
+];
+
+/// Personal data put in the personal parts of the history: distinctive
+/// enough that finding one anywhere in a row can only mean a leak.
+const PERSONAL: [&str; 17] = [
+    "Zainab Quetzalcoatl-Ombrellino",
+    "Zizi Ombrellino",
+    "1987-04-12",
+    "+39 333 765 4321",
+    "zainab.ombrellino@example.net",
+    "Vicolo Segreto 13",
+    "YA9988776",
+    "Oleksandr Pappagallo-Xilofono",
+    "UA5544332",
+    "NOTA-VISITA notte in stazione",
+    "NOTA-BISOGNO cerca lavoro da cuoco",
+    "NOTA-RISPOSTA indirizzata al patronato",
+    "NOTA-INVIO contattare dopo le 17",
+    "NOTA-ESITO assunta a tempo determinato",
+    "MOTIVO-RIFIUTO datore di lavoro parente del referente",
+    "MOTIVO-FALLIMENTO numero di telefono inesistente",
+    "NOTA-USCITA dorme al dormitorio San Rocco",
+];
+
+// ------------------------------------------------------------ the history
+
+/// One stream of an aggregate as the writer sees it.
+struct Stream<A: Aggregate> {
+    id: StreamId,
+    state: Option<A::State>,
+    version: i64,
+}
+
+impl<A: Aggregate> Stream<A> {
+    fn new(id: Uuid) -> Self {
+        Stream {
+            id: StreamId(id),
+            state: None,
+            version: 0,
+        }
+    }
+
+    fn get(&self) -> &A::State {
+        self.state.as_ref().expect("the stream exists")
+    }
+}
+
+/// Writes commands through the domain and the store, each event a little
+/// later than the one before.
+struct Writer {
+    store: EventStore,
+    network: NetworkId,
+    account: AccountId,
+    clock: OffsetDateTime,
+    appended: i64,
+}
+
+impl Writer {
+    /// Decide `commands` in turn on `stream` (as the HTTP layer does) and
+    /// append their events, each with its own time; `by` is the acting
+    /// organisation.
+    async fn run<A: Aggregate>(
+        &mut self,
+        stream: &mut Stream<A>,
+        by: OrganizationId,
+        commands: Vec<A::Command>,
+    ) {
+        let mut after = stream.state.take();
+        let mut events = Vec::new();
+        for command in commands {
+            let decided = A::decide(after.as_ref(), command)
+                .unwrap_or_else(|e| panic!("{} refused a command: {e}", A::STREAM_KIND));
+            for e in &decided {
+                after = A::evolve(after, e);
+            }
+            events.extend(decided);
+        }
+        let after = after.expect("a state after the commands");
+        let events: Vec<NewEvent> = events
+            .into_iter()
+            .map(|e| NewEvent::from(A::parts(&after, e)))
+            .collect();
+        let metadata: Vec<Metadata> = events
+            .iter()
+            .map(|_| {
+                // Minutes apart, with nanoseconds the database must round.
+                self.clock += Duration::minutes(7) + Duration::nanoseconds(123_456_789);
+                Metadata::for_command(self.account, by, self.clock)
+            })
+            .collect();
+        let n = events.len() as i64;
+        let request = AppendRequest {
+            network: self.network,
+            stream_id: stream.id,
+            stream_kind: A::STREAM_KIND,
+            expected: if stream.version == 0 {
+                ExpectedVersion::NoStream
+            } else {
+                ExpectedVersion::Exact(stream.version)
+            },
+            events,
+            metadata: metadata[0].clone(),
+            idempotency: None,
+        };
+        let result = self
+            .store
+            .append_history(&request, &metadata)
+            .await
+            .expect("append");
+        assert_eq!(result.last_version, stream.version + n);
+        stream.version = result.last_version;
+        stream.state = Some(after);
+        self.appended += n;
+    }
+
+    /// Send a referral planned as the desk plans it (deadlines from the
+    /// agreement), with a note.
+    #[expect(clippy::too_many_arguments, reason = "each input is a separate fact")]
+    async fn send(
+        &mut self,
+        desk: OrganizationId,
+        case: &Stream<CaseAggregate>,
+        need: NeedId,
+        provider: &Stream<OrganizationAggregate>,
+        service: ServiceId,
+        redirected_from: Option<ReferralId>,
+        note: Option<&str>,
+    ) -> Stream<ReferralAggregate> {
+        let id = ReferralId::new();
+        let mut new = referral::plan(
+            id,
+            case.get(),
+            need,
+            provider.get(),
+            service,
+            redirected_from,
+            &WorkingCalendar::for_potenza(),
+            self.clock,
+        )
+        .expect("the referral is allowed");
+        new.note = note.map(str::to_owned);
+        let mut r = Stream::new(id.0);
+        self.run(&mut r, desk, vec![ReferralCommand::Send(new)])
+            .await;
+        r
+    }
+}
+
+/// What the history holds, for the checks.
+struct History {
+    /// The store it was written with (its keyring opens the personal parts).
+    store: EventStore,
+    network: NetworkId,
+    total: i64,
+    desk: OrganizationId,
+    caritas: OrganizationId,
+    cgil: OrganizationId,
+    asp: OrganizationId,
+    invited: OrganizationId,
+    zainab: PersonId,
+    oleksandr: PersonId,
+    amina: PersonId,
+    kwame: PersonId,
+    /// Zainab's need the desk answered itself.
+    answered: NeedId,
+    /// `[completed, redirected, redirected, cancelled, failed, sent,
+    /// acknowledged, accepted, declined, in progress]`.
+    referrals: [ReferralId; 10],
+}
+
+fn code(c: &str) -> NeedCode {
+    NeedCode::parse(c).unwrap()
+}
+
+fn service(name: &str, needs: &[&str], languages: &[&str]) -> Service {
+    Service {
+        id: ServiceId::new(),
+        name: name.into(),
+        needs: needs.iter().map(|c| code(c)).collect(),
+        languages: languages.iter().map(|l| (*l).to_owned()).collect(),
+        interpretation: languages.len() > 2,
+        eligibility: "Cittadini stranieri residenti o domiciliati".into(),
+        location: "Via Pretoria 1, Potenza".into(),
+        hours: WeeklyHours::new()
+            .with(Weekday::Thursday, time!(15:00), time!(17:30))
+            .with(Weekday::Monday, time!(9:00), time!(12:30))
+            .with(Weekday::Thursday, time!(9:00), time!(12:30)),
+        closed_on: vec![date!(2026 - 08 - 14)],
+    }
+}
+
+fn agreement(ack: u8) -> Agreement {
+    Agreement {
+        id: AgreementId::new(),
+        signed_on: date!(2025 - 12 - 15),
+        valid_from: date!(2026 - 01 - 01),
+        valid_to: date!(2026 - 12 - 31),
+        acknowledge_within: ack,
+        first_contact_within: ack + 3,
+        visible_fields: [CardField::Names, CardField::Languages, CardField::Needs]
+            .into_iter()
+            .collect(),
+    }
+}
+
+fn register(id: OrganizationId, name: &str, kind: OrganizationKind) -> OrganizationCommand {
+    OrganizationCommand::Register {
+        id,
+        name: name.into(),
+        kind,
+        ownership: Ownership::Private,
+        contacts: Contacts {
+            phone: Some("+39 0971 411111".into()),
+            email: Some("segreteria@example.org".into()),
+            address: Some("Corso Garibaldi 10, Potenza".into()),
+        },
+    }
+}
+
+fn onboard() -> Vec<OrganizationCommand> {
+    vec![
+        OrganizationCommand::ChangeOnboarding(OnboardingStatus::Onboarding),
+        OrganizationCommand::ChangeOnboarding(OnboardingStatus::Active),
+    ]
+}
+
+fn take_in_charge(
+    person: PersonId,
+    desk: OrganizationId,
+    channel: Channel,
+    operator: Option<AccountId>,
+    identity: PersonIdentity,
+) -> Vec<CaseCommand> {
+    vec![CaseCommand::TakeInCharge(PersonTakenInCharge {
+        person_id: person,
+        desk,
+        channel,
+        operator,
+        identity,
+    })]
+}
+
+fn named(names: &[&str]) -> PersonIdentity {
+    PersonIdentity {
+        names: names
+            .iter()
+            .map(|n| PersonName {
+                kind: "as_used".into(),
+                text: (*n).into(),
+            })
+            .collect(),
+        ..PersonIdentity::default()
+    }
+}
+
+fn need(id: NeedId, c: &str, urgency: Urgency, note: Option<&str>) -> CaseCommand {
+    CaseCommand::RecordNeed {
+        need: id,
+        code: code(c),
+        urgency,
+        note: note.map(str::to_owned),
+    }
+}
+
+/// Five organisations, four people, their needs, visits and answers, and
+/// ten referrals through every status, one chain redirected twice — the
+/// streams interleaved in the log as a working day interleaves them.
+async fn write_history(pool: &PgPool) -> History {
+    let network = NetworkId::new();
+    let mut w = Writer {
+        store: EventStore::new(pool.clone(), Keyring::new(MasterKey::generate())),
+        network,
+        account: AccountId::new(),
+        clock: datetime!(2026-03-02 08:00 UTC),
+        appended: 0,
+    };
+
+    // The network: a desk and four providers.
+    let desk_id = OrganizationId::new();
+    let mut desk = Stream::<OrganizationAggregate>::new(desk_id.0);
+    let mut commands = vec![register(
+        desk_id,
+        "Sportello Immigrazione Potenza",
+        OrganizationKind::Desk,
+    )];
+    commands.extend(onboard());
+    w.run(&mut desk, desk_id, commands).await;
+
+    let caritas_id = OrganizationId::new();
+    let mut caritas = Stream::<OrganizationAggregate>::new(caritas_id.0);
+    let jobs = service(
+        "Orientamento al lavoro",
+        &["job_search", "vocational_training"],
+        &["it", "en", "fr"],
+    );
+    let legal = service(
+        "Sportello legale",
+        &["legal_advice", "labour_dispute"],
+        &["it", "ar"],
+    );
+    let (jobs_id, legal_id) = (jobs.id, legal.id);
+    let mut commands = vec![
+        register(caritas_id, "Caritas Diocesana", OrganizationKind::NonProfit),
+        OrganizationCommand::AddService(jobs),
+        OrganizationCommand::AddService(legal),
+        OrganizationCommand::SignAgreement(agreement(2)),
+    ];
+    commands.extend(onboard());
+    w.run(&mut caritas, desk_id, commands).await;
+
+    let cgil_id = OrganizationId::new();
+    let mut cgil = Stream::<OrganizationAggregate>::new(cgil_id.0);
+    let union = service(
+        "Vertenze",
+        &["labour_dispute", "workplace_safety"],
+        &["it", "uk", "ru"],
+    );
+    let union_id = union.id;
+    w.run(
+        &mut cgil,
+        desk_id,
+        vec![register(
+            cgil_id,
+            "CGIL Potenza",
+            OrganizationKind::TradeUnion,
+        )],
+    )
+    .await;
+    w.run(
+        &mut cgil,
+        cgil_id,
+        vec![
+            OrganizationCommand::AddService(union),
+            OrganizationCommand::SignAgreement(agreement(1)),
+        ],
+    )
+    .await;
+    w.run(&mut cgil, desk_id, onboard()).await;
+
+    let asp_id = OrganizationId::new();
+    let mut asp = Stream::<OrganizationAggregate>::new(asp_id.0);
+    let health = service(
+        "Ambulatorio STP",
+        &["health_ssn_registration", "health_stp_code"],
+        &["it"],
+    );
+    let extra = service("Consultorio", &["health_maternal_child"], &["it"]);
+    let (health_id, extra_id) = (health.id, extra.id);
+    let mut commands = vec![
+        register(asp_id, "ASP Basilicata", OrganizationKind::HealthAuthority),
+        OrganizationCommand::AddService(health.clone()),
+        OrganizationCommand::AddService(extra),
+        OrganizationCommand::SignAgreement(agreement(3)),
+    ];
+    commands.extend(onboard());
+    commands.extend([
+        OrganizationCommand::ChangeOnboarding(OnboardingStatus::Suspended),
+        OrganizationCommand::SignAgreement(agreement(2)),
+        OrganizationCommand::ChangeOnboarding(OnboardingStatus::Active),
+        OrganizationCommand::UpdateService(Service {
+            languages: vec!["it".into(), "en".into(), "ar".into()],
+            interpretation: true,
+            ..health
+        }),
+        OrganizationCommand::RemoveService(extra_id),
+    ]);
+    w.run(&mut asp, desk_id, commands).await;
+
+    let invited_id = OrganizationId::new();
+    let mut invited = Stream::<OrganizationAggregate>::new(invited_id.0);
+    w.run(
+        &mut invited,
+        desk_id,
+        vec![
+            register(invited_id, "Associazione Ponti", OrganizationKind::Other),
+            OrganizationCommand::SignAgreement(agreement(5)),
+            OrganizationCommand::EndAgreement {
+                on: date!(2026 - 02 - 28),
+            },
+        ],
+    )
+    .await;
+
+    // Zainab: a phone visit, two needs, one answered at the desk, the
+    // other referred and completed.
+    let zainab = PersonId::new();
+    let mut case_z = Stream::<CaseAggregate>::new(zainab.0);
+    let identity = PersonIdentity {
+        names: vec![
+            PersonName {
+                kind: "as_in_document".into(),
+                text: PERSONAL[0].into(),
+            },
+            PersonName {
+                kind: "alias".into(),
+                text: PERSONAL[1].into(),
+            },
+        ],
+        birth_date: Some(PERSONAL[2].into()),
+        sex: Some(Sex::Female),
+        country_of_birth: Some("SD".into()),
+        citizenships: vec!["SD".into()],
+        languages: vec![LanguageSkill {
+            code: "ar".into(),
+            proficiency: Proficiency::Native,
+        }],
+        contacts: PersonContacts {
+            phone: Some(PERSONAL[3].into()),
+            email: Some(PERSONAL[4].into()),
+            address: Some(PERSONAL[5].into()),
+        },
+        documents: vec![IdentityDocument {
+            kind: "passport".into(),
+            number: PERSONAL[6].into(),
+            issuing_country: Some("SD".into()),
+            expires_on: Some("2029-01-31".into()),
+        }],
+        vulnerabilities: vec![Vulnerability::SingleParent],
+    };
+    w.run(
+        &mut case_z,
+        desk_id,
+        take_in_charge(zainab, desk_id, Channel::Desk, Some(w.account), identity),
+    )
+    .await;
+    let (z_job, z_legal) = (NeedId::new(), NeedId::new());
+    w.run(
+        &mut case_z,
+        desk_id,
+        vec![
+            CaseCommand::RecordVisit {
+                channel: Channel::Phone,
+                note: Some(PERSONAL[9].into()),
+            },
+            need(z_job, "job_search", Urgency::Normal, Some(PERSONAL[10])),
+            need(z_legal, "legal_advice", Urgency::High, None),
+        ],
+    )
+    .await;
+
+    // Oleksandr: a labour dispute, declined, redirected, failed,
+    // redirected again, cancelled.
+    let oleksandr = PersonId::new();
+    let mut case_o = Stream::<CaseAggregate>::new(oleksandr.0);
+    let identity = PersonIdentity {
+        documents: vec![IdentityDocument {
+            kind: "residence_permit".into(),
+            number: PERSONAL[8].into(),
+            issuing_country: Some("IT".into()),
+            expires_on: None,
+        }],
+        ..named(&[PERSONAL[7]])
+    };
+    w.run(
+        &mut case_o,
+        desk_id,
+        take_in_charge(oleksandr, desk_id, Channel::Outreach, None, identity),
+    )
+    .await;
+    let o_dispute = NeedId::new();
+    w.run(
+        &mut case_o,
+        desk_id,
+        vec![need(o_dispute, "labour_dispute", Urgency::High, None)],
+    )
+    .await;
+
+    let mut r1 = w
+        .send(
+            desk_id,
+            &case_z,
+            z_job,
+            &caritas,
+            jobs_id,
+            None,
+            Some(PERSONAL[12]),
+        )
+        .await;
+    w.run(
+        &mut case_z,
+        desk_id,
+        vec![CaseCommand::ResolveNeed {
+            need: z_legal,
+            outcome: DeskOutcome::Orientation,
+            note: Some(PERSONAL[11].into()),
+        }],
+    )
+    .await;
+    let mut r2 = w
+        .send(desk_id, &case_o, o_dispute, &cgil, union_id, None, None)
+        .await;
+    w.run(&mut r1, caritas_id, vec![ReferralCommand::Acknowledge])
+        .await;
+    w.run(
+        &mut r2,
+        cgil_id,
+        vec![ReferralCommand::Decline {
+            reason: DeclineReason::Other,
+            text: Some(PERSONAL[14].into()),
+        }],
+    )
+    .await;
+    let r3_id = ReferralId::new();
+    w.run(
+        &mut r2,
+        desk_id,
+        vec![ReferralCommand::Redirect {
+            to: r3_id,
+            organization: caritas_id,
+            service: legal_id,
+        }],
+    )
+    .await;
+    let mut r3 = {
+        let mut new = referral::plan(
+            r3_id,
+            case_o.get(),
+            o_dispute,
+            caritas.get(),
+            legal_id,
+            Some(ReferralId(r2.id.0)),
+            &WorkingCalendar::for_potenza(),
+            w.clock,
+        )
+        .unwrap();
+        new.note = None;
+        let mut r = Stream::new(r3_id.0);
+        w.run(&mut r, desk_id, vec![ReferralCommand::Send(new)])
+            .await;
+        r
+    };
+    w.run(&mut r1, caritas_id, vec![ReferralCommand::Accept])
+        .await;
+    w.run(&mut r3, caritas_id, vec![ReferralCommand::Accept])
+        .await;
+    w.run(&mut r1, caritas_id, vec![ReferralCommand::Start])
+        .await;
+
+    // Amina: health needs; one referral fails, one is only sent; her case
+    // closes, reopens on a new visit, and closes again.
+    let amina = PersonId::new();
+    let mut case_a = Stream::<CaseAggregate>::new(amina.0);
+    w.run(
+        &mut case_a,
+        desk_id,
+        take_in_charge(
+            amina,
+            desk_id,
+            Channel::Phone,
+            Some(w.account),
+            named(&["Amina"]),
+        ),
+    )
+    .await;
+    let (a_ssn, a_stp) = (NeedId::new(), NeedId::new());
+    w.run(
+        &mut case_a,
+        desk_id,
+        vec![
+            CaseCommand::RecordVisit {
+                channel: Channel::Desk,
+                note: None,
+            },
+            need(a_ssn, "health_ssn_registration", Urgency::Immediate, None),
+            need(a_stp, "health_stp_code", Urgency::Low, None),
+        ],
+    )
+    .await;
+    let mut r5 = w
+        .send(desk_id, &case_a, a_ssn, &asp, health_id, None, None)
+        .await;
+    let r6 = w
+        .send(desk_id, &case_a, a_stp, &asp, health_id, None, None)
+        .await;
+    w.run(
+        &mut r3,
+        caritas_id,
+        vec![ReferralCommand::Fail {
+            reason: FailReason::PersonUnreachable,
+            text: Some(PERSONAL[15].into()),
+        }],
+    )
+    .await;
+    let r4_id = ReferralId::new();
+    w.run(
+        &mut r3,
+        desk_id,
+        vec![ReferralCommand::Redirect {
+            to: r4_id,
+            organization: cgil_id,
+            service: union_id,
+        }],
+    )
+    .await;
+    let mut r4 = {
+        let new = referral::plan(
+            r4_id,
+            case_o.get(),
+            o_dispute,
+            cgil.get(),
+            union_id,
+            Some(r3_id),
+            &WorkingCalendar::for_potenza(),
+            w.clock,
+        )
+        .unwrap();
+        let mut r = Stream::new(r4_id.0);
+        w.run(&mut r, desk_id, vec![ReferralCommand::Send(new)])
+            .await;
+        r
+    };
+    w.run(
+        &mut r5,
+        asp_id,
+        vec![ReferralCommand::Accept, ReferralCommand::Start],
+    )
+    .await;
+    w.run(
+        &mut r1,
+        caritas_id,
+        vec![ReferralCommand::Complete {
+            outcome: Outcome::NeedMet,
+            note: Some(PERSONAL[13].into()),
+        }],
+    )
+    .await;
+    w.run(&mut r4, cgil_id, vec![ReferralCommand::Acknowledge])
+        .await;
+    w.run(&mut r4, desk_id, vec![ReferralCommand::Cancel]).await;
+    w.run(&mut case_o, desk_id, vec![CaseCommand::Close]).await;
+    w.run(
+        &mut r5,
+        asp_id,
+        vec![ReferralCommand::Fail {
+            reason: FailReason::Other,
+            text: Some("la persona si è trasferita".into()),
+        }],
+    )
+    .await;
+    w.run(&mut case_a, desk_id, vec![CaseCommand::Close]).await;
+    w.run(
+        &mut case_a,
+        desk_id,
+        vec![
+            CaseCommand::RecordVisit {
+                channel: Channel::Outreach,
+                note: Some(PERSONAL[16].into()),
+            },
+            CaseCommand::Reopen,
+        ],
+    )
+    .await;
+
+    // Kwame: four needs, referrals left acknowledged, accepted, declined
+    // and in progress.
+    let kwame = PersonId::new();
+    let mut case_k = Stream::<CaseAggregate>::new(kwame.0);
+    w.run(
+        &mut case_k,
+        desk_id,
+        take_in_charge(kwame, desk_id, Channel::Desk, None, named(&["Kwame"])),
+    )
+    .await;
+    let k = [NeedId::new(), NeedId::new(), NeedId::new(), NeedId::new()];
+    w.run(
+        &mut case_k,
+        desk_id,
+        vec![
+            need(k[0], "vocational_training", Urgency::Low, None),
+            need(k[1], "job_search", Urgency::Normal, None),
+            need(k[2], "labour_dispute", Urgency::Normal, None),
+            need(k[3], "legal_advice", Urgency::High, None),
+        ],
+    )
+    .await;
+    let mut r7 = w
+        .send(desk_id, &case_k, k[0], &caritas, jobs_id, None, None)
+        .await;
+    let mut r8 = w
+        .send(desk_id, &case_k, k[1], &caritas, jobs_id, None, None)
+        .await;
+    let mut r9 = w
+        .send(desk_id, &case_k, k[2], &cgil, union_id, None, None)
+        .await;
+    let mut r10 = w
+        .send(desk_id, &case_k, k[3], &caritas, legal_id, None, None)
+        .await;
+    w.run(&mut r7, caritas_id, vec![ReferralCommand::Acknowledge])
+        .await;
+    w.run(
+        &mut r9,
+        cgil_id,
+        vec![ReferralCommand::Decline {
+            reason: DeclineReason::NoCapacity,
+            text: None,
+        }],
+    )
+    .await;
+    w.run(&mut r8, caritas_id, vec![ReferralCommand::Accept])
+        .await;
+    w.run(
+        &mut r10,
+        caritas_id,
+        vec![ReferralCommand::Accept, ReferralCommand::Start],
+    )
+    .await;
+    w.run(
+        &mut cgil,
+        cgil_id,
+        vec![OrganizationCommand::UpdateDetails {
+            name: "CGIL Camera del Lavoro di Potenza".into(),
+            kind: OrganizationKind::TradeUnion,
+            ownership: Ownership::Private,
+            contacts: Contacts::default(),
+        }],
+    )
+    .await;
+    w.run(
+        &mut case_k,
+        desk_id,
+        vec![CaseCommand::RecordVisit {
+            channel: Channel::Phone,
+            note: None,
+        }],
+    )
+    .await;
+
+    let ids = |r: &Stream<ReferralAggregate>| ReferralId(r.id.0);
+    History {
+        store: w.store,
+        network,
+        total: w.appended,
+        desk: desk_id,
+        caritas: caritas_id,
+        cgil: cgil_id,
+        asp: asp_id,
+        invited: invited_id,
+        zainab,
+        oleksandr,
+        amina,
+        kwame,
+        answered: z_legal,
+        referrals: [
+            ids(&r1),
+            ids(&r2),
+            r3_id,
+            r4_id,
+            ids(&r5),
+            ids(&r6),
+            ids(&r7),
+            ids(&r8),
+            ids(&r9),
+            ids(&r10),
+        ],
+    }
+}
+
+// ---------------------------------------------------------------- helpers
+
+/// Log readers see an event once every older transaction in the cluster
+/// has ended (other tests hold some open): wait until all `n` are
+/// readable, then read the whole log in order.
+async fn whole_log(pool: &PgPool, n: i64) -> Vec<RecordedEvent> {
+    let deadline = Instant::now() + StdDuration::from_secs(30);
+    while count_after(pool, LogCursor::START).await.unwrap() != n {
+        assert!(Instant::now() < deadline, "timed out waiting for the log");
+        tokio::time::sleep(StdDuration::from_millis(20)).await;
+    }
+    let log = read_log(pool, LogCursor::START, 100_000, None)
+        .await
+        .unwrap();
+    assert_eq!(log.len() as i64, n);
+    log
+}
+
+fn projection(name: &str) -> Arc<dyn Projection> {
+    sportello_projections::all()
+        .into_iter()
+        .find(|p| p.name() == name)
+        .unwrap_or_else(|| panic!("{name} is one of all()"))
+}
+
+async fn create(pool: &PgPool, p: &dyn Projection, table: &str) {
+    sqlx::raw_sql(sqlx::AssertSqlSafe(p.create_table(table)))
+        .execute(pool)
+        .await
+        .unwrap();
+}
+
+/// Every row of `table` as JSON, in key order.
+async fn dump(pool: &PgPool, table: &str, key: &str) -> Vec<Value> {
+    sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
+        "SELECT to_jsonb(t) FROM {table} t ORDER BY {key}"
+    )))
+    .fetch_all(pool)
+    .await
+    .unwrap()
+}
+
+/// Every row of a read model (its view), typed.
+async fn rows<T: DeserializeOwned>(pool: &PgPool, name: &str, key: &str) -> Vec<T> {
+    dump(pool, name, key)
+        .await
+        .into_iter()
+        .map(|v| serde_json::from_value(v).unwrap())
+        .collect()
+}
+
+async fn apply_batch(
+    pool: &PgPool,
+    p: &dyn Projection,
+    table: &str,
+    events: &[RecordedEvent],
+) -> Result<(), ApplyError> {
+    let mut tx = pool.begin().await.unwrap();
+    p.apply_batch(&mut tx, table, events).await?;
+    tx.commit().await.unwrap();
+    Ok(())
+}
+
+fn refused(r: Result<(), ApplyError>, what: &str) -> String {
+    match r {
+        Err(ApplyError::Invalid(message)) => message,
+        Err(other) => panic!("{what}: refused as a database error: {other}"),
+        Ok(()) => panic!("{what}: accepted"),
+    }
+}
+
+fn events_of(log: &[RecordedEvent], stream: Uuid) -> Vec<RecordedEvent> {
+    log.iter()
+        .filter(|e| e.stream_id.0 == stream)
+        .cloned()
+        .collect()
+}
+
+// ------------------------------------------------------------------ tests
+
+/// The whole log in one set-wise batch, in batches of three, one event at
+/// a time, and through a blue/green rebuild in batches of five: the same
+/// rows, byte for byte, in every read model — and the rows say what
+/// happened.
+#[tokio::test]
+async fn one_batch_one_at_a_time_and_rebuild_give_the_same_rows() {
+    let db = TestDb::new().await;
+    let h = write_history(&db.pool).await;
+    let log = whole_log(&db.pool, h.total).await;
+    assert!(log.len() > 80, "a realistic history: {} events", log.len());
+
+    for (name, key) in MODELS {
+        let p = projection(name);
+        let (whole, threes, single) = (
+            format!("t_{name}_whole"),
+            format!("t_{name}_threes"),
+            format!("t_{name}_single"),
+        );
+        for t in [&whole, &threes, &single] {
+            create(&db.pool, &*p, t).await;
+        }
+        apply_batch(&db.pool, &*p, &whole, &log).await.unwrap();
+        for chunk in log.chunks(3) {
+            apply_batch(&db.pool, &*p, &threes, chunk).await.unwrap();
+        }
+        let mut conn = db.pool.acquire().await.unwrap();
+        for e in &log {
+            p.apply(&mut conn, &single, e).await.unwrap();
+        }
+        drop(conn);
+        let applied = rebuild(&db.pool, &*p, 5, &|_, _| {}).await.unwrap();
+        assert_eq!(applied as i64, h.total, "{name}: the rebuild read the log");
+
+        let expected = dump(&db.pool, &single, key).await;
+        assert!(!expected.is_empty(), "{name} has rows");
+        assert_eq!(
+            dump(&db.pool, &whole, key).await,
+            expected,
+            "{name}: one batch"
+        );
+        assert_eq!(
+            dump(&db.pool, &threes, key).await,
+            expected,
+            "{name}: threes"
+        );
+        assert_eq!(dump(&db.pool, name, key).await, expected, "{name}: rebuilt");
+    }
+
+    // The rows say what happened.
+    let cases: Vec<CaseRow> = rows(&db.pool, "cases", "person_id").await;
+    let case = |p: PersonId| cases.iter().find(|c| c.person_id == p.0).unwrap();
+    assert_eq!(cases.len(), 4);
+    assert!(
+        cases
+            .iter()
+            .all(|c| c.network_id == h.network.0 && c.desk_id == h.desk.0)
+    );
+    let channels = |c: &CaseRow| {
+        c.visits
+            .iter()
+            .map(|v| v.channel.as_str())
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(channels(case(h.zainab)), ["desk", "phone"]);
+    assert_eq!(channels(case(h.amina)), ["phone", "desk", "outreach"]);
+    assert_eq!(channels(case(h.kwame)), ["desk", "phone"]);
+    assert_eq!(case(h.oleksandr).status, "closed");
+    assert!(case(h.oleksandr).closed_at.is_some());
+    assert_eq!(case(h.oleksandr).operator_id, None);
+    assert!(case(h.zainab).operator_id.is_some());
+    // Amina's case closed, then reopened by the visit.
+    assert_eq!(case(h.amina).status, "open");
+    assert_eq!(case(h.amina).closed_at, None);
+    for c in &cases {
+        assert!(c.opened_at <= c.updated_at);
+        assert!(c.visits.windows(2).all(|w| w[0].at < w[1].at));
+    }
+
+    let needs: Vec<NeedRow> = rows(&db.pool, "needs", "need_id").await;
+    assert_eq!(needs.len(), 9);
+    let per_person = |p: PersonId| needs.iter().filter(|n| n.person_id == p.0).count();
+    assert_eq!(
+        [h.zainab, h.oleksandr, h.amina, h.kwame].map(per_person),
+        [2, 1, 2, 4]
+    );
+    let answered = needs.iter().find(|n| n.need_id == h.answered.0).unwrap();
+    assert_eq!(answered.status, "resolved");
+    assert_eq!(answered.outcome.as_deref(), Some("orientation"));
+    assert_eq!(
+        (answered.code.as_str(), answered.area.as_str()),
+        ("legal_advice", "legal_assistance")
+    );
+    assert!(answered.resolved_at > Some(answered.recorded_at));
+    assert_eq!(needs.iter().filter(|n| n.status == "open").count(), 8);
+    let urgencies: BTreeSet<&str> = needs.iter().map(|n| n.urgency.as_str()).collect();
+    assert_eq!(
+        urgencies,
+        BTreeSet::from(["high", "immediate", "low", "normal"])
+    );
+
+    let referrals: Vec<ReferralRow> = rows(&db.pool, "referrals", "referral_id").await;
+    assert_eq!(referrals.len(), 10);
+    let r = |i: usize| {
+        referrals
+            .iter()
+            .find(|r| r.referral_id == h.referrals[i].0)
+            .unwrap()
+    };
+    use ReferralStatus as S;
+    let statuses = [
+        S::Completed,
+        S::Redirected,
+        S::Redirected,
+        S::Cancelled,
+        S::Failed,
+        S::Sent,
+        S::Acknowledged,
+        S::Accepted,
+        S::Declined,
+        S::InProgress,
+    ];
+    for (i, status) in statuses.into_iter().enumerate() {
+        assert_eq!(r(i).status, status, "referral {i}");
+        assert_eq!(r(i).history.last().unwrap().status, status, "referral {i}");
+        assert_eq!(r(i).history[0].status, S::Sent, "referral {i}");
+        assert_eq!(r(i).version, r(i).history.len() as i64, "referral {i}");
+        assert!(r(i).acknowledge_by.is_some() && r(i).first_contact_by.is_some());
+    }
+    let path: Vec<S> = r(0).history.iter().map(|c| c.status).collect();
+    assert_eq!(
+        path,
+        [
+            S::Sent,
+            S::Acknowledged,
+            S::Accepted,
+            S::InProgress,
+            S::Completed
+        ]
+    );
+    assert_eq!(r(0).outcome.as_deref(), Some("need_met"));
+    assert!(r(0).closed_at.is_some() && r(0).started_at.is_some());
+    assert_eq!(r(0).history[0].by_organization, h.desk.0);
+    assert_eq!(r(0).history[1].by_organization, h.caritas.0);
+    // The chain: declined by the union, redirected to Caritas, failed
+    // there, redirected back to the union, cancelled.
+    assert_eq!(r(1).decline_reason.as_deref(), Some("other"));
+    assert_eq!(
+        (r(1).redirected_from, r(1).redirected_to),
+        (None, Some(h.referrals[2].0))
+    );
+    assert_eq!(
+        (r(2).redirected_from, r(2).redirected_to),
+        (Some(h.referrals[1].0), Some(h.referrals[3].0))
+    );
+    assert_eq!(
+        (r(3).redirected_from, r(3).redirected_to),
+        (Some(h.referrals[2].0), None)
+    );
+    assert_eq!(r(2).fail_reason.as_deref(), Some("person_unreachable"));
+    assert_eq!(
+        [1, 2, 3].map(|i| r(i).organization_id),
+        [h.cgil.0, h.caritas.0, h.cgil.0]
+    );
+    assert!([1, 2, 3].iter().all(|&i| r(i).need_id == r(1).need_id));
+    assert_eq!(r(4).fail_reason.as_deref(), Some("other"));
+    assert_eq!(r(8).decline_reason.as_deref(), Some("no_capacity"));
+    assert_eq!(r(4).need_area, "health");
+
+    let orgs: Vec<OrganizationRow> = rows(&db.pool, "organizations", "organization_id").await;
+    assert_eq!(orgs.len(), 5);
+    let org = |id: OrganizationId| orgs.iter().find(|o| o.organization_id == id.0).unwrap();
+    assert_eq!(org(h.cgil).name, "CGIL Camera del Lavoro di Potenza");
+    assert_eq!(org(h.cgil).details.name, org(h.cgil).name);
+    assert_eq!(org(h.cgil).details.contacts, Contacts::default());
+    assert_eq!(org(h.asp).status, "active");
+    let asp = org(h.asp);
+    assert_eq!(asp.services.len(), 1, "the consultorio was removed");
+    assert_eq!(asp.services[0].languages, ["it", "en", "ar"]);
+    assert!(asp.services[0].interpretation);
+    let replaced = asp.agreement.as_ref().unwrap();
+    assert!(
+        replaced.replaces.is_some(),
+        "the second agreement replaced the first"
+    );
+    assert_eq!(replaced.acknowledge_within, 2);
+    assert_eq!(org(h.invited).status, "invited");
+    assert_eq!(org(h.invited).agreement, None, "ended");
+    assert_eq!(org(h.caritas).services.len(), 2);
+    assert_eq!(
+        org(h.caritas).services[0].hours.thursday.len(),
+        2,
+        "hours as the domain stored them"
+    );
+    assert_eq!(org(h.caritas).services[0].hours.thursday[0].open, "09:00");
+
+    db.drop_db().await;
+}
+
+/// A stream whose versions do not follow — a gap, a repeat, a missing
+/// first event — is refused, set-wise and one event at a time, and the
+/// refused batch leaves nothing behind.
+#[tokio::test]
+async fn a_version_gap_or_repeat_is_refused() {
+    let db = TestDb::new().await;
+    let h = write_history(&db.pool).await;
+    let log = whole_log(&db.pool, h.total).await;
+
+    // One stream of each kind, with at least three events.
+    for (name, key, stream) in [
+        ("cases", "person_id", h.zainab.0),
+        ("referrals", "referral_id", h.referrals[0].0),
+        ("organizations", "organization_id", h.asp.0),
+    ] {
+        let p = projection(name);
+        let events = events_of(&log, stream);
+        assert!(events.len() >= 3, "{name}");
+        assert!(events.iter().zip(1..).all(|(e, v)| e.version == v));
+
+        // Version 2 missing: refused as a whole, nothing written.
+        let gap = [events[0].clone(), events[2].clone()];
+        let table = format!("t_{name}_gap");
+        create(&db.pool, &*p, &table).await;
+        let message = refused(apply_batch(&db.pool, &*p, &table, &gap).await, name);
+        assert!(message.contains("does not follow"), "{message}");
+        assert!(dump(&db.pool, &table, key).await.is_empty(), "{name}");
+
+        // One at a time: the first applies, the gap is refused, the row
+        // stays at version 1.
+        let mut conn = db.pool.acquire().await.unwrap();
+        p.apply(&mut conn, &table, &gap[0]).await.unwrap();
+        let before = dump(&db.pool, &table, key).await;
+        assert_eq!(before.len(), 1);
+        assert_eq!(before[0]["version"], 1);
+        let message = refused(p.apply(&mut conn, &table, &gap[1]).await, name);
+        assert!(message.contains("does not follow"), "{message}");
+        // A repeat of the event already applied.
+        refused(p.apply(&mut conn, &table, &events[0]).await, name);
+        // A batch that repeats an event in itself.
+        let repeated = [events[1].clone(), events[1].clone()];
+        refused(p.apply_batch(&mut conn, &table, &repeated).await, name);
+        drop(conn);
+        assert_eq!(dump(&db.pool, &table, key).await, before, "{name}");
+
+        // A stream without its first event.
+        let table = format!("t_{name}_headless");
+        create(&db.pool, &*p, &table).await;
+        refused(apply_batch(&db.pool, &*p, &table, &events[1..]).await, name);
+        assert!(dump(&db.pool, &table, key).await.is_empty(), "{name}");
+    }
+
+    // Needs have no version of their own: a need resolved before it was
+    // recorded, or recorded twice, is refused.
+    let p = projection("needs");
+    create(&db.pool, &*p, "t_needs_order").await;
+    let about = |t: &str| {
+        log.iter()
+            .find(|e| e.event_type == t && e.payload["need_id"] == h.answered.to_string())
+            .cloned()
+            .unwrap()
+    };
+    let (recorded, resolved) = (about("NeedRecorded"), about("NeedResolved"));
+    refused(
+        apply_batch(
+            &db.pool,
+            &*p,
+            "t_needs_order",
+            &[resolved.clone(), recorded.clone()],
+        )
+        .await,
+        "resolved first",
+    );
+    assert!(dump(&db.pool, "t_needs_order", "need_id").await.is_empty());
+    refused(
+        apply_batch(
+            &db.pool,
+            &*p,
+            "t_needs_order",
+            &[recorded.clone(), recorded.clone()],
+        )
+        .await,
+        "recorded twice",
+    );
+    apply_batch(&db.pool, &*p, "t_needs_order", &[recorded, resolved])
+        .await
+        .unwrap();
+    assert_eq!(dump(&db.pool, "t_needs_order", "need_id").await.len(), 1);
+
+    db.drop_db().await;
+}
+
+/// An event of the right type whose payload does not read is refused
+/// with `Invalid` — never stored half-read, never replaced by a default.
+#[tokio::test]
+async fn a_malformed_payload_is_refused() {
+    let db = TestDb::new().await;
+    let h = write_history(&db.pool).await;
+    let log = whole_log(&db.pool, h.total).await;
+
+    type Spoil = fn(&mut Value);
+    let cases: [(&str, &str, &str, Spoil); 12] = [
+        ("cases", "PersonTakenInCharge", "an empty payload", |p| {
+            *p = json!({})
+        }),
+        ("cases", "PersonTakenInCharge", "an unknown channel", |p| {
+            p["channel"] = json!("carrier_pigeon")
+        }),
+        ("cases", "VisitRecorded", "an unknown channel", |p| {
+            p["channel"] = json!("telepathy")
+        }),
+        (
+            "needs",
+            "NeedRecorded",
+            "a code outside the taxonomy",
+            |p| p["code"] = json!("made_up_need"),
+        ),
+        ("needs", "NeedRecorded", "an unknown urgency", |p| {
+            p["urgency"] = json!("whenever")
+        }),
+        ("needs", "NeedResolved", "an unknown outcome", |p| {
+            p["outcome"] = json!("shrugged")
+        }),
+        ("referrals", "ReferralSent", "no need code", |p| {
+            p.as_object_mut().unwrap().remove("need_code");
+        }),
+        ("referrals", "ReferralDeclined", "an unknown reason", |p| {
+            p["reason"] = json!("because")
+        }),
+        (
+            "referrals",
+            "ReferralCompleted",
+            "a number for an outcome",
+            |p| p["outcome"] = json!(42),
+        ),
+        (
+            "referrals",
+            "ReferralRedirected",
+            "a target that is no id",
+            |p| p["to"] = json!("the usual place"),
+        ),
+        (
+            "organizations",
+            "OrganizationOnboardingChanged",
+            "an unknown status",
+            |p| p["to"] = json!("retired"),
+        ),
+        (
+            "organizations",
+            "OrganizationServiceAdded",
+            "languages as a number",
+            |p| p["languages"] = json!(7),
+        ),
+    ];
+    for (i, (name, event_type, what, spoil)) in cases.into_iter().enumerate() {
+        let p = projection(name);
+        let key = MODELS.iter().find(|(n, _)| *n == name).unwrap().1;
+        let at = log
+            .iter()
+            .position(|e| e.event_type == event_type)
+            .unwrap_or_else(|| panic!("the history has a {event_type}"));
+        let table = format!("t_{name}_spoilt_{i}");
+        create(&db.pool, &*p, &table).await;
+        // Everything before it applies; the event itself, as written,
+        // would apply too.
+        apply_batch(&db.pool, &*p, &table, &log[..at])
+            .await
+            .unwrap();
+        let before = dump(&db.pool, &table, key).await;
+        let mut bad = log[at].clone();
+        spoil(&mut bad.payload);
+        assert_ne!(bad.payload, log[at].payload);
+        let message = refused(
+            apply_batch(&db.pool, &*p, &table, std::slice::from_ref(&bad)).await,
+            &format!("{event_type} with {what}"),
+        );
+        assert!(!message.is_empty());
+        let mut conn = db.pool.acquire().await.unwrap();
+        refused(
+            p.apply(&mut conn, &table, &bad).await,
+            &format!("{event_type} with {what}, alone"),
+        );
+        drop(conn);
+        assert_eq!(
+            dump(&db.pool, &table, key).await,
+            before,
+            "{event_type}: {what}"
+        );
+        apply_batch(&db.pool, &*p, &table, std::slice::from_ref(&log[at]))
+            .await
+            .unwrap_or_else(|e| panic!("{event_type} as written: {e}"));
+    }
+    db.drop_db().await;
+}
+
+/// Names, birth date, contacts, documents and every note are in the log
+/// (sealed, and they open with the person's key), and in no row of any
+/// read model.
+#[tokio::test]
+async fn rows_hold_no_personal_data() {
+    let db = TestDb::new().await;
+    let h = write_history(&db.pool).await;
+    let log = whole_log(&db.pool, h.total).await;
+
+    // The personal data did reach the log: not in the public payloads,
+    // but in the sealed parts, which open with the history's keyring.
+    let public =
+        serde_json::to_string(&log.iter().map(|e| &e.payload).collect::<Vec<_>>()).unwrap();
+    let sealed: Vec<RecordedEvent> = log
+        .iter()
+        .filter(|e| e.personal.is_some())
+        .cloned()
+        .collect();
+    assert!(sealed.len() >= 10, "{} sealed parts", sealed.len());
+    let opened: Vec<String> = h
+        .store
+        .open(sealed)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|e| match e.personal {
+            Personal::Open(v) => v.to_string(),
+            other => panic!("a personal part that does not open: {other:?}"),
+        })
+        .collect();
+    let opened = opened.join("\n");
+    for marker in PERSONAL {
+        assert!(!public.contains(marker), "{marker:?} in a public payload");
+        assert!(opened.contains(marker), "{marker:?} is in the log, sealed");
+    }
+
+    for (name, key) in MODELS {
+        rebuild(&db.pool, &*projection(name), 10, &|_, _| {})
+            .await
+            .unwrap();
+        let texts: Vec<String> = sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
+            "SELECT t::text FROM {name} t ORDER BY {key}"
+        )))
+        .fetch_all(&db.pool)
+        .await
+        .unwrap();
+        assert!(!texts.is_empty(), "{name} has rows");
+        let all = texts.join("\n");
+        // The query does see the rows' contents...
+        assert!(all.contains(&h.network.to_string()), "{name}");
+        // ...and none of the person's data.
+        for marker in PERSONAL {
+            assert!(!all.contains(marker), "{marker:?} in {name}");
+            let fragment = marker.split_whitespace().next().unwrap();
+            if fragment.len() > 6 {
+                assert!(!all.contains(fragment), "{fragment:?} in {name}");
+            }
+        }
+    }
+    db.drop_db().await;
+}
