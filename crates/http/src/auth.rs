@@ -1,7 +1,8 @@
 //! Who is calling: the bearer token is hashed (SHA-256) and looked up;
 //! only the hash is stored, so comparing is a keyed index lookup and no
-//! token secret is ever compared byte by byte. The full access policy
-//! (roles, scoping, consent) plugs in where [`Caller`] is extracted.
+//! token secret is ever compared byte by byte. A looked-up token is kept
+//! for [`TOKEN_CACHE_TTL`] (a revoked token stops working within it).
+//! What a caller may do is [`crate::access`]'s business.
 
 use crate::error::ApiError;
 use crate::state::AppState;
@@ -32,6 +33,34 @@ fn hash(token: &str) -> Vec<u8> {
     Sha256::digest(token.as_bytes()).to_vec()
 }
 
+/// How long a looked-up token is trusted without asking the database
+/// again: a revoked or expired token stops working within this time.
+pub const TOKEN_CACHE_TTL: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// Tokens looked up recently (by hash), so a busy client does not cost a
+/// query per request. Bounded: cleared when it grows past 10,000 entries.
+#[derive(Clone, Default)]
+pub struct TokenCache(
+    std::sync::Arc<std::sync::Mutex<std::collections::HashMap<Vec<u8>, (Caller, std::time::Instant)>>>,
+);
+
+impl TokenCache {
+    fn get(&self, hash: &[u8]) -> Option<Caller> {
+        let map = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        map.get(hash)
+            .filter(|(_, at)| at.elapsed() < TOKEN_CACHE_TTL)
+            .map(|(c, _)| c.clone())
+    }
+
+    fn put(&self, hash: Vec<u8>, caller: Caller) {
+        let mut map = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        if map.len() >= 10_000 {
+            map.clear();
+        }
+        map.insert(hash, (caller, std::time::Instant::now()));
+    }
+}
+
 impl FromRequestParts<AppState> for Caller {
     type Rejection = ApiError;
 
@@ -44,21 +73,27 @@ impl FromRequestParts<AppState> for Caller {
             .map(str::trim)
             .filter(|t| !t.is_empty())
             .ok_or(ApiError::Unauthorized)?;
+        let hashed = hash(token);
+        if let Some(caller) = state.tokens.get(&hashed) {
+            return Ok(caller);
+        }
         let row: Option<(Uuid, Uuid, Uuid, String)> = sqlx::query_as(
             "SELECT a.account_id, a.network_id, a.organization_id, a.role
                FROM api_tokens t JOIN accounts a USING (account_id)
               WHERE t.token_hash = $1 AND t.revoked_at IS NULL AND t.expires_at > now()",
         )
-        .bind(hash(token))
+        .bind(&hashed)
         .fetch_optional(state.pool())
         .await?;
         let (account, network, org, role) = row.ok_or(ApiError::Unauthorized)?;
-        Ok(Caller {
+        let caller = Caller {
             account_id: AccountId(account),
             network_id: NetworkId(network),
             organization_id: OrganizationId(org),
             role,
-        })
+        };
+        state.tokens.put(hashed, caller.clone());
+        Ok(caller)
     }
 }
 

@@ -123,6 +123,7 @@ pub async fn launch(
         relay: relay_status,
         projections,
         metrics: metrics_handle(),
+        tokens: Default::default(),
     };
     let addr = listener.local_addr()?;
     tracing::info!(%addr, "serving");

@@ -23,6 +23,8 @@ pub struct AppState {
     pub projections: Vec<(&'static str, Arc<ProjectionStatus>)>,
     /// Prometheus rendering.
     pub metrics: PrometheusHandle,
+    /// Bearer tokens looked up recently.
+    pub tokens: crate::auth::TokenCache,
 }
 
 impl AppState {

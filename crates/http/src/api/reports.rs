@@ -1190,3 +1190,65 @@ mod tests {
         );
     }
 }
+
+#[cfg(test)]
+mod scratch_tmp {
+    use super::*;
+
+    #[tokio::test]
+    #[ignore]
+    async fn scratch_db_decodes() {
+        use std::str::FromStr;
+        let opts = sqlx::postgres::PgConnectOptions::from_str(
+            "postgres://postgres@127.0.0.1:5432/sportello_scratch_reports",
+        )
+        .unwrap()
+        .options([("search_path", std::env::var("SCRATCH_SCHEMA").unwrap())]);
+        let pool = sqlx::postgres::PgPoolOptions::new()
+            .max_connections(2)
+            .connect_with(opts)
+            .await
+            .unwrap();
+        let network: Uuid = std::env::var("SCRATCH_NET").unwrap().parse().unwrap();
+        let days: i64 = std::env::var("SCRATCH_DAYS").unwrap().parse().unwrap();
+        for _ in 0..std::env::var("SCRATCH_N").unwrap().parse::<usize>().unwrap() {
+            let now = OffsetDateTime::now_utc();
+            let (from, to) = (now - Duration::days(days), now);
+            let t0 = std::time::Instant::now();
+            let a = fetch_rows(&pool, network, from, to, now).await.unwrap();
+            let t1 = t0.elapsed();
+            let u = fetch_unmet(&pool, network, from, to).await.unwrap();
+            let t2 = t0.elapsed() - t1;
+            eprintln!("alone: rows {t1:?} ({}), unmet {t2:?} ({})", a.len(), u.len());
+            let t = std::time::Instant::now();
+            let (aggs, unmet_needs) = tokio::try_join!(
+                fetch_rows(&pool, network, from, to, now),
+                fetch_unmet(&pool, network, from, to),
+            )
+            .unwrap();
+            let report = BottleneckReport {
+                from,
+                to,
+                generated_at: now,
+                rows: into_rows(aggs),
+                unmet_needs,
+            };
+            let tq = t.elapsed();
+            let json = serde_json::to_string(&report).unwrap();
+            eprintln!("queries together {tq:?}");
+            let csv = render_csv(&report.rows);
+            eprintln!(
+                "took {:?}: {} rows, {} unmet, json {} bytes, csv {} bytes",
+                t.elapsed(),
+                report.rows.len(),
+                report.unmet_needs.len(),
+                json.len(),
+                csv.len()
+            );
+            if report.rows.len() < 20 {
+                eprintln!("{}", serde_json::to_string_pretty(&report).unwrap());
+                eprintln!("{csv}");
+            }
+        }
+    }
+}
