@@ -65,6 +65,19 @@ pub fn rome_offset(t: OffsetDateTime) -> UtcOffset {
     UtcOffset::from_hms(if summer { 2 } else { 1 }, 0, 0).expect("valid offset")
 }
 
+/// The date in Potenza (Europe/Rome) at `t`, whatever offset `t` is
+/// written in: agreements are in force by local dates.
+pub fn rome_date(t: OffsetDateTime) -> time::Date {
+    t.to_offset(rome_offset(t)).date()
+}
+
+/// The instant of a Europe/Rome local time (in the hour the clocks skip
+/// or repeat, the offset before the switch is taken).
+pub fn rome_instant(local: PrimitiveDateTime) -> OffsetDateTime {
+    let guess = local.assume_offset(UtcOffset::from_hms(1, 0, 0).expect("valid offset"));
+    local.assume_offset(rome_offset(guess))
+}
+
 /// When `service` next opens at or after `now` (Rome local time), within
 /// 14 days, skipping its closing dates and the calendar's holidays.
 pub fn next_opening(
@@ -134,7 +147,7 @@ fn score(
         organization_name: org.name.clone(),
         service: service.id,
         service_name: service.name.clone(),
-        available: org.can_receive_referrals(now.date()),
+        available: org.can_receive_referrals(rome_date(now)),
         score: 0,
         next_opening: next,
         reasons: Vec::new(),
@@ -190,8 +203,7 @@ fn score(
     }
     match next {
         Some(at) => {
-            let local_now = now.to_offset(rome_offset(now));
-            let wait = at.assume_offset(local_now.offset()) - local_now;
+            let wait = rome_instant(at) - now;
             let days = wait.whole_hours().max(0) / 24;
             let points = (15 - 2 * days as i32).max(0);
             score += points;

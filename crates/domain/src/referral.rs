@@ -686,7 +686,7 @@ pub fn plan(
             message: "this service does not answer the need's category",
         });
     }
-    if !provider.can_receive_referrals(now.date()) {
+    if !provider.can_receive_referrals(crate::matching::rome_date(now)) {
         return Err(DomainError::NotAllowed {
             action: "refer to this provider",
             status: "not active or without an agreement in force",

@@ -192,11 +192,15 @@ impl RowModel for NeedRow {
             return None;
         }
         match e.event_type.as_str() {
-            "NeedRecorded" | "NeedResolved" => e
-                .payload
-                .get("need_id")
-                .and_then(|v| v.as_str())
-                .and_then(|s| s.parse().ok()),
+            // An unreadable id still names a row (the nil one), so `fold`
+            // sees the event and refuses it rather than it being skipped.
+            "NeedRecorded" | "NeedResolved" => Some(
+                e.payload
+                    .get("need_id")
+                    .and_then(|v| v.as_str())
+                    .and_then(|s| s.parse().ok())
+                    .unwrap_or(Uuid::nil()),
+            ),
             _ => None,
         }
     }
@@ -206,6 +210,9 @@ impl RowModel for NeedRow {
         match (row, e.event_type.as_str()) {
             (None, "NeedRecorded") => {
                 let p: NeedPayload = payload(e)?;
+                if p.need_id.0.is_nil() {
+                    return Err(ApplyError::Invalid("a need without an id".into()));
+                }
                 Ok(Some(NeedRow {
                     network_id: e.network_id.0,
                     need_id: p.need_id.0,
@@ -219,7 +226,7 @@ impl RowModel for NeedRow {
                     resolved_at: None,
                 }))
             }
-            (Some(mut n), "NeedResolved") => {
+            (Some(mut n), "NeedResolved") if n.person_id == e.stream_id.0 => {
                 let p: ResolvedPayload = payload(e)?;
                 n.status = "resolved".into();
                 n.outcome = Some(wire(&p.outcome)?);

@@ -39,6 +39,13 @@ pub struct OrganizationRow {
     pub updated_at: OffsetDateTime,
 }
 
+fn invalid(e: &RecordedEvent, why: &str) -> ApplyError {
+    ApplyError::Invalid(format!(
+        "organisation {} at position {}: {why}",
+        e.stream_id, e.cursor.position
+    ))
+}
+
 impl RowModel for OrganizationRow {
     const NAME: &'static str = "organizations";
     const KEY: &'static str = "organization_id";
@@ -96,13 +103,19 @@ impl RowModel for OrganizationRow {
             }
             "OrganizationOnboardingChanged" => {
                 let p: OnboardingChangedPayload = payload(e)?;
+                if p.from.as_str() != o.status || !organization::transition(p.from, p.to) {
+                    return Err(invalid(e, "an onboarding change from another status"));
+                }
                 o.status = p.to.as_str().to_owned();
             }
             "OrganizationServiceAdded" | "OrganizationServiceUpdated" => {
                 let s: ServicePayload = payload(e)?;
-                match o.services.iter_mut().find(|x| x.service_id == s.service_id) {
-                    Some(x) => *x = s,
-                    None => o.services.push(s),
+                s.to_service().map_err(|err| invalid(e, &err.to_string()))?;
+                let existing = o.services.iter_mut().find(|x| x.service_id == s.service_id);
+                match (existing, e.event_type.as_str()) {
+                    (None, "OrganizationServiceAdded") => o.services.push(s),
+                    (Some(x), "OrganizationServiceUpdated") => *x = s,
+                    _ => return Err(invalid(e, "a service added twice or updated unknown")),
                 }
             }
             "OrganizationServiceRemoved" => {
@@ -111,10 +124,16 @@ impl RowModel for OrganizationRow {
             }
             "OrganizationAgreementSigned" => {
                 let signed: AgreementSignedPayload = payload(e)?;
+                signed
+                    .to_agreement()
+                    .map_err(|err| invalid(e, &err.to_string()))?;
                 o.agreement = Some(signed);
             }
             "OrganizationAgreementEnded" => {
                 let p: AgreementEndedPayload = payload(e)?;
+                if time::Date::parse(&p.on, &time::macros::format_description!("[year]-[month]-[day]")).is_err() {
+                    return Err(invalid(e, "an unreadable end date"));
+                }
                 // As the domain: an ended agreement is no agreement.
                 if o.agreement.as_ref().map(|a| a.agreement_id) == Some(p.agreement_id) {
                     o.agreement = None;

@@ -187,6 +187,17 @@ impl RowModel for ReferralRow {
             }));
         };
         check_follows(r.version, e)?;
+        let action = referral::decode(&e.event_type, &e.payload)
+            .map_err(|err| ApplyError::Invalid(err.to_string()))?
+            .action();
+        if action.and_then(|a| referral::transition(r.status, a)).is_none() {
+            return Err(ApplyError::Invalid(format!(
+                "referral {} cannot go by {} from {}",
+                e.stream_id,
+                e.event_type,
+                r.status.as_str()
+            )));
+        }
         let status = match e.event_type.as_str() {
             "ReferralAcknowledged" => {
                 r.acknowledged_at = Some(at);

@@ -17,7 +17,11 @@
 //!    the log for reference, a runner with no bus, and a blue/green rebuild;
 //! 5. commit-to-projection lag with a relay and a live runner in process,
 //!    at a paced 1,000 appends/s.
+//!
+//! `sportello bench api` measures the whole server over HTTP on a large
+//! generated network: see [`api`].
 
+mod api;
 mod db;
 mod lag;
 mod pipeline;
@@ -46,6 +50,19 @@ pub enum Which {
         #[arg(long, default_value_t = 5)]
         seconds: u64,
     },
+    /// The server over HTTP: commands and reads on a generated network,
+    /// beside the raw-insert baseline; the server's memory.
+    Api {
+        /// Write the figures as JSON here.
+        #[arg(long)]
+        out: Option<std::path::PathBuf>,
+        /// Seconds per measured phase.
+        #[arg(long, default_value_t = 20)]
+        seconds: u64,
+        /// People in the generated dataset.
+        #[arg(long, default_value_t = 100_000)]
+        people: u64,
+    },
 }
 
 /// The concurrencies of the write phases.
@@ -57,6 +74,7 @@ const LAG_RATE: u32 = 1000;
 /// Events per stream when filling the log for the relay and catch-up.
 const FILL_PER_STREAM: usize = 10;
 
+/// The machine a run measured on.
 #[derive(Serialize)]
 struct Machine {
     nproc: usize,
@@ -65,6 +83,7 @@ struct Machine {
     nats_version: String,
 }
 
+/// A goal and how the run did.
 #[derive(Serialize)]
 struct Goal {
     goal: &'static str,
@@ -99,9 +118,46 @@ fn mem_total_kib() -> Option<u64> {
     line.split_whitespace().nth(1)?.parse().ok()
 }
 
+/// The machine, with the versions of the servers behind `pool` and `nats`.
+async fn machine(pool: &sqlx::PgPool, nats: &async_nats::Client) -> anyhow::Result<Machine> {
+    let (postgres_version,): (String,) = sqlx::query_as("SHOW server_version")
+        .fetch_one(pool)
+        .await?;
+    Ok(Machine {
+        nproc: std::thread::available_parallelism().map_or(0, |n| n.get()),
+        mem_total_kib: mem_total_kib(),
+        postgres_version,
+        nats_version: nats.server_info().version,
+    })
+}
+
 /// Run a benchmark.
 pub async fn run(settings: &Settings, which: Which) -> anyhow::Result<()> {
-    let Which::Core { out, seconds } = which;
+    match which {
+        Which::Core { out, seconds } => core(settings, out, seconds).await,
+        Which::Api {
+            out,
+            seconds,
+            people,
+        } => {
+            api::run(
+                settings,
+                api::Options {
+                    out,
+                    seconds,
+                    people,
+                },
+            )
+            .await
+        }
+    }
+}
+
+async fn core(
+    settings: &Settings,
+    out: Option<std::path::PathBuf>,
+    seconds: u64,
+) -> anyhow::Result<()> {
     anyhow::ensure!(seconds >= 1, "--seconds must be at least 1");
     let nats = async_nats::connect(&settings.nats_url)
         .await
@@ -139,15 +195,7 @@ async fn measure(
     seconds: u64,
 ) -> anyhow::Result<Report> {
     let phase = Duration::from_secs(seconds);
-    let (postgres_version,): (String,) = sqlx::query_as("SHOW server_version")
-        .fetch_one(&writes.pool)
-        .await?;
-    let machine = Machine {
-        nproc: std::thread::available_parallelism().map_or(0, |n| n.get()),
-        mem_total_kib: mem_total_kib(),
-        postgres_version,
-        nats_version: nats.server_info().version,
-    };
+    let machine = machine(&writes.pool, nats).await?;
     let date =
         time::OffsetDateTime::now_utc().format(&time::format_description::well_known::Rfc3339)?;
 

@@ -902,7 +902,6 @@ fn equal_scores_are_ordered_by_provider_name() {
 /// from `now.date()`, the date in `now`'s own offset, while everything
 /// else converts to Rome's time first.
 #[test]
-#[ignore = "BUG: availability depends on the offset `now` is written in (matching.rs: `can_receive_referrals(now.date())`)"]
 fn availability_does_not_depend_on_the_offset_now_is_written_in() {
     // 23:30 UTC on 31 January is 00:30 on 1 February in Rome, the first
     // day of the agreement.
@@ -929,7 +928,6 @@ fn availability_does_not_depend_on_the_offset_now_is_written_in() {
 /// The wait to the next opening is measured in Rome's offset of *now*,
 /// so across the spring switch it is an hour too long.
 #[test]
-#[ignore = "BUG: the wait to the next opening is off by an hour across a DST switch (matching.rs: `at.assume_offset(local_now.offset())`)"]
 fn the_wait_to_the_next_opening_is_right_across_the_spring_switch() {
     let mut monday = service("Lunedì", &["job_search"], &["it"], false);
     monday.hours = WeeklyHours::new().with(Weekday::Monday, time!(9:00), time!(12:00));

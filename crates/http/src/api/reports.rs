@@ -15,7 +15,7 @@
 //! `2025-04-01T00:00:00Z`). Without `from` and `to` the period is the 90
 //! days up to now; with one of them, `to` defaults to now and `from` to 90
 //! days before `to`. `from` after `to`, or a period longer than 400 days,
-//! is a `422` naming the field.
+//! is a `422` naming `from` (and `to` when it was given).
 //!
 //! # The rows
 //!
@@ -69,9 +69,18 @@
 //!
 //! # Formats
 //!
-//! JSON by default; `Accept: text/csv` answers the rows (not the unmet
-//! needs) as CSV: a header line, then a line per row with the same fields
-//! flattened (one column per decline reason, one per age bucket).
+//! JSON by default; `Accept: text/csv` (preferred over `application/json`)
+//! answers the rows (not the unmet needs) as CSV, `\n`-separated: a header
+//! line, then a line per row with the same fields flattened (one column per
+//! decline reason, one per age bucket; empty cells for `null`). A name a
+//! spreadsheet would take for a formula gets a leading `'`.
+//!
+//! # Cost
+//!
+//! A stage can be entered long after the referral was sent, so the report
+//! reads every referral of the network sent before `to` (not only those
+//! sent within the period) in one grouped pass; see `ROWS_SQL`. Hours are
+//! rounded to 0.01 and rates to 0.0001.
 
 use super::{ApiQuery, MinPosition};
 use crate::access::{Act, allow};
@@ -660,9 +669,9 @@ fn period(
     Ok((from_value, to_value))
 }
 
-/// Whether the caller asked for CSV: `text/csv` is acceptable and not
-/// less preferred than `application/json` (JSON wins a tie and is the
-/// default, `*/*` included).
+/// Whether the caller asked for CSV: `text/csv` is acceptable and
+/// preferred over `application/json` (JSON wins a tie and is the default,
+/// `*/*` included).
 fn wants_csv(headers: &HeaderMap) -> bool {
     let mut csv: Option<f32> = None;
     let mut json: Option<f32> = None;
@@ -1182,73 +1191,35 @@ mod tests {
     }
 
     #[test]
+    fn the_operation_documents_json_and_csv() {
+        #[derive(utoipa::OpenApi)]
+        #[openapi(paths(bottlenecks))]
+        struct Doc;
+        let doc = serde_json::to_value(<Doc as utoipa::OpenApi>::openapi()).unwrap();
+        let op = &doc["paths"]["/api/v1/reports/bottlenecks"]["get"];
+        let ok = &op["responses"]["200"]["content"];
+        assert!(ok["application/json"]["schema"]["$ref"].is_string());
+        assert!(ok["text/csv"].is_object());
+        let params: Vec<&str> = op["parameters"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter_map(|p| p["name"].as_str())
+            .collect();
+        for name in ["from", "to", "min_position", "Accept"] {
+            assert!(params.contains(&name), "{name} in {params:?}");
+        }
+        let schemas = &doc["components"]["schemas"];
+        assert!(schemas["BottleneckRow"]["properties"]["open_by_age"].is_object());
+        assert!(schemas["OpenByAge"]["properties"]["2d_to_7d"].is_object());
+    }
+
+    #[test]
     fn file_names_carry_the_period() {
         assert_eq!(file_stamp(datetime!(2025-03-01 00:00 UTC)), "2025-03-01");
         assert_eq!(
             file_stamp(datetime!(2025-03-01 08:05:09.5 UTC)),
             "2025-03-01T080509Z"
         );
-    }
-}
-
-#[cfg(test)]
-mod scratch_tmp {
-    use super::*;
-
-    #[tokio::test]
-    #[ignore]
-    async fn scratch_db_decodes() {
-        use std::str::FromStr;
-        let opts = sqlx::postgres::PgConnectOptions::from_str(
-            "postgres://postgres@127.0.0.1:5432/sportello_scratch_reports",
-        )
-        .unwrap()
-        .options([("search_path", std::env::var("SCRATCH_SCHEMA").unwrap())]);
-        let pool = sqlx::postgres::PgPoolOptions::new()
-            .max_connections(2)
-            .connect_with(opts)
-            .await
-            .unwrap();
-        let network: Uuid = std::env::var("SCRATCH_NET").unwrap().parse().unwrap();
-        let days: i64 = std::env::var("SCRATCH_DAYS").unwrap().parse().unwrap();
-        for _ in 0..std::env::var("SCRATCH_N").unwrap().parse::<usize>().unwrap() {
-            let now = OffsetDateTime::now_utc();
-            let (from, to) = (now - Duration::days(days), now);
-            let t0 = std::time::Instant::now();
-            let a = fetch_rows(&pool, network, from, to, now).await.unwrap();
-            let t1 = t0.elapsed();
-            let u = fetch_unmet(&pool, network, from, to).await.unwrap();
-            let t2 = t0.elapsed() - t1;
-            eprintln!("alone: rows {t1:?} ({}), unmet {t2:?} ({})", a.len(), u.len());
-            let t = std::time::Instant::now();
-            let (aggs, unmet_needs) = tokio::try_join!(
-                fetch_rows(&pool, network, from, to, now),
-                fetch_unmet(&pool, network, from, to),
-            )
-            .unwrap();
-            let report = BottleneckReport {
-                from,
-                to,
-                generated_at: now,
-                rows: into_rows(aggs),
-                unmet_needs,
-            };
-            let tq = t.elapsed();
-            let json = serde_json::to_string(&report).unwrap();
-            eprintln!("queries together {tq:?}");
-            let csv = render_csv(&report.rows);
-            eprintln!(
-                "took {:?}: {} rows, {} unmet, json {} bytes, csv {} bytes",
-                t.elapsed(),
-                report.rows.len(),
-                report.unmet_needs.len(),
-                json.len(),
-                csv.len()
-            );
-            if report.rows.len() < 20 {
-                eprintln!("{}", serde_json::to_string_pretty(&report).unwrap());
-                eprintln!("{csv}");
-            }
-        }
     }
 }

@@ -1,0 +1,348 @@
+//! `sportello bench api`: the whole server over HTTP on a network that has
+//! been running for six months (see docs/PERFORMANCE.md).
+//!
+//! In one run, on a fresh database made on the server of
+//! `settings.database_url` and a JetStream stream of its own on
+//! `settings.nats_url` (both removed at the end, also on error):
+//!
+//! 1. the dataset: the demo network's organisations and `--people`
+//!    fictitious people from [`crate::simulate`] over the last 183 days,
+//!    written by 16 writers; every read model rebuilt from the log; the
+//!    log relayed to the stream;
+//! 2. the server: this binary's `serve` as a child process on that
+//!    database and stream, its resident memory sampled from `/proc`;
+//! 3. the baseline: raw single-row inserts at 32 connections, the server
+//!    idle, before and after the commands;
+//! 4. the commands: 32 client connections working fresh people through
+//!    the desk and the providers ([`flow`]), per-route latency;
+//! 5. the reads, with no write load: 8 connections reading cards, inboxes
+//!    and the bottleneck report ([`reads`]), per-route latency;
+//!
+//! and the goals judged. More than 1% failed requests in a phase fails
+//! the run (after the report is printed and written). It never touches a
+//! database or stream it did not make.
+
+mod cpu;
+mod dataset;
+mod flow;
+mod reads;
+mod report;
+mod routes;
+mod server;
+
+use super::db::{self, BenchDb};
+use super::pipeline::Rate;
+use super::write;
+use crate::demo::{DEMO_COORDINATOR, DEMO_DESK, DEMO_NETWORK, DEMO_OPERATOR};
+use anyhow::Context;
+use async_nats::jetstream;
+use flow::{Actors, Catalog};
+use report::{
+    Baseline, COMMAND_CONNECTIONS, Commands, MAX_ERROR_RATE, READ_CONNECTIONS, Reads, Report,
+};
+use routes::Recorder;
+use server::{Launch, Memory, Server, mib};
+use sportello_domain::{AccountId, NetworkId, OrganizationId};
+use sportello_http::Settings;
+use sportello_http::access::role;
+use sportello_http::auth::{create_account, issue_token};
+use sportello_store::bus::BusConfig;
+use sportello_store::{EventStore, Keyring, MasterKey};
+use sqlx::postgres::PgPoolOptions;
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// What to run.
+pub struct Options {
+    /// Write the figures as JSON here.
+    pub out: Option<PathBuf>,
+    /// Seconds per measured phase.
+    pub seconds: u64,
+    /// People in the dataset.
+    pub people: u64,
+}
+
+/// Pool of the bench's own work on its database (the writers and the
+/// rebuilds); the baseline has a pool of its own, open only while it runs.
+const POOL: u32 = dataset::WRITERS as u32 + 4;
+
+/// Run it.
+pub async fn run(settings: &Settings, o: Options) -> anyhow::Result<()> {
+    anyhow::ensure!(o.seconds >= 1, "--seconds must be at least 1");
+    anyhow::ensure!(o.people >= 1, "--people must be at least 1");
+    let nats = async_nats::connect(&settings.nats_url)
+        .await
+        .with_context(|| format!("connecting to NATS at {}", settings.nats_url))?;
+    let bus = sportello_testkit::unique_bus();
+    let bench_db = BenchDb::create(&settings.database_url, POOL).await?;
+    eprintln!("bench database {}, stream {}", bench_db.name, bus.stream_name);
+    let report = measure(settings, &bench_db, &nats, &bus, &o).await;
+    bench_db.drop_db().await;
+    sportello_testkit::delete_stream(&settings.nats_url, &bus).await;
+    let report = report?;
+    report::print(&report);
+    if let Some(path) = &o.out {
+        std::fs::write(path, serde_json::to_vec_pretty(&report)?)
+            .with_context(|| format!("writing {}", path.display()))?;
+        println!("\nfigures written to {}", path.display());
+    }
+    for (phase, calls) in [
+        ("commands", &report.commands.calls),
+        ("reads", &report.reads.calls),
+    ] {
+        anyhow::ensure!(
+            calls.error_rate <= MAX_ERROR_RATE,
+            "{phase}: {} of {} requests failed ({:.2}%, more than {:.0}%)",
+            calls.errors,
+            calls.ok + calls.errors,
+            calls.error_rate * 100.0,
+            MAX_ERROR_RATE * 100.0
+        );
+    }
+    Ok(())
+}
+
+/// The bench's accounts on its database, and tokens for them.
+async fn accounts(db: &BenchDb, catalog: &Catalog, net: &crate::simulate::Network) -> anyhow::Result<Actors> {
+    let network = NetworkId(DEMO_NETWORK);
+    let desk = OrganizationId(DEMO_DESK);
+    let pool = &db.pool;
+    let valid = time::Duration::days(1);
+    let mut token = async |id, org, role, label: &str| {
+        create_account(pool, AccountId(id), network, org, role, label).await?;
+        Ok::<_, anyhow::Error>(issue_token(pool, AccountId(id), valid).await?)
+    };
+    let operator = token(DEMO_OPERATOR, desk, role::DESK_OPERATOR, "Bench desk operator").await?;
+    let coordinator = token(DEMO_COORDINATOR, desk, role::COORDINATOR, "Bench coordinator").await?;
+    let mut partners = HashMap::new();
+    let active = catalog.providers();
+    for p in &net.providers {
+        let org = p.organization.id;
+        if !active.contains(&org.0) {
+            continue;
+        }
+        let t = token(p.partner.0, org, role::PARTNER, "Bench partner").await?;
+        partners.insert(org.0, t);
+    }
+    Ok(Actors {
+        desk: operator,
+        coordinator,
+        partners,
+    })
+}
+
+async fn measure(
+    settings: &Settings,
+    db: &BenchDb,
+    nats: &async_nats::Client,
+    bus: &BusConfig,
+    o: &Options,
+) -> anyhow::Result<Report> {
+    let machine = super::machine(&db.pool, nats).await?;
+    let date =
+        time::OffsetDateTime::now_utc().format(&time::format_description::well_known::Rfc3339)?;
+    let js = jetstream::new(nats.clone());
+    let master = MasterKey::generate();
+    let keyring = Keyring::new(master.clone());
+    keyring.verify_master_key(&db.pool).await?;
+    let store = EventStore::new(db.pool.clone(), keyring);
+
+    eprintln!(
+        "writing the dataset: {} people over 183 days, {} writers",
+        o.people,
+        dataset::WRITERS
+    );
+    let data = dataset::write(&store, o.people, settings.working_calendar()).await?;
+    let events = data.figures.events;
+    eprintln!(
+        "  {} people, {} streams, {} events in {:.1} s",
+        data.figures.people, data.figures.streams, events, data.figures.write.seconds
+    );
+    let visible = dataset::visible(&db.pool, events).await?;
+    eprintln!("rebuilding every read model from the log");
+    let rebuild = dataset::rebuild_all(&db.pool).await?;
+    let rebuild_total = {
+        let events: u64 = rebuild.iter().map(|r| r.rate.events).sum();
+        let seconds: f64 = rebuild.iter().map(|r| r.rate.seconds).sum();
+        Rate {
+            events,
+            seconds,
+            per_sec: events as f64 / seconds,
+        }
+    };
+    eprintln!("relaying the log to JetStream stream {}", bus.stream_name);
+    let relay = dataset::relay(&db.pool, &js, bus, events).await?;
+
+    let catalog = Arc::new(Catalog::of(&data.network));
+    anyhow::ensure!(catalog.len() >= 2, "the network answers fewer than two needs");
+    let actors = Arc::new(accounts(db, &catalog, &data.network).await?);
+
+    eprintln!("starting the server");
+    let started = Instant::now();
+    let mut server = Server::start(&Launch {
+        database_url: sportello_store::db::url_with_database(&settings.database_url, &db.name),
+        nats_url: &settings.nats_url,
+        bus,
+        master_key: &master,
+    })?;
+    let http = reqwest::Client::builder()
+        .pool_max_idle_per_host(2 * COMMAND_CONNECTIONS)
+        .timeout(Duration::from_secs(60))
+        .tcp_nodelay(true)
+        .build()?;
+    server.ready(&http, Duration::from_secs(120)).await?;
+    let server_ready = started.elapsed();
+    let caught_up = server.caught_up(&http, Duration::from_secs(300)).await?;
+    let startup_kib = server.rss.phase();
+
+    let baseline_url = sportello_store::db::url_with_database(&settings.database_url, &db.name);
+    let baseline_run = async || {
+        let pool = PgPoolOptions::new()
+            .max_connections(COMMAND_CONNECTIONS as u32)
+            .acquire_timeout(Duration::from_secs(30))
+            .connect(&baseline_url)
+            .await?;
+        let t = write::baseline_only(&pool, COMMAND_CONNECTIONS, o.seconds).await;
+        pool.close().await;
+        t
+    };
+    sqlx::raw_sql(db::BASELINE_DDL).execute(&db.pool).await?;
+    eprintln!("baseline: raw inserts at {COMMAND_CONNECTIONS} connections, {} s", o.seconds);
+    let cpu0 = cpu::snapshot(server.pid());
+    let before = baseline_run().await?;
+    let baseline_cpu = cpu0.until(&cpu::snapshot(server.pid()));
+
+    eprintln!(
+        "commands at {COMMAND_CONNECTIONS} connections, {} s",
+        o.seconds
+    );
+    let mut idle_kib = server.rss.phase();
+    let phase = Duration::from_secs(o.seconds);
+    let cpu0 = cpu::snapshot(server.pid());
+    let start = Instant::now();
+    let mut tasks = Vec::new();
+    for t in 0..COMMAND_CONNECTIONS as u64 {
+        let client = flow::Client::new(
+            http.clone(),
+            server.base.clone(),
+            actors.clone(),
+            catalog.clone(),
+            t,
+            phase,
+        );
+        tasks.push(tokio::spawn(client.run()));
+    }
+    let commands_calls = join(tasks, start).await?;
+    let commands_cpu = cpu0.until(&cpu::snapshot(server.pid()));
+    let commands_kib = server.rss.phase();
+    let caught_up_after = server.caught_up(&http, Duration::from_secs(300)).await?;
+
+    eprintln!("baseline again, {} s", o.seconds);
+    let after = baseline_run().await?;
+    idle_kib = idle_kib.max(server.rss.phase());
+    let baseline_per_sec = (before.commits + after.commits) as f64 / (before.seconds + after.seconds);
+    let ratio = |b: f64| commands_calls.per_sec / b;
+    let people = commands_calls
+        .route(flow::route::TAKE_IN_CHARGE)
+        .map_or(0, |r| r.ok);
+    let commands = Commands {
+        connections: COMMAND_CONNECTIONS,
+        people,
+        ratio: ratio(baseline_per_sec),
+        ratio_range: [
+            ratio(before.per_sec.max(after.per_sec)),
+            ratio(before.per_sec.min(after.per_sec)),
+        ],
+        caught_up_after_s: caught_up_after.as_secs_f64(),
+        cpu: commands_cpu,
+        calls: commands_calls,
+    };
+
+    eprintln!("reads at {READ_CONNECTIONS} connections, {} s", o.seconds);
+    let targets = Arc::new(reads::Targets {
+        persons: data.persons.clone(),
+        providers: actors.partners.keys().copied().collect(),
+        report_from: (time::OffsetDateTime::now_utc() - time::Duration::days(30))
+            .date()
+            .to_string(),
+    });
+    let cpu0 = cpu::snapshot(server.pid());
+    let start = Instant::now();
+    let mut tasks = Vec::new();
+    for t in 0..READ_CONNECTIONS as u64 {
+        tasks.push(tokio::spawn(reads::reader(
+            http.clone(),
+            server.base.clone(),
+            actors.clone(),
+            targets.clone(),
+            t,
+            phase,
+        )));
+    }
+    let reads_calls = join(tasks, start).await?;
+    let reads = Reads {
+        connections: READ_CONNECTIONS,
+        cpu: cpu0.until(&cpu::snapshot(server.pid())),
+        calls: reads_calls,
+    };
+    let reads_kib = server.rss.phase();
+
+    let peak_kib = server::status_kib(server.pid(), "VmHWM:").unwrap_or(0);
+    let server_memory = Memory {
+        peak_mib: mib(peak_kib),
+        max_sampled_mib: mib(server.rss.max.load(std::sync::atomic::Ordering::Relaxed)),
+        startup_mib: mib(startup_kib),
+        idle_mib: mib(idle_kib),
+        commands_mib: mib(commands_kib),
+        reads_mib: mib(reads_kib),
+        samples: server.rss.samples.load(std::sync::atomic::Ordering::Relaxed),
+    };
+    server.stop().await?;
+
+    let goals = report::goals(&commands, &reads, &server_memory);
+    Ok(Report {
+        date,
+        seconds: o.seconds,
+        machine,
+        notes: vec![
+            "the server is this binary's `serve`, a child process with a pool of 40 connections, relay and projection runners on; its RSS is its own",
+            "bench client, server, PostgreSQL and NATS share the machine's cores",
+            "latency: from sending a request to having read the whole answer, on kept-alive connections of one client; a phase's rate is its successful requests over its wall time",
+            "commands: each client task works one fresh person at a time, one request after the other (no think time)",
+            "reads: no write load; the read models had caught up with the commands before",
+            "baseline: autocommit single-row inserts of an event-like row into a copy of the events table (bench core's), on the same database, server idle; once before and once after the commands",
+        ],
+        dataset: data.figures,
+        visible_after_s: visible.as_secs_f64(),
+        rebuild,
+        rebuild_total,
+        relay,
+        server_ready_s: server_ready.as_secs_f64(),
+        server_caught_up_s: caught_up.as_secs_f64(),
+        baseline: Baseline {
+            before,
+            after,
+            per_sec: baseline_per_sec,
+        },
+        baseline_cpu,
+        commands,
+        reads,
+        server_memory,
+        goals,
+    })
+}
+
+/// Wait for the client tasks of a phase started at `start`; their figures
+/// together.
+async fn join(
+    tasks: Vec<tokio::task::JoinHandle<Recorder>>,
+    start: Instant,
+) -> anyhow::Result<routes::Calls> {
+    let mut all = Recorder::new();
+    for t in tasks {
+        all.merge(t.await?);
+    }
+    Ok(all.summary(start.elapsed().as_secs_f64()))
+}

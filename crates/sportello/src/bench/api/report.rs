@@ -1,0 +1,269 @@
+//! The figures of `bench api`, its goals, and the table it prints.
+
+use super::super::pipeline::Rate;
+use super::super::write::Throughput;
+use super::super::{Goal, Machine};
+use super::cpu;
+use super::dataset::{Figures, Rebuilt};
+use super::reads::route as read;
+use super::routes::Calls;
+use super::server::Memory;
+use serde::Serialize;
+
+/// Client connections (and tasks) of the command phase and the baseline.
+pub const COMMAND_CONNECTIONS: usize = 32;
+/// Client connections (and tasks) of the read phase.
+pub const READ_CONNECTIONS: usize = 8;
+/// Largest share of failed requests before the run fails.
+pub const MAX_ERROR_RATE: f64 = 0.01;
+
+/// The baseline, before and after the commands.
+#[derive(Clone, Debug, Serialize)]
+pub struct Baseline {
+    /// Before the commands, the server idle.
+    pub before: Throughput,
+    /// After the commands (once the server caught up), the server idle.
+    pub after: Throughput,
+    /// Both together: inserts / seconds.
+    pub per_sec: f64,
+}
+
+/// The command phase.
+#[derive(Clone, Debug, Serialize)]
+pub struct Commands {
+    /// Client connections.
+    pub connections: usize,
+    /// People taken in charge.
+    pub people: u64,
+    /// The calls.
+    #[serde(flatten)]
+    pub calls: Calls,
+    /// Commands/s over the baseline's inserts/s (both runs together).
+    pub ratio: f64,
+    /// The same over the better and the worse baseline run.
+    pub ratio_range: [f64; 2],
+    /// Time the server's read models took to apply the commands' events
+    /// after the last command, seconds.
+    pub caught_up_after_s: f64,
+    /// Where the CPU went.
+    pub cpu: cpu::Use,
+}
+
+/// The read phase.
+#[derive(Clone, Debug, Serialize)]
+pub struct Reads {
+    /// Client connections.
+    pub connections: usize,
+    /// The calls.
+    #[serde(flatten)]
+    pub calls: Calls,
+    /// Where the CPU went.
+    pub cpu: cpu::Use,
+}
+
+/// Everything `bench api` measured.
+#[derive(Serialize)]
+pub struct Report {
+    /// When.
+    pub date: String,
+    /// Seconds per measured phase.
+    pub seconds: u64,
+    /// The machine.
+    pub machine: Machine,
+    /// How to read the figures.
+    pub notes: Vec<&'static str>,
+    /// The dataset.
+    pub dataset: Figures,
+    /// Waiting for log readers to see the whole dataset, seconds.
+    pub visible_after_s: f64,
+    /// Each read model rebuilt from the log.
+    pub rebuild: Vec<Rebuilt>,
+    /// All rebuilds together (events applied, over their time).
+    pub rebuild_total: Rate,
+    /// The log relayed to a new JetStream stream before the server starts.
+    pub relay: Rate,
+    /// Server start until `/readyz` said ready, and then until its relay
+    /// and runners were idle, seconds.
+    pub server_ready_s: f64,
+    /// See `server_ready_s`.
+    pub server_caught_up_s: f64,
+    /// Raw inserts at 32 connections.
+    pub baseline: Baseline,
+    /// Where the CPU went during the first baseline.
+    pub baseline_cpu: cpu::Use,
+    /// The command mix.
+    pub commands: Commands,
+    /// The read mix.
+    pub reads: Reads,
+    /// The server's memory.
+    pub server_memory: Memory,
+    /// The goals.
+    pub goals: Vec<Goal>,
+}
+
+/// Goal: server peak RSS, bytes (200 MB).
+const RSS_GOAL_BYTES: f64 = 200e6;
+
+/// The goals, judged.
+pub fn goals(commands: &Commands, reads: &Reads, memory: &Memory) -> Vec<Goal> {
+    let p99 = |route: &str| reads.calls.route(route).map(|r| r.p99_ms);
+    let read_goal = |goal, route, limit: f64| match p99(route) {
+        Some(ms) => Goal {
+            goal,
+            measured: format!("{ms:.1} ms"),
+            pass: ms <= limit,
+        },
+        None => Goal {
+            goal,
+            measured: "no successful request".into(),
+            pass: false,
+        },
+    };
+    let peak_bytes = memory.peak_mib * 1024.0 * 1024.0;
+    vec![
+        Goal {
+            goal: "commands >= 50% of the baseline at 32 connections",
+            measured: format!(
+                "{:.0}% ({:.0} commands/s)",
+                commands.ratio * 100.0,
+                commands.calls.per_sec
+            ),
+            pass: commands.ratio >= 0.5,
+        },
+        read_goal("card read p99 <= 10 ms", read::CARD, 10.0),
+        read_goal("inbox p99 <= 20 ms", read::INBOX, 20.0),
+        read_goal("bottleneck report p99 <= 100 ms", read::BOTTLENECKS, 100.0),
+        Goal {
+            goal: "server RSS <= 200 MB (peak, VmHWM)",
+            measured: format!(
+                "{:.0} MB ({:.1} MiB)",
+                peak_bytes / 1e6,
+                memory.peak_mib
+            ),
+            pass: peak_bytes <= RSS_GOAL_BYTES,
+        },
+    ]
+}
+
+fn print_calls(calls: &Calls) {
+    println!(
+        "  {:<40} {:>8} {:>6} {:>9} {:>8} {:>8} {:>8} {:>8}",
+        "route", "ok", "errors", "per s", "p50 ms", "p90 ms", "p99 ms", "max ms"
+    );
+    for r in calls.routes.iter().chain([&calls.total]) {
+        println!(
+            "  {:<40} {:>8} {:>6} {:>9.1} {:>8.1} {:>8.1} {:>8.1} {:>8.1}",
+            r.route, r.ok, r.errors, r.per_sec, r.p50_ms, r.p90_ms, r.p99_ms, r.max_ms
+        );
+    }
+    for s in &calls.error_samples {
+        println!("  error: {s}");
+    }
+}
+
+fn print_cpu(c: &cpu::Use) {
+    println!(
+        "  cpu: machine {:.0}% busy of {} cores; server {:.2}, postgres {:.2}, nats {:.2}, bench client {:.2}, other {:.2} cores",
+        c.machine_busy_pct,
+        c.cores,
+        c.server_cores,
+        c.postgres_cores,
+        c.nats_cores,
+        c.bench_cores,
+        c.other_cores
+    );
+}
+
+/// Print the table.
+pub fn print(r: &Report) {
+    let m = &r.machine;
+    println!(
+        "\nsportello bench api — {} — {} s per phase\nmachine: {} cpus, {} MiB, PostgreSQL {}, NATS {}\n",
+        r.date,
+        r.seconds,
+        m.nproc,
+        m.mem_total_kib.unwrap_or(0) / 1024,
+        m.postgres_version,
+        m.nats_version
+    );
+    let d = &r.dataset;
+    println!(
+        "dataset: {} people, {} organisations, {} streams ({} referrals), {} events ({:.1} per person)",
+        d.people, d.organizations, d.streams, d.referrals, d.events, d.events_per_person
+    );
+    println!(
+        "  generated and written by {} writers in {:.1} s ({:.0} events/s); visible to log readers {:.1} s later",
+        d.writers, d.write.seconds, d.write.per_sec, r.visible_after_s
+    );
+    for b in &r.rebuild {
+        println!(
+            "  rebuild {:<16} {:>9} events {:>7.1} s {:>8.0} events/s",
+            b.projection, b.rate.events, b.rate.seconds, b.rate.per_sec
+        );
+    }
+    println!(
+        "  rebuild, all          {:>9} events {:>7.1} s {:>8.0} events/s",
+        r.rebuild_total.events, r.rebuild_total.seconds, r.rebuild_total.per_sec
+    );
+    println!(
+        "  relay to JetStream    {:>9} events {:>7.1} s {:>8.0} events/s",
+        r.relay.events, r.relay.seconds, r.relay.per_sec
+    );
+    println!(
+        "server: ready in {:.1} s, relay and runners idle {:.1} s later",
+        r.server_ready_s, r.server_caught_up_s
+    );
+    let b = &r.baseline;
+    println!(
+        "\nbaseline, raw inserts at {COMMAND_CONNECTIONS} connections: {:.0}/s (before {:.0}/s p50 {:.1} ms p99 {:.1} ms; after {:.0}/s p50 {:.1} ms p99 {:.1} ms)",
+        b.per_sec,
+        b.before.per_sec,
+        b.before.p50_ms,
+        b.before.p99_ms,
+        b.after.per_sec,
+        b.after.p50_ms,
+        b.after.p99_ms
+    );
+    print_cpu(&r.baseline_cpu);
+    let c = &r.commands;
+    println!(
+        "\ncommands at {} connections: {:.0} commands/s = {:.0}% of the baseline ({:.0}%–{:.0}%), {} people, {} errors; read models caught up {:.2} s after the last",
+        c.connections,
+        c.calls.per_sec,
+        c.ratio * 100.0,
+        c.ratio_range[0] * 100.0,
+        c.ratio_range[1] * 100.0,
+        c.people,
+        c.calls.errors,
+        c.caught_up_after_s
+    );
+    print_calls(&c.calls);
+    print_cpu(&c.cpu);
+    let rd = &r.reads;
+    println!(
+        "\nreads at {} connections (no write load): {:.0} requests/s, {} errors",
+        rd.connections, rd.calls.per_sec, rd.calls.errors
+    );
+    print_calls(&rd.calls);
+    print_cpu(&rd.cpu);
+    let mem = &r.server_memory;
+    println!(
+        "\nserver RSS: peak {:.1} MiB (VmHWM); sampled max {:.1} MiB — start-up {:.1}, idle {:.1}, commands {:.1}, reads {:.1} ({} samples)",
+        mem.peak_mib,
+        mem.max_sampled_mib,
+        mem.startup_mib,
+        mem.idle_mib,
+        mem.commands_mib,
+        mem.reads_mib,
+        mem.samples
+    );
+    println!("\ngoals:");
+    for g in &r.goals {
+        println!(
+            "  [{}] {} — {}",
+            if g.pass { "pass" } else { "FAIL" },
+            g.goal,
+            g.measured
+        );
+    }
+}
