@@ -6,6 +6,7 @@
 //! statuses and times, and personal fields stay sealed under the person's
 //! key.
 
+pub mod bottlenecks;
 pub mod card;
 pub mod cases;
 pub mod organizations;
@@ -16,6 +17,7 @@ pub mod stream_activity;
 use sportello_store::projection::Projection;
 use std::sync::Arc;
 
+pub use bottlenecks::BottleneckCells;
 pub use cases::{CaseRow, NeedRow};
 pub use organizations::OrganizationRow;
 pub use referrals::ReferralRow;
@@ -30,6 +32,7 @@ pub fn all() -> Vec<Arc<dyn Projection>> {
         Arc::new(Rows::<NeedRow>::new()),
         Arc::new(Rows::<ReferralRow>::new()),
         Arc::new(Rows::<OrganizationRow>::new()),
+        Arc::new(BottleneckCells),
     ]
 }
 

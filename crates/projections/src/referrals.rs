@@ -132,7 +132,13 @@ impl RowModel for ReferralRow {
             CREATE INDEX {table}_inbox ON {table} (network_id, organization_id, status, sent_at);
             CREATE INDEX {table}_person ON {table} (network_id, person_id);
             CREATE INDEX {table}_need ON {table} (network_id, need_id);
-            CREATE INDEX {table}_sent ON {table} (network_id, sent_at);"
+            CREATE INDEX {table}_sent ON {table} (network_id, sent_at);
+            -- The bottleneck report finds the referrals that entered a
+            -- stage within a period through these.
+            CREATE INDEX {table}_acknowledged ON {table} (network_id, acknowledged_at);
+            CREATE INDEX {table}_accepted ON {table} (network_id, accepted_at);
+            CREATE INDEX {table}_started ON {table} (network_id, started_at);
+            CREATE INDEX {table}_status ON {table} (network_id, status);"
         )
     }
 

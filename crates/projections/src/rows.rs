@@ -87,48 +87,73 @@ impl<M: RowModel> Projection for Rows<M> {
         let mut keys: Vec<Uuid> = keyed.iter().map(|(k, _)| *k).collect();
         keys.sort_unstable();
         keys.dedup();
-        let sql = format!(
-            "SELECT to_jsonb(t) FROM {table} t WHERE {key} = ANY($1)",
-            key = M::KEY
-        );
-        let found: Vec<serde_json::Value> = sqlx::query_scalar(sqlx::AssertSqlSafe(sql))
-            .bind(&keys)
-            .fetch_all(&mut *conn)
-            .await?;
-        let mut rows: HashMap<Uuid, Option<M>> = HashMap::with_capacity(keys.len());
-        for v in found {
-            let key = v
-                .get(M::KEY)
-                .and_then(|k| k.as_str())
-                .and_then(|k| k.parse().ok())
-                .ok_or_else(|| ApplyError::Invalid(format!("{} row without a key", M::NAME)))?;
-            let row: M = serde_json::from_value(v)
-                .map_err(|e| ApplyError::Invalid(format!("{} row unreadable: {e}", M::NAME)))?;
-            rows.insert(key, Some(row));
-        }
+        let mut rows: HashMap<Uuid, Option<M>> = load_docs::<M>(conn, table, M::KEY, &keys)
+            .await?
+            .into_iter()
+            .map(|(k, v)| (k, Some(v)))
+            .collect();
         for (key, e) in keyed {
             let row = rows.remove(&key).flatten();
             rows.insert(key, M::fold(row, e)?);
         }
-        let delete = format!("DELETE FROM {table} WHERE {key} = ANY($1)", key = M::KEY);
-        sqlx::query(sqlx::AssertSqlSafe(delete))
-            .bind(&keys)
+        let kept: Vec<&M> = keys.iter().filter_map(|k| rows[k].as_ref()).collect();
+        store_docs(conn, table, M::KEY, &keys, &kept).await
+    }
+}
+
+/// The rows of `table` whose `key` column is one of `keys`, read back as
+/// documents.
+pub async fn load_docs<T: DeserializeOwned>(
+    conn: &mut PgConnection,
+    table: &str,
+    key: &str,
+    keys: &[Uuid],
+) -> Result<HashMap<Uuid, T>, ApplyError> {
+    let sql = format!("SELECT to_jsonb(t) FROM {table} t WHERE {key} = ANY($1)");
+    let found: Vec<serde_json::Value> = sqlx::query_scalar(sqlx::AssertSqlSafe(sql))
+        .bind(keys)
+        .fetch_all(&mut *conn)
+        .await?;
+    let mut rows = HashMap::with_capacity(found.len());
+    for v in found {
+        let id = v
+            .get(key)
+            .and_then(|k| k.as_str())
+            .and_then(|k| k.parse().ok())
+            .ok_or_else(|| ApplyError::Invalid(format!("a row of {table} without a key")))?;
+        let row: T = serde_json::from_value(v)
+            .map_err(|e| ApplyError::Invalid(format!("a row of {table} unreadable: {e}")))?;
+        rows.insert(id, row);
+    }
+    Ok(rows)
+}
+
+/// Replace the rows of `table` whose `key` is one of `keys` by `rows`
+/// (documents whose fields are the table's columns): a delete and one
+/// insert, whatever the number of rows.
+pub async fn store_docs<T: Serialize>(
+    conn: &mut PgConnection,
+    table: &str,
+    key: &str,
+    keys: &[Uuid],
+    rows: &[&T],
+) -> Result<(), ApplyError> {
+    let delete = format!("DELETE FROM {table} WHERE {key} = ANY($1)");
+    sqlx::query(sqlx::AssertSqlSafe(delete))
+        .bind(keys)
+        .execute(&mut *conn)
+        .await?;
+    if !rows.is_empty() {
+        let json = serde_json::to_value(rows)
+            .map_err(|e| ApplyError::Invalid(format!("a row of {table}: {e}")))?;
+        let insert =
+            format!("INSERT INTO {table} SELECT * FROM jsonb_populate_recordset(NULL::{table}, $1)");
+        sqlx::query(sqlx::AssertSqlSafe(insert))
+            .bind(json)
             .execute(&mut *conn)
             .await?;
-        let kept: Vec<&M> = keys.iter().filter_map(|k| rows[k].as_ref()).collect();
-        if !kept.is_empty() {
-            let json = serde_json::to_value(&kept)
-                .map_err(|e| ApplyError::Invalid(format!("{} row: {e}", M::NAME)))?;
-            let insert = format!(
-                "INSERT INTO {table} SELECT * FROM jsonb_populate_recordset(NULL::{table}, $1)"
-            );
-            sqlx::query(sqlx::AssertSqlSafe(insert))
-                .bind(json)
-                .execute(&mut *conn)
-                .await?;
-        }
-        Ok(())
     }
+    Ok(())
 }
 
 /// Deserialise an event's public payload, refusing a malformed one.

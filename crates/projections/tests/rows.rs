@@ -51,11 +51,12 @@ use time::{Duration, OffsetDateTime, Weekday};
 use uuid::Uuid;
 
 /// The row models under test: projection name and key column.
-const MODELS: [(&str, &str); 4] = [
+const MODELS: [(&str, &str); 5] = [
     ("cases", "person_id"),
     ("needs", "need_id"),
     ("referrals", "referral_id"),
     ("organizations", "organization_id"),
+    ("bottleneck_cells", "cell_id"),
 ];
 
 /// Personal data put in the personal parts of the history: distinctive

@@ -456,7 +456,9 @@ fn organization(
 
 /// Every organisation of the demo, desk first, set up `SETUP_DAYS`
 /// before `now` (also the benchmark's network).
-pub(crate) fn organizations(now: OffsetDateTime) -> Result<Vec<(Organization, HistoryAppend)>, DomainError> {
+pub(crate) fn organizations(
+    now: OffsetDateTime,
+) -> Result<Vec<(Organization, HistoryAppend)>, DomainError> {
     let mut rng = StdRng::seed_from_u64(SEED ^ 0x0e);
     let setup = now
         .to_offset(time::UtcOffset::UTC)

@@ -77,7 +77,10 @@ pub async fn run(settings: &Settings, o: Options) -> anyhow::Result<()> {
         .with_context(|| format!("connecting to NATS at {}", settings.nats_url))?;
     let bus = sportello_testkit::unique_bus();
     let bench_db = BenchDb::create(&settings.database_url, POOL).await?;
-    eprintln!("bench database {}, stream {}", bench_db.name, bus.stream_name);
+    eprintln!(
+        "bench database {}, stream {}",
+        bench_db.name, bus.stream_name
+    );
     let report = measure(settings, &bench_db, &nats, &bus, &o).await;
     bench_db.drop_db().await;
     sportello_testkit::delete_stream(&settings.nats_url, &bus).await;
@@ -105,17 +108,33 @@ pub async fn run(settings: &Settings, o: Options) -> anyhow::Result<()> {
 }
 
 /// The bench's accounts on its database, and tokens for them.
-async fn accounts(db: &BenchDb, catalog: &Catalog, net: &crate::simulate::Network) -> anyhow::Result<Actors> {
+async fn accounts(
+    db: &BenchDb,
+    catalog: &Catalog,
+    net: &crate::simulate::Network,
+) -> anyhow::Result<Actors> {
     let network = NetworkId(DEMO_NETWORK);
     let desk = OrganizationId(DEMO_DESK);
     let pool = &db.pool;
     let valid = time::Duration::days(1);
-    let mut token = async |id, org, role, label: &str| {
+    let token = async |id, org, role, label: &str| {
         create_account(pool, AccountId(id), network, org, role, label).await?;
         Ok::<_, anyhow::Error>(issue_token(pool, AccountId(id), valid).await?)
     };
-    let operator = token(DEMO_OPERATOR, desk, role::DESK_OPERATOR, "Bench desk operator").await?;
-    let coordinator = token(DEMO_COORDINATOR, desk, role::COORDINATOR, "Bench coordinator").await?;
+    let operator = token(
+        DEMO_OPERATOR,
+        desk,
+        role::DESK_OPERATOR,
+        "Bench desk operator",
+    )
+    .await?;
+    let coordinator = token(
+        DEMO_COORDINATOR,
+        desk,
+        role::COORDINATOR,
+        "Bench coordinator",
+    )
+    .await?;
     let mut partners = HashMap::new();
     let active = catalog.providers();
     for p in &net.providers {
@@ -176,7 +195,10 @@ async fn measure(
     let relay = dataset::relay(&db.pool, &js, bus, events).await?;
 
     let catalog = Arc::new(Catalog::of(&data.network));
-    anyhow::ensure!(catalog.len() >= 2, "the network answers fewer than two needs");
+    anyhow::ensure!(
+        catalog.len() >= 2,
+        "the network answers fewer than two needs"
+    );
     let actors = Arc::new(accounts(db, &catalog, &data.network).await?);
 
     eprintln!("starting the server");
@@ -209,7 +231,10 @@ async fn measure(
         t
     };
     sqlx::raw_sql(db::BASELINE_DDL).execute(&db.pool).await?;
-    eprintln!("baseline: raw inserts at {COMMAND_CONNECTIONS} connections, {} s", o.seconds);
+    eprintln!(
+        "baseline: raw inserts at {COMMAND_CONNECTIONS} connections, {} s",
+        o.seconds
+    );
     let cpu0 = cpu::snapshot(server.pid());
     let before = baseline_run().await?;
     let baseline_cpu = cpu0.until(&cpu::snapshot(server.pid()));
@@ -242,7 +267,8 @@ async fn measure(
     eprintln!("baseline again, {} s", o.seconds);
     let after = baseline_run().await?;
     idle_kib = idle_kib.max(server.rss.phase());
-    let baseline_per_sec = (before.commits + after.commits) as f64 / (before.seconds + after.seconds);
+    let baseline_per_sec =
+        (before.commits + after.commits) as f64 / (before.seconds + after.seconds);
     let ratio = |b: f64| commands_calls.per_sec / b;
     let people = commands_calls
         .route(flow::route::TAKE_IN_CHARGE)
@@ -297,7 +323,10 @@ async fn measure(
         idle_mib: mib(idle_kib),
         commands_mib: mib(commands_kib),
         reads_mib: mib(reads_kib),
-        samples: server.rss.samples.load(std::sync::atomic::Ordering::Relaxed),
+        samples: server
+            .rss
+            .samples
+            .load(std::sync::atomic::Ordering::Relaxed),
     };
     server.stop().await?;
 

@@ -203,7 +203,9 @@ pub async fn visible(pool: &PgPool, events: u64) -> anyhow::Result<Duration> {
             "log readers see {seen} of {events} events after {limit:?}"
         );
         if said.elapsed() >= PROGRESS_EVERY {
-            eprintln!("  log readers see {seen} of {events} events (an open transaction elsewhere holds the xmin)");
+            eprintln!(
+                "  log readers see {seen} of {events} events (an open transaction elsewhere holds the xmin)"
+            );
             said = Instant::now();
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
@@ -298,6 +300,9 @@ pub async fn relay(
         .await?
         .state
         .messages;
-    anyhow::ensure!(held == events, "the stream holds {held} messages, the log {events} events");
+    anyhow::ensure!(
+        held == events,
+        "the stream holds {held} messages, the log {events} events"
+    );
     Ok(rate(events, elapsed))
 }

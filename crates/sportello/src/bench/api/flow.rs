@@ -85,10 +85,13 @@ impl Catalog {
             }
             for s in org.services.values() {
                 for code in &s.needs {
-                    needs.entry(code.as_str().to_owned()).or_default().push(Target {
-                        organization: org.id.0,
-                        service: s.id.0,
-                    });
+                    needs
+                        .entry(code.as_str().to_owned())
+                        .or_default()
+                        .push(Target {
+                            organization: org.id.0,
+                            service: s.id.0,
+                        });
                 }
             }
         }
@@ -183,7 +186,8 @@ impl Client {
             Answer::Ok(bytes) => match serde_json::from_slice(&bytes) {
                 Ok(v) => Some(v),
                 Err(e) => {
-                    self.rec.failed(route, format!("{route}: unreadable answer: {e}"));
+                    self.rec
+                        .failed(route, format!("{route}: unreadable answer: {e}"));
                     None
                 }
             },
@@ -211,7 +215,9 @@ impl Client {
             let (code, _) = &catalog.needs[i];
             let body = json!({ "code": code, "urgency": urgency });
             let path = format!("/persons/{person}/needs");
-            let need = self.post(route::RECORD_NEED, &path, desk, Some(body)).await?;
+            let need = self
+                .post(route::RECORD_NEED, &path, desk, Some(body))
+                .await?;
             let need = id(&need, "need_id")?;
             if k == 1 && self.rng.random_bool(RESOLVE) {
                 let outcome = ["information_given", "orientation"][self.rng.random_range(0..2)];
@@ -232,7 +238,9 @@ impl Client {
                 "organization_id": to.organization,
                 "service_id": to.service,
             });
-            let sent = self.post(route::SEND, "/referrals", desk, Some(body)).await?;
+            let sent = self
+                .post(route::SEND, "/referrals", desk, Some(body))
+                .await?;
             let referral = id(&sent, "referral_id")?;
             self.provider(&actors, referral, to, targets).await?;
         }
@@ -271,14 +279,21 @@ impl Client {
             let path = |action: &str| format!("/referrals/{referral}/{action}");
             self.post(route::ACKNOWLEDGE, &path("acknowledge"), partner, None)
                 .await?;
-            return self.work(partner, &path("accept"), &path("start"), &path("complete"))
+            return self
+                .work(partner, &path("accept"), &path("start"), &path("complete"))
                 .await;
         }
         self.work(partner, &path("accept"), &path("start"), &path("complete"))
             .await
     }
 
-    async fn work(&mut self, partner: &str, accept: &str, start: &str, complete: &str) -> Option<()> {
+    async fn work(
+        &mut self,
+        partner: &str,
+        accept: &str,
+        start: &str,
+        complete: &str,
+    ) -> Option<()> {
         self.post(route::ACCEPT, accept, partner, None).await?;
         self.post(route::START, start, partner, None).await?;
         let body = json!({ "outcome": "need_met" });
@@ -298,8 +313,22 @@ const GIVEN: &[&str] = &[
     "Lamin", "Wei", "Elira", "Moussa", "Nour", "Oksana", "Bilal",
 ];
 const FAMILY: &[&str] = &[
-    "Okafor", "Benali", "Kovalenko", "Khan", "Hoxha", "Popescu", "Diop", "Hossain", "Trabelsi",
-    "Hassan", "Wang", "Mensah", "Jallow", "Traoré", "Eze", "Sow",
+    "Okafor",
+    "Benali",
+    "Kovalenko",
+    "Khan",
+    "Hoxha",
+    "Popescu",
+    "Diop",
+    "Hossain",
+    "Trabelsi",
+    "Hassan",
+    "Wang",
+    "Mensah",
+    "Jallow",
+    "Traoré",
+    "Eze",
+    "Sow",
 ];
 const COUNTRIES: &[(&str, &str)] = &[
     ("NG", "en"),
@@ -321,6 +350,7 @@ fn identity(rng: &mut StdRng, index: u64) -> Value {
     let family = FAMILY[rng.random_range(0..FAMILY.len())];
     let (country, language) = COUNTRIES[rng.random_range(0..COUNTRIES.len())];
     let year = rng.random_range(1960..=2007);
+    let channel = ["desk", "desk", "desk", "phone", "outreach"][rng.random_range(0..5)];
     let mut body = json!({
         "names": [{ "kind": "as_in_document", "text": format!("Demo {given} {family}") }],
         "birth_date": format!("{year}-{:02}-{:02}", rng.random_range(1..=12), rng.random_range(1..=28)),
@@ -332,7 +362,7 @@ fn identity(rng: &mut StdRng, index: u64) -> Value {
             { "code": "it", "proficiency": if rng.random_bool(0.5) { "basic" } else { "fluent" } },
         ],
         "contacts": { "phone": format!("+39 300 000 {:04}", index % 10_000) },
-        "channel": ["desk", "desk", "desk", "phone", "outreach"][rng.random_range(0..5)],
+        "channel": channel,
     });
     if rng.random_bool(0.7) {
         body["documents"] = json!([{

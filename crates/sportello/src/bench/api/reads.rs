@@ -60,7 +60,10 @@ pub async fn reader(
                 "{base}/api/v1/reports/bottlenecks?from={}",
                 targets.report_from
             );
-            (route::BOTTLENECKS, http.get(url).bearer_auth(&actors.coordinator))
+            (
+                route::BOTTLENECKS,
+                http.get(url).bearer_auth(&actors.coordinator),
+            )
         };
         rec.call(name, req).await;
     }

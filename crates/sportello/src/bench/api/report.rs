@@ -135,11 +135,7 @@ pub fn goals(commands: &Commands, reads: &Reads, memory: &Memory) -> Vec<Goal> {
         read_goal("bottleneck report p99 <= 100 ms", read::BOTTLENECKS, 100.0),
         Goal {
             goal: "server RSS <= 200 MB (peak, VmHWM)",
-            measured: format!(
-                "{:.0} MB ({:.1} MiB)",
-                peak_bytes / 1e6,
-                memory.peak_mib
-            ),
+            measured: format!("{:.0} MB ({:.1} MiB)", peak_bytes / 1e6, memory.peak_mib),
             pass: peak_bytes <= RSS_GOAL_BYTES,
         },
     ]
