@@ -213,7 +213,10 @@ fn score(
     }
     let load_penalty = stat.open.min(15) as i32;
     score -= load_penalty;
-    reasons.push(format!("-{load_penalty} holds {} open referrals", stat.open));
+    reasons.push(format!(
+        "-{load_penalty} holds {} open referrals",
+        stat.open
+    ));
     if let Some(a) = &org.agreement {
         let points = (5 - i32::from(a.acknowledge_within)).max(0);
         score += points;

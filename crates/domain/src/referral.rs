@@ -16,9 +16,9 @@
 //! `decide` is pure: the same state and command always give the same
 //! events or the same refusal; a refusal gives no event.
 
+use crate::decode::{DecodeError, payload};
 use crate::error::DomainError;
 use crate::event::{DomainEvent, EventParts, part};
-use crate::decode::{DecodeError, payload};
 use crate::ids::{NeedId, OrganizationId, PersonId, ReferralId, ServiceId};
 use crate::taxonomy::NeedCode;
 use serde::{Deserialize, Serialize};

@@ -53,11 +53,7 @@ pub fn allow(caller: &Caller, act: Act) -> Result<(), ApiError> {
         Act::ManageNetwork => desk || coordination,
         Act::ReadReports => desk || coordination,
     };
-    if ok {
-        Ok(())
-    } else {
-        Err(ApiError::Forbidden)
-    }
+    if ok { Ok(()) } else { Err(ApiError::Forbidden) }
 }
 
 /// The organisation a partner account is limited to (`None`: the desk and
@@ -109,11 +105,13 @@ pub fn filter_card(
         .filter(|r| r.referral.organization_id == org.0)
         .map(|r| r.referral.referral_id)
         .collect();
-    card.referrals.retain(|r| mine.contains(&r.referral.referral_id));
+    card.referrals
+        .retain(|r| mine.contains(&r.referral.referral_id));
     let referred_needs: Vec<uuid::Uuid> =
         card.referrals.iter().map(|r| r.referral.need_id).collect();
     if !may(F::Needs) {
-        card.needs.retain(|n| referred_needs.contains(&n.need.need_id));
+        card.needs
+            .retain(|n| referred_needs.contains(&n.need.need_id));
     }
     for n in &mut card.needs {
         n.referrals.retain(|r| mine.contains(r));

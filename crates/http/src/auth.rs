@@ -40,9 +40,9 @@ pub const TOKEN_CACHE_TTL: std::time::Duration = std::time::Duration::from_secs(
 /// Tokens looked up recently (by hash), so a busy client does not cost a
 /// query per request. Bounded: cleared when it grows past 10,000 entries.
 #[derive(Clone, Default)]
-pub struct TokenCache(
-    std::sync::Arc<std::sync::Mutex<std::collections::HashMap<Vec<u8>, (Caller, std::time::Instant)>>>,
-);
+pub struct TokenCache(std::sync::Arc<std::sync::Mutex<CachedTokens>>);
+
+type CachedTokens = std::collections::HashMap<Vec<u8>, (Caller, std::time::Instant)>;
 
 impl TokenCache {
     fn get(&self, hash: &[u8]) -> Option<Caller> {

@@ -10,8 +10,8 @@
 use crate::error::ApiError;
 use sportello_domain::{Aggregate, Metadata, NetworkId, StreamId};
 use sportello_store::{
-    AppendRequest, AppendResult, EventStore, ExpectedVersion, Idempotency, NewEvent,
-    RecordedEvent, StoreError,
+    AppendRequest, AppendResult, EventStore, ExpectedVersion, Idempotency, NewEvent, RecordedEvent,
+    StoreError,
 };
 
 /// What the caller expects of the stream's version.
@@ -57,8 +57,13 @@ pub async fn load<A: Aggregate>(
 }
 
 /// Rebuild a state from its stream's events.
-pub fn rebuild<A: Aggregate>(events: &[RecordedEvent]) -> Result<(Option<A::State>, i64), ApiError> {
-    if events.first().is_some_and(|e| e.stream_kind != A::STREAM_KIND) {
+pub fn rebuild<A: Aggregate>(
+    events: &[RecordedEvent],
+) -> Result<(Option<A::State>, i64), ApiError> {
+    if events
+        .first()
+        .is_some_and(|e| e.stream_kind != A::STREAM_KIND)
+    {
         return Err(ApiError::NotFound);
     }
     let mut state = None;
@@ -113,8 +118,8 @@ pub fn prepare_all<A: Aggregate>(
         }
         events.extend(decided);
     }
-    let after = after
-        .ok_or_else(|| ApiError::Internal(anyhow::anyhow!("a command left no state")))?;
+    let after =
+        after.ok_or_else(|| ApiError::Internal(anyhow::anyhow!("a command left no state")))?;
     let events: Vec<NewEvent> = events
         .into_iter()
         .map(|e| NewEvent::from(A::parts(&after, e)))
@@ -211,7 +216,12 @@ where
             idempotency,
         )?;
         match store.append(&req).await {
-            Ok(result) => return Ok(Done { result, state: after }),
+            Ok(result) => {
+                return Ok(Done {
+                    result,
+                    state: after,
+                });
+            }
             Err(StoreError::Conflict { .. }) if expect == Expect::Latest && attempt < ATTEMPTS => {
                 continue;
             }

@@ -14,7 +14,13 @@ use common::*;
 
 /// A provider with one service answering `needs`, active, with an
 /// agreement; returns its id and the service's id.
-async fn provider(s: &Server, token: &str, name: &str, kind: &str, needs: &[&str]) -> (String, String) {
+async fn provider(
+    s: &Server,
+    token: &str,
+    name: &str,
+    kind: &str,
+    needs: &[&str],
+) -> (String, String) {
     let body = json!({
         "name": name,
         "kind": kind,
@@ -53,12 +59,22 @@ async fn provider(s: &Server, token: &str, name: &str, kind: &str, needs: &[&str
         )
         .await;
     assert_eq!(org["status"], "active");
-    let service = org["services"][0]["service_id"].as_str().unwrap().to_owned();
+    let service = org["services"][0]["service_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
     (id, service)
 }
 
 /// Act on a referral as `token`, expecting `status`.
-async fn act(s: &Server, token: &str, referral: &str, action: &str, body: Option<Value>, status: u16) -> Value {
+async fn act(
+    s: &Server,
+    token: &str,
+    referral: &str,
+    action: &str,
+    body: Option<Value>,
+    status: u16,
+) -> Value {
     let res = s
         .post_with(
             &format!("/api/v1/referrals/{referral}/{action}"),
@@ -90,9 +106,30 @@ async fn three_needs_through_the_network() {
     let operator = s.account(network, desk, "desk_operator").await;
     let coordinator = s.account(network, desk, "coordinator").await;
 
-    let (asl, asl_service) = provider(&s, &coordinator, "ASL di Potenza", "health_authority", &["health_ssn_registration"]).await;
-    let (cpi, cpi_service) = provider(&s, &coordinator, "Centro per l'Impiego di Potenza", "job_centre", &["job_centre_registration"]).await;
-    let (pat, pat_service) = provider(&s, &coordinator, "Patronato INCA CGIL Potenza", "patronato", &["job_centre_registration"]).await;
+    let (asl, asl_service) = provider(
+        &s,
+        &coordinator,
+        "ASL di Potenza",
+        "health_authority",
+        &["health_ssn_registration"],
+    )
+    .await;
+    let (cpi, cpi_service) = provider(
+        &s,
+        &coordinator,
+        "Centro per l'Impiego di Potenza",
+        "job_centre",
+        &["job_centre_registration"],
+    )
+    .await;
+    let (pat, pat_service) = provider(
+        &s,
+        &coordinator,
+        "Patronato INCA CGIL Potenza",
+        "patronato",
+        &["job_centre_registration"],
+    )
+    .await;
     let org = |id: &str| OrganizationId(id.parse().unwrap());
     let asl_staff = s.account(network, org(&asl), "partner").await;
     let cpi_staff = s.account(network, org(&cpi), "partner").await;
@@ -118,9 +155,30 @@ async fn three_needs_through_the_network() {
         .await;
     let pid = person["id"].as_str().unwrap().to_owned();
     let need = |code: &str| json!({ "code": code, "urgency": "normal", "note": "Demo note" });
-    let n_desk = s.post_ok(&format!("/api/v1/persons/{pid}/needs"), &operator, &need("registry_residence"), 201).await;
-    let n_health = s.post_ok(&format!("/api/v1/persons/{pid}/needs"), &operator, &need("health_ssn_registration"), 201).await;
-    let n_job = s.post_ok(&format!("/api/v1/persons/{pid}/needs"), &operator, &need("job_centre_registration"), 201).await;
+    let n_desk = s
+        .post_ok(
+            &format!("/api/v1/persons/{pid}/needs"),
+            &operator,
+            &need("registry_residence"),
+            201,
+        )
+        .await;
+    let n_health = s
+        .post_ok(
+            &format!("/api/v1/persons/{pid}/needs"),
+            &operator,
+            &need("health_ssn_registration"),
+            201,
+        )
+        .await;
+    let n_job = s
+        .post_ok(
+            &format!("/api/v1/persons/{pid}/needs"),
+            &operator,
+            &need("job_centre_registration"),
+            201,
+        )
+        .await;
     let (n_desk, n_health, n_job) = (
         n_desk["need_id"].as_str().unwrap().to_owned(),
         n_health["need_id"].as_str().unwrap().to_owned(),
@@ -137,21 +195,48 @@ async fn three_needs_through_the_network() {
     .await;
 
     // Matching for the job need: both providers that answer it.
-    let m = s.get_ok(&format!("/api/v1/persons/{pid}/needs/{n_job}/matches"), &operator).await;
-    let matched: Vec<&str> = m["matches"].as_array().unwrap().iter().map(|x| x["organization_id"].as_str().unwrap()).collect();
+    let m = s
+        .get_ok(
+            &format!("/api/v1/persons/{pid}/needs/{n_job}/matches"),
+            &operator,
+        )
+        .await;
+    let matched: Vec<&str> = m["matches"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|x| x["organization_id"].as_str().unwrap())
+        .collect();
     assert_eq!(matched.len(), 2, "{m}");
     assert!(matched.contains(&cpi.as_str()) && matched.contains(&pat.as_str()));
-    assert!(m["matches"][0]["reasons"].as_array().unwrap().iter().any(|r| r.as_str().unwrap().contains("language")));
+    assert!(
+        m["matches"][0]["reasons"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|r| r.as_str().unwrap().contains("language"))
+    );
 
     // Health need: ASL acknowledges, accepts, completes.
     let r_health = s
         .post_ok("/api/v1/referrals", &operator, &json!({ "person_id": pid, "need_id": n_health, "organization_id": asl, "service_id": asl_service }), 201)
         .await;
-    assert!(r_health["acknowledge_by"].is_string(), "deadlines from the agreement: {r_health}");
+    assert!(
+        r_health["acknowledge_by"].is_string(),
+        "deadlines from the agreement: {r_health}"
+    );
     let rh = r_health["referral_id"].as_str().unwrap().to_owned();
     act(&s, &asl_staff, &rh, "acknowledge", None, 200).await;
     act(&s, &asl_staff, &rh, "accept", None, 200).await;
-    act(&s, &asl_staff, &rh, "complete", Some(json!({ "outcome": "need_met" })), 200).await;
+    act(
+        &s,
+        &asl_staff,
+        &rh,
+        "complete",
+        Some(json!({ "outcome": "need_met" })),
+        200,
+    )
+    .await;
     // The lifecycle refuses what it does not allow.
     act(&s, &asl_staff, &rh, "accept", None, 409).await;
     act(&s, &operator, &rh, "cancel", None, 409).await;
@@ -163,11 +248,32 @@ async fn three_needs_through_the_network() {
         .await;
     let rj = r_job["referral_id"].as_str().unwrap().to_owned();
     // Another provider may not act on it; the desk may not decline it.
-    act(&s, &asl_staff, &rj, "decline", Some(json!({ "reason": "no_capacity" })), 403).await;
-    act(&s, &operator, &rj, "decline", Some(json!({ "reason": "no_capacity" })), 403).await;
+    act(
+        &s,
+        &asl_staff,
+        &rj,
+        "decline",
+        Some(json!({ "reason": "no_capacity" })),
+        403,
+    )
+    .await;
+    act(
+        &s,
+        &operator,
+        &rj,
+        "decline",
+        Some(json!({ "reason": "no_capacity" })),
+        403,
+    )
+    .await;
     // A stale If-Match is refused.
     let stale = s
-        .post_with(&format!("/api/v1/referrals/{rj}/acknowledge"), &cpi_staff, None, &[("if-match", "\"7\"")])
+        .post_with(
+            &format!("/api/v1/referrals/{rj}/acknowledge"),
+            &cpi_staff,
+            None,
+            &[("if-match", "\"7\"")],
+        )
         .await;
     problem(stale, 412).await;
     let declined = s
@@ -180,51 +286,125 @@ async fn three_needs_through_the_network() {
         .await;
     assert_eq!(declined.status(), 200);
     assert_eq!(declined.headers()["etag"], "\"2\"");
-    let redirected = act(&s, &operator, &rj, "redirect", Some(json!({ "organization_id": pat, "service_id": pat_service })), 201).await;
+    let redirected = act(
+        &s,
+        &operator,
+        &rj,
+        "redirect",
+        Some(json!({ "organization_id": pat, "service_id": pat_service })),
+        201,
+    )
+    .await;
     let rp = redirected["referral_id"].as_str().unwrap().to_owned();
     assert_eq!(redirected["redirected_from"], rj.as_str());
-    act(&s, &operator, &rj, "redirect", Some(json!({ "organization_id": pat, "service_id": pat_service })), 409).await;
+    act(
+        &s,
+        &operator,
+        &rj,
+        "redirect",
+        Some(json!({ "organization_id": pat, "service_id": pat_service })),
+        409,
+    )
+    .await;
     act(&s, &pat_staff, &rp, "accept", None, 200).await;
     act(&s, &pat_staff, &rp, "start", None, 200).await;
-    let last = act(&s, &pat_staff, &rp, "complete", Some(json!({ "outcome": "need_met" })), 200).await;
+    let last = act(
+        &s,
+        &pat_staff,
+        &rp,
+        "complete",
+        Some(json!({ "outcome": "need_met" })),
+        200,
+    )
+    .await;
     let pos = last["position"].as_i64().unwrap();
 
     // The card shows exactly that.
-    let card = s.get_ok(&format!("/api/v1/persons/{pid}/card?min_position={pos}"), &operator).await;
-    assert_eq!(card["identity"]["data"]["names"][0]["text"], "Demo Amina Esempio");
+    let card = s
+        .get_ok(
+            &format!("/api/v1/persons/{pid}/card?min_position={pos}"),
+            &operator,
+        )
+        .await;
+    assert_eq!(
+        card["identity"]["data"]["names"][0]["text"],
+        "Demo Amina Esempio"
+    );
     let needs = card["needs"].as_array().unwrap();
     assert_eq!(needs.len(), 3);
     let state_of = |id: &str| needs.iter().find(|n| n["need_id"] == id).unwrap()["state"].clone();
     assert_eq!(state_of(&n_desk), "resolved_at_desk");
     assert_eq!(state_of(&n_health), "met");
     assert_eq!(state_of(&n_job), "met");
-    let job_need = needs.iter().find(|n| n["need_id"] == n_job.as_str()).unwrap();
-    assert_eq!(job_need["referrals"], json!([rj, rp]), "the chain, in order");
+    let job_need = needs
+        .iter()
+        .find(|n| n["need_id"] == n_job.as_str())
+        .unwrap();
+    assert_eq!(
+        job_need["referrals"],
+        json!([rj, rp]),
+        "the chain, in order"
+    );
     let referrals = card["referrals"].as_array().unwrap();
     assert_eq!(referrals.len(), 3);
     let by_id = |id: &str| referrals.iter().find(|r| r["referral_id"] == id).unwrap();
     assert_eq!(by_id(&rh)["status"], "completed");
     let statuses = |id: &str| -> Vec<String> {
-        by_id(id)["history"].as_array().unwrap().iter().map(|h| h["status"].as_str().unwrap().to_owned()).collect()
+        by_id(id)["history"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|h| h["status"].as_str().unwrap().to_owned())
+            .collect()
     };
-    assert_eq!(statuses(&rh), ["sent", "acknowledged", "accepted", "completed"]);
+    assert_eq!(
+        statuses(&rh),
+        ["sent", "acknowledged", "accepted", "completed"]
+    );
     assert_eq!(statuses(&rj), ["sent", "declined", "redirected"]);
-    assert_eq!(statuses(&rp), ["sent", "accepted", "in_progress", "completed"]);
+    assert_eq!(
+        statuses(&rp),
+        ["sent", "accepted", "in_progress", "completed"]
+    );
     assert_eq!(by_id(&rj)["decline_reason"], "no_capacity");
     assert_eq!(by_id(&rj)["redirected_to"], rp.as_str());
     assert_eq!(by_id(&rp)["redirected_from"], rj.as_str());
     assert_eq!(card["visits"].as_array().unwrap().len(), 1);
     let timeline = card["timeline"].as_array().unwrap();
-    assert_eq!(timeline.len(), 4 + 1 + 4 + 3 + 4, "every event once: {timeline:?}");
+    assert_eq!(
+        timeline.len(),
+        4 + 1 + 4 + 3 + 4,
+        "every event once: {timeline:?}"
+    );
     // The card as it was before the first referral.
-    let before = timeline.iter().find(|t| t["event_type"] == "ReferralSent").unwrap()["at"].as_str().unwrap().to_owned();
-    let then = time::OffsetDateTime::parse(&before, &time::format_description::well_known::Rfc3339).unwrap() - time::Duration::milliseconds(1);
-    let then = then.format(&time::format_description::well_known::Rfc3339).unwrap();
-    let old = s.get_ok(&format!("/api/v1/persons/{pid}/card?as_of={}", then.replace('+', "%2B")), &operator).await;
+    let before = timeline
+        .iter()
+        .find(|t| t["event_type"] == "ReferralSent")
+        .unwrap()["at"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let then = time::OffsetDateTime::parse(&before, &time::format_description::well_known::Rfc3339)
+        .unwrap()
+        - time::Duration::milliseconds(1);
+    let then = then
+        .format(&time::format_description::well_known::Rfc3339)
+        .unwrap();
+    let old = s
+        .get_ok(
+            &format!(
+                "/api/v1/persons/{pid}/card?as_of={}",
+                then.replace('+', "%2B")
+            ),
+            &operator,
+        )
+        .await;
     assert_eq!(old["referrals"].as_array().unwrap().len(), 0);
 
     // A partner sees its own referral and what its agreement allows.
-    let seen = s.get_ok(&format!("/api/v1/persons/{pid}/card"), &cpi_staff).await;
+    let seen = s
+        .get_ok(&format!("/api/v1/persons/{pid}/card"), &cpi_staff)
+        .await;
     assert_eq!(seen["referrals"].as_array().unwrap().len(), 1);
     assert!(seen["identity"]["data"].get("vulnerabilities").is_none());
     assert!(seen["identity"]["data"].get("names").is_some());
@@ -237,27 +417,46 @@ async fn three_needs_through_the_network() {
         async move { s.get_ok(&path, &token).await }
     };
     let asl_open = inbox(&asl_staff, &asl, "").await;
-    assert_eq!(asl_open["items"].as_array().unwrap().len(), 0, "nothing open at the ASL");
+    assert_eq!(
+        asl_open["items"].as_array().unwrap().len(),
+        0,
+        "nothing open at the ASL"
+    );
     let asl_all = inbox(&asl_staff, &asl, "&status=all").await;
     assert_eq!(asl_all["items"].as_array().unwrap().len(), 1);
     assert_eq!(asl_all["items"][0]["status"], "completed");
     let cpi_all = inbox(&cpi_staff, &cpi, "&status=all").await;
     assert_eq!(cpi_all["items"].as_array().unwrap().len(), 1);
     assert_eq!(cpi_all["items"][0]["status"], "redirected");
-    let pat_done = inbox(&pat_staff, &pat, "&status=completed&need=job_centre_registration").await;
+    let pat_done = inbox(
+        &pat_staff,
+        &pat,
+        "&status=completed&need=job_centre_registration",
+    )
+    .await;
     assert_eq!(pat_done["items"][0]["referral_id"], rp.as_str());
-    let other = s.get(&format!("/api/v1/organizations/{asl}/inbox"), &cpi_staff).await;
+    let other = s
+        .get(&format!("/api/v1/organizations/{asl}/inbox"), &cpi_staff)
+        .await;
     problem(other, 403).await;
 
     // The bottleneck report.
-    let report = s.get_ok(&format!("/api/v1/reports/bottlenecks?min_position={pos}"), &coordinator).await;
+    let report = s
+        .get_ok(
+            &format!("/api/v1/reports/bottlenecks?min_position={pos}"),
+            &coordinator,
+        )
+        .await;
     let cpi_sent = row(&report, &cpi, "sent");
     assert_eq!(cpi_sent["need_code"], "job_centre_registration");
     assert_eq!(cpi_sent["entered"], 1);
     assert_eq!(cpi_sent["left"], 1);
     assert_eq!(cpi_sent["declined"], 1);
     assert_eq!(cpi_sent["declines_by_reason"]["no_capacity"], 1);
-    assert!(cpi_sent["waiting_hours_median"].as_f64().unwrap() >= 0.0, "the declined referral's wait counts: {cpi_sent}");
+    assert!(
+        cpi_sent["waiting_hours_median"].as_f64().unwrap() >= 0.0,
+        "the declined referral's wait counts: {cpi_sent}"
+    );
     let asl_sent = row(&report, &asl, "sent");
     assert_eq!(asl_sent["entered"], 1);
     assert_eq!(asl_sent["declined"], 0);
@@ -265,7 +464,13 @@ async fn three_needs_through_the_network() {
     assert_eq!(asl_ack["left"], 1);
     let pat_progress = row(&report, &pat, "in_progress");
     assert_eq!(pat_progress["left"], 1);
-    assert!(report["rows"].as_array().unwrap().iter().all(|r| r["open"] == 0));
+    assert!(
+        report["rows"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|r| r["open"] == 0)
+    );
     let csv = s
         .http
         .get(s.url("/api/v1/reports/bottlenecks"))
@@ -274,7 +479,12 @@ async fn three_needs_through_the_network() {
         .send()
         .await
         .unwrap();
-    assert!(csv.headers()["content-type"].to_str().unwrap().starts_with("text/csv"));
+    assert!(
+        csv.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/csv")
+    );
     let csv = csv.text().await.unwrap();
     assert!(csv.lines().count() > 1);
     assert!(csv.contains("job_centre_registration"));
@@ -291,11 +501,25 @@ async fn bad_input_on_every_route_is_a_problem_and_appends_nothing() {
     let desk = OrganizationId::new();
     let operator = s.account(network, desk, "desk_operator").await;
     let coordinator = s.account(network, desk, "coordinator").await;
-    let (org, service) = provider(&s, &coordinator, "ASL di Potenza", "health_authority", &["health_stp_code"]).await;
-    let taken = s.post_ok("/api/v1/persons", &operator, &person("Demo Bad Input"), 201).await;
+    let (org, service) = provider(
+        &s,
+        &coordinator,
+        "ASL di Potenza",
+        "health_authority",
+        &["health_stp_code"],
+    )
+    .await;
+    let taken = s
+        .post_ok("/api/v1/persons", &operator, &person("Demo Bad Input"), 201)
+        .await;
     let pid = taken["id"].as_str().unwrap().to_owned();
     let need = s
-        .post_ok(&format!("/api/v1/persons/{pid}/needs"), &operator, &json!({ "code": "health_stp_code" }), 201)
+        .post_ok(
+            &format!("/api/v1/persons/{pid}/needs"),
+            &operator,
+            &json!({ "code": "health_stp_code" }),
+            201,
+        )
         .await;
     let nid = need["need_id"].as_str().unwrap().to_owned();
     let referral = s
@@ -318,7 +542,12 @@ async fn bad_input_on_every_route_is_a_problem_and_appends_nothing() {
                 .unwrap()
         }
     };
-    let field = |p: &Value| p["errors"][0]["field"].as_str().unwrap_or_default().to_owned();
+    let field = |p: &Value| {
+        p["errors"][0]["field"]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned()
+    };
     let needs = format!("/api/v1/persons/{pid}/needs");
 
     // Malformed JSON, wrong types, missing fields, unknown fields.
@@ -326,18 +555,74 @@ async fn bad_input_on_every_route_is_a_problem_and_appends_nothing() {
     let p = problem(raw(needs.clone(), r#"{"code": 12}"#).await, 422).await;
     assert_eq!(field(&p), "code");
     let p = problem(raw(needs.clone(), r#"{"urgency": "normal"}"#).await, 422).await;
-    assert!(p["errors"][0]["message"].as_str().unwrap().contains("code"), "{p}");
-    let p = problem(raw(needs.clone(), r#"{"code": "health_stp_code", "colour": "red"}"#).await, 422).await;
-    assert!(p["errors"][0]["message"].as_str().unwrap().contains("colour"), "{p}");
+    assert!(
+        p["errors"][0]["message"].as_str().unwrap().contains("code"),
+        "{p}"
+    );
+    let p = problem(
+        raw(
+            needs.clone(),
+            r#"{"code": "health_stp_code", "colour": "red"}"#,
+        )
+        .await,
+        422,
+    )
+    .await;
+    assert!(
+        p["errors"][0]["message"]
+            .as_str()
+            .unwrap()
+            .contains("colour"),
+        "{p}"
+    );
     // Unknown taxonomy codes and enum values.
-    let p = problem(raw(needs.clone(), r#"{"code": "health_teleportation"}"#).await, 422).await;
+    let p = problem(
+        raw(needs.clone(), r#"{"code": "health_teleportation"}"#).await,
+        422,
+    )
+    .await;
     assert_eq!(field(&p), "code");
-    let p = problem(raw(needs.clone(), r#"{"code": "health_stp_code", "urgency": "yesterday"}"#).await, 422).await;
+    let p = problem(
+        raw(
+            needs.clone(),
+            r#"{"code": "health_stp_code", "urgency": "yesterday"}"#,
+        )
+        .await,
+        422,
+    )
+    .await;
     assert_eq!(field(&p), "urgency");
     // Unknown ids: in the path, 404; in the body, a field error.
-    problem(raw(format!("/api/v1/persons/{}/needs", uuid::Uuid::now_v7()), r#"{"code": "health_stp_code"}"#).await, 404).await;
-    problem(raw("/api/v1/persons/nope/needs".into(), r#"{"code": "health_stp_code"}"#).await, 404).await;
-    problem(raw(format!("/api/v1/persons/{pid}/needs/{}/resolve", uuid::Uuid::now_v7()), r#"{"outcome": "orientation"}"#).await, 404).await;
+    problem(
+        raw(
+            format!("/api/v1/persons/{}/needs", uuid::Uuid::now_v7()),
+            r#"{"code": "health_stp_code"}"#,
+        )
+        .await,
+        404,
+    )
+    .await;
+    problem(
+        raw(
+            "/api/v1/persons/nope/needs".into(),
+            r#"{"code": "health_stp_code"}"#,
+        )
+        .await,
+        404,
+    )
+    .await;
+    problem(
+        raw(
+            format!(
+                "/api/v1/persons/{pid}/needs/{}/resolve",
+                uuid::Uuid::now_v7()
+            ),
+            r#"{"outcome": "orientation"}"#,
+        )
+        .await,
+        404,
+    )
+    .await;
     let p = problem(
         s.post_with("/api/v1/referrals", &operator, Some(&json!({ "person_id": uuid::Uuid::now_v7(), "need_id": nid, "organization_id": org, "service_id": service })), &[]).await,
         422,
@@ -362,25 +647,100 @@ async fn bad_input_on_every_route_is_a_problem_and_appends_nothing() {
     )
     .await;
     assert_eq!(field(&p), "organization_id");
-    problem(s.post_with(&format!("/api/v1/referrals/{}/accept", uuid::Uuid::now_v7()), &operator, None, &[]).await, 404).await;
-    problem(s.post_with(&format!("/api/v1/referrals/{rid}/teleport"), &operator, None, &[]).await, 404).await;
+    problem(
+        s.post_with(
+            &format!("/api/v1/referrals/{}/accept", uuid::Uuid::now_v7()),
+            &operator,
+            None,
+            &[],
+        )
+        .await,
+        404,
+    )
+    .await;
+    problem(
+        s.post_with(
+            &format!("/api/v1/referrals/{rid}/teleport"),
+            &operator,
+            None,
+            &[],
+        )
+        .await,
+        404,
+    )
+    .await;
     // Actions: required and misplaced fields.
-    let staff = s.account(network, OrganizationId(org.parse().unwrap()), "partner").await;
-    let p = problem(s.post_with(&format!("/api/v1/referrals/{rid}/decline"), &staff, Some(&json!({})), &[]).await, 422).await;
+    let staff = s
+        .account(network, OrganizationId(org.parse().unwrap()), "partner")
+        .await;
+    let p = problem(
+        s.post_with(
+            &format!("/api/v1/referrals/{rid}/decline"),
+            &staff,
+            Some(&json!({})),
+            &[],
+        )
+        .await,
+        422,
+    )
+    .await;
     assert_eq!(field(&p), "reason");
-    let p = problem(s.post_with(&format!("/api/v1/referrals/{rid}/decline"), &staff, Some(&json!({ "reason": "bored" })), &[]).await, 422).await;
+    let p = problem(
+        s.post_with(
+            &format!("/api/v1/referrals/{rid}/decline"),
+            &staff,
+            Some(&json!({ "reason": "bored" })),
+            &[],
+        )
+        .await,
+        422,
+    )
+    .await;
     assert_eq!(field(&p), "reason");
-    let p = problem(s.post_with(&format!("/api/v1/referrals/{rid}/decline"), &staff, Some(&json!({ "reason": "other" })), &[]).await, 422).await;
+    let p = problem(
+        s.post_with(
+            &format!("/api/v1/referrals/{rid}/decline"),
+            &staff,
+            Some(&json!({ "reason": "other" })),
+            &[],
+        )
+        .await,
+        422,
+    )
+    .await;
     assert_eq!(field(&p), "text");
-    let p = problem(s.post_with(&format!("/api/v1/referrals/{rid}/accept"), &staff, Some(&json!({ "outcome": "need_met" })), &[]).await, 422).await;
+    let p = problem(
+        s.post_with(
+            &format!("/api/v1/referrals/{rid}/accept"),
+            &staff,
+            Some(&json!({ "outcome": "need_met" })),
+            &[],
+        )
+        .await,
+        422,
+    )
+    .await;
     assert_eq!(field(&p), "outcome");
-    let p = problem(s.post_with(&format!("/api/v1/referrals/{rid}/accept"), &staff, None, &[("if-match", "yesterday")]).await, 422).await;
+    let p = problem(
+        s.post_with(
+            &format!("/api/v1/referrals/{rid}/accept"),
+            &staff,
+            None,
+            &[("if-match", "yesterday")],
+        )
+        .await,
+        422,
+    )
+    .await;
     assert_eq!(field(&p), "If-Match");
     // Oversize bodies.
     let huge = json!({ "code": "health_stp_code", "note": "x".repeat(300_000) });
     problem(s.post_with(&needs, &operator, Some(&huge), &[]).await, 413).await;
     let long = json!({ "code": "health_stp_code", "note": "x".repeat(5_000) });
-    assert_eq!(field(&problem(s.post_with(&needs, &operator, Some(&long), &[]).await, 422).await), "note");
+    assert_eq!(
+        field(&problem(s.post_with(&needs, &operator, Some(&long), &[]).await, 422).await),
+        "note"
+    );
     // Impossible dates and times in the directory.
     let p = problem(
         s.post_with("/api/v1/organizations", &coordinator, Some(&json!({
@@ -392,45 +752,105 @@ async fn bad_input_on_every_route_is_a_problem_and_appends_nothing() {
     )
     .await;
     assert_eq!(field(&p), "agreement");
-    assert!(p["errors"][0]["message"].as_str().unwrap().contains("signed_on"), "{p}");
+    assert!(
+        p["errors"][0]["message"]
+            .as_str()
+            .unwrap()
+            .contains("signed_on"),
+        "{p}"
+    );
     let hours = json!({ "monday": [{"open": "25:00", "close": "26:00"}], "tuesday": [], "wednesday": [], "thursday": [], "friday": [], "saturday": [], "sunday": [] });
     let p = problem(
-        s.post_with("/api/v1/organizations", &coordinator, Some(&json!({
-            "name": "Demo Ente", "kind": "non_profit", "ownership": "private",
-            "services": [{ "name": "S", "needs": ["legal_advice"], "hours": hours }]
-        })), &[]).await,
+        s.post_with(
+            "/api/v1/organizations",
+            &coordinator,
+            Some(&json!({
+                "name": "Demo Ente", "kind": "non_profit", "ownership": "private",
+                "services": [{ "name": "S", "needs": ["legal_advice"], "hours": hours }]
+            })),
+            &[],
+        )
+        .await,
         422,
     )
     .await;
     assert_eq!(field(&p), "services[0]");
     let p = problem(
-        s.post_with("/api/v1/organizations", &coordinator, Some(&json!({
-            "name": "Demo Ente", "kind": "non_profit", "ownership": "private",
-            "services": [{ "name": "S", "needs": ["legal_telepathy"], "hours": {} }]
-        })), &[]).await,
+        s.post_with(
+            "/api/v1/organizations",
+            &coordinator,
+            Some(&json!({
+                "name": "Demo Ente", "kind": "non_profit", "ownership": "private",
+                "services": [{ "name": "S", "needs": ["legal_telepathy"], "hours": {} }]
+            })),
+            &[],
+        )
+        .await,
         422,
     )
     .await;
     assert!(field(&p).starts_with("services[0]"), "{p}");
     let p = problem(
-        s.post_with("/api/v1/organizations", &coordinator, Some(&json!({ "name": "Demo Ente", "kind": "spaceship", "ownership": "private" })), &[]).await,
+        s.post_with(
+            "/api/v1/organizations",
+            &coordinator,
+            Some(&json!({ "name": "Demo Ente", "kind": "spaceship", "ownership": "private" })),
+            &[],
+        )
+        .await,
         422,
     )
     .await;
     assert_eq!(field(&p), "kind");
-    let card = s.get(&format!("/api/v1/persons/{pid}/card?as_of=yesterday"), &operator).await;
+    let card = s
+        .get(
+            &format!("/api/v1/persons/{pid}/card?as_of=yesterday"),
+            &operator,
+        )
+        .await;
     assert_eq!(field(&problem(card, 422).await), "as_of");
-    let inbox = s.get(&format!("/api/v1/organizations/{org}/inbox?status=lost"), &operator).await;
+    let inbox = s
+        .get(
+            &format!("/api/v1/organizations/{org}/inbox?status=lost"),
+            &operator,
+        )
+        .await;
     assert_eq!(field(&problem(inbox, 422).await), "status");
-    let inbox = s.get(&format!("/api/v1/organizations/{org}/inbox?need=unknown_need"), &operator).await;
+    let inbox = s
+        .get(
+            &format!("/api/v1/organizations/{org}/inbox?need=unknown_need"),
+            &operator,
+        )
+        .await;
     assert_eq!(field(&problem(inbox, 422).await), "need");
-    let report = s.get("/api/v1/reports/bottlenecks?from=2026-13-01", &coordinator).await;
+    let report = s
+        .get("/api/v1/reports/bottlenecks?from=2026-13-01", &coordinator)
+        .await;
     assert_eq!(field(&problem(report, 422).await), "from");
     // Roles: a partner cannot take people in charge or change the directory.
-    problem(s.post_with("/api/v1/persons", &staff, Some(&person("Demo X")), &[]).await, 403).await;
-    problem(s.post_with("/api/v1/organizations", &staff, Some(&json!({ "name": "X", "kind": "other", "ownership": "private" })), &[]).await, 403).await;
+    problem(
+        s.post_with("/api/v1/persons", &staff, Some(&person("Demo X")), &[])
+            .await,
+        403,
+    )
+    .await;
+    problem(
+        s.post_with(
+            "/api/v1/organizations",
+            &staff,
+            Some(&json!({ "name": "X", "kind": "other", "ownership": "private" })),
+            &[],
+        )
+        .await,
+        403,
+    )
+    .await;
 
-    assert_eq!(s.event_count().await, before, "nothing appended by bad requests");
+    assert_eq!(
+        s.event_count().await,
+        before,
+        "nothing appended by bad requests"
+    );
     s.stop().await;
 }
 
@@ -440,49 +860,76 @@ async fn bad_input_on_every_route_is_a_problem_and_appends_nothing() {
 async fn likely_duplicates_are_shown_not_merged() {
     let s = Server::start().await;
     let network = NetworkId::new();
-    let operator = s.account(network, OrganizationId::new(), "desk_operator").await;
+    let operator = s
+        .account(network, OrganizationId::new(), "desk_operator")
+        .await;
     let first = s
-        .post_ok("/api/v1/persons", &operator, &json!({
-            "names": [{"kind": "as_in_document", "text": "Demo Amina Diallo"}],
-            "birth_date": "1994-03-12",
-            "documents": [{"kind": "passport", "number": "DM 1234567"}],
-            "channel": "desk"
-        }), 201)
+        .post_ok(
+            "/api/v1/persons",
+            &operator,
+            &json!({
+                "names": [{"kind": "as_in_document", "text": "Demo Amina Diallo"}],
+                "birth_date": "1994-03-12",
+                "documents": [{"kind": "passport", "number": "DM 1234567"}],
+                "channel": "desk"
+            }),
+            201,
+        )
         .await;
     assert_eq!(first["duplicates"], json!([]));
     let a = first["person_id"].as_str().unwrap().to_owned();
     // Same names in another order and spelling, same birth year.
     let second = s
-        .post_ok("/api/v1/persons", &operator, &json!({
-            "names": [{"kind": "as_used", "text": "DIALLO Amína"}],
-            "birth_date": "1994",
-            "channel": "phone"
-        }), 201)
+        .post_ok(
+            "/api/v1/persons",
+            &operator,
+            &json!({
+                "names": [{"kind": "as_used", "text": "DIALLO Amína"}],
+                "birth_date": "1994",
+                "channel": "phone"
+            }),
+            201,
+        )
         .await;
     assert_eq!(second["duplicates"][0]["person_id"], a.as_str(), "{second}");
     assert_ne!(second["person_id"], a.as_str(), "a new case all the same");
     // Another name but the same document.
     let third = s
-        .post_ok("/api/v1/persons", &operator, &json!({
-            "names": [{"kind": "alias", "text": "Demo Mina"}],
-            "documents": [{"kind": "passport", "number": "dm1234567"}],
-            "channel": "desk"
-        }), 201)
+        .post_ok(
+            "/api/v1/persons",
+            &operator,
+            &json!({
+                "names": [{"kind": "alias", "text": "Demo Mina"}],
+                "documents": [{"kind": "passport", "number": "dm1234567"}],
+                "channel": "desk"
+            }),
+            201,
+        )
         .await;
     assert_eq!(third["duplicates"][0]["person_id"], a.as_str());
     assert_eq!(third["duplicates"][0]["same_document"], true);
     // Someone else entirely.
     let other = s
-        .post_ok("/api/v1/persons", &operator, &json!({
-            "names": [{"kind": "as_used", "text": "Demo Karim Esempio"}],
-            "birth_date": "1994",
-            "channel": "desk"
-        }), 201)
+        .post_ok(
+            "/api/v1/persons",
+            &operator,
+            &json!({
+                "names": [{"kind": "as_used", "text": "Demo Karim Esempio"}],
+                "birth_date": "1994",
+                "channel": "desk"
+            }),
+            201,
+        )
         .await;
     assert_eq!(other["duplicates"], json!([]));
     // The search.
     let found = s.get_ok("/api/v1/persons?q=diallo%201994", &operator).await;
-    let ids: Vec<&str> = found["items"].as_array().unwrap().iter().map(|i| i["person_id"].as_str().unwrap()).collect();
+    let ids: Vec<&str> = found["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| i["person_id"].as_str().unwrap())
+        .collect();
     assert_eq!(ids.len(), 2, "{found}");
     assert!(ids.contains(&a.as_str()));
     assert_eq!(found["items"][0]["identity"]["state"], "open");
@@ -490,7 +937,10 @@ async fn likely_duplicates_are_shown_not_merged() {
     assert_eq!(by_doc["items"].as_array().unwrap().len(), 2);
     problem(s.get("/api/v1/persons?q=", &operator).await, 422).await;
     // No name in clear in the index.
-    let raw: Vec<Vec<u8>> = sqlx::query_scalar("SELECT term FROM person_index").fetch_all(&s.db.pool).await.unwrap();
+    let raw: Vec<Vec<u8>> = sqlx::query_scalar("SELECT term FROM person_index")
+        .fetch_all(&s.db.pool)
+        .await
+        .unwrap();
     assert!(!raw.is_empty());
     assert!(raw.iter().all(|t| !t.windows(6).any(|w| w == b"diallo")));
     s.stop().await;
@@ -506,22 +956,84 @@ async fn a_case_closes_and_reopens() {
     let desk = OrganizationId::new();
     let operator = s.account(network, desk, "desk_operator").await;
     let coordinator = s.account(network, desk, "coordinator").await;
-    let (org, service) = provider(&s, &coordinator, "CPIA di Potenza", "school_office", &["italian_course_adults"]).await;
-    let taken = s.post_ok("/api/v1/persons", &operator, &person("Demo Oksana Pryklad"), 201).await;
+    let (org, service) = provider(
+        &s,
+        &coordinator,
+        "CPIA di Potenza",
+        "school_office",
+        &["italian_course_adults"],
+    )
+    .await;
+    let taken = s
+        .post_ok(
+            "/api/v1/persons",
+            &operator,
+            &person("Demo Oksana Pryklad"),
+            201,
+        )
+        .await;
     let pid = taken["id"].as_str().unwrap().to_owned();
     let need = s
-        .post_ok(&format!("/api/v1/persons/{pid}/needs"), &operator, &json!({ "code": "italian_course_adults", "urgency": "low" }), 201)
+        .post_ok(
+            &format!("/api/v1/persons/{pid}/needs"),
+            &operator,
+            &json!({ "code": "italian_course_adults", "urgency": "low" }),
+            201,
+        )
         .await;
     let nid = need["need_id"].as_str().unwrap().to_owned();
-    s.post_ok(&format!("/api/v1/persons/{pid}/visits"), &operator, &json!({ "channel": "phone", "note": "Demo: called back" }), 201).await;
+    s.post_ok(
+        &format!("/api/v1/persons/{pid}/visits"),
+        &operator,
+        &json!({ "channel": "phone", "note": "Demo: called back" }),
+        201,
+    )
+    .await;
     // Close with a stale version: refused.
-    problem(s.post_with(&format!("/api/v1/persons/{pid}/close"), &operator, None, &[("if-match", "\"1\"")]).await, 412).await;
-    let closed = s.post_with(&format!("/api/v1/persons/{pid}/close"), &operator, None, &[("if-match", "\"3\"")]).await;
+    problem(
+        s.post_with(
+            &format!("/api/v1/persons/{pid}/close"),
+            &operator,
+            None,
+            &[("if-match", "\"1\"")],
+        )
+        .await,
+        412,
+    )
+    .await;
+    let closed = s
+        .post_with(
+            &format!("/api/v1/persons/{pid}/close"),
+            &operator,
+            None,
+            &[("if-match", "\"3\"")],
+        )
+        .await;
     assert_eq!(closed.status(), 200);
     assert_eq!(closed.headers()["etag"], "\"4\"");
     let before = s.event_count().await;
-    problem(s.post_with(&format!("/api/v1/persons/{pid}/close"), &operator, None, &[]).await, 409).await;
-    problem(s.post_with(&format!("/api/v1/persons/{pid}/needs"), &operator, Some(&json!({ "code": "job_search" })), &[]).await, 409).await;
+    problem(
+        s.post_with(
+            &format!("/api/v1/persons/{pid}/close"),
+            &operator,
+            None,
+            &[],
+        )
+        .await,
+        409,
+    )
+    .await;
+    problem(
+        s.post_with(
+            &format!("/api/v1/persons/{pid}/needs"),
+            &operator,
+            Some(&json!({ "code": "job_search" })),
+            &[],
+        )
+        .await,
+        409,
+    )
+    .await;
     problem(
         s.post_with("/api/v1/referrals", &operator, Some(&json!({ "person_id": pid, "need_id": nid, "organization_id": org, "service_id": service })), &[]).await,
         409,
@@ -529,14 +1041,42 @@ async fn a_case_closes_and_reopens() {
     .await;
     assert_eq!(s.event_count().await, before, "refusals append nothing");
     // The desk takes in charge whoever comes: a visit to a closed case is recorded.
-    s.post_ok(&format!("/api/v1/persons/{pid}/visits"), &operator, &json!({ "channel": "desk" }), 201).await;
-    s.post_ok(&format!("/api/v1/persons/{pid}/reopen"), &operator, &json!({}), 200).await;
-    problem(s.post_with(&format!("/api/v1/persons/{pid}/reopen"), &operator, None, &[]).await, 409).await;
+    s.post_ok(
+        &format!("/api/v1/persons/{pid}/visits"),
+        &operator,
+        &json!({ "channel": "desk" }),
+        201,
+    )
+    .await;
+    s.post_ok(
+        &format!("/api/v1/persons/{pid}/reopen"),
+        &operator,
+        &json!({}),
+        200,
+    )
+    .await;
+    problem(
+        s.post_with(
+            &format!("/api/v1/persons/{pid}/reopen"),
+            &operator,
+            None,
+            &[],
+        )
+        .await,
+        409,
+    )
+    .await;
     let sent = s
         .post_ok("/api/v1/referrals", &operator, &json!({ "person_id": pid, "need_id": nid, "organization_id": org, "service_id": service }), 201)
         .await;
     let card = s
-        .get_ok(&format!("/api/v1/persons/{pid}/card?min_position={}", sent["position"]), &operator)
+        .get_ok(
+            &format!(
+                "/api/v1/persons/{pid}/card?min_position={}",
+                sent["position"]
+            ),
+            &operator,
+        )
         .await;
     assert_eq!(card["status"], "open");
     assert_eq!(card["visits"].as_array().unwrap().len(), 3);
@@ -556,31 +1096,77 @@ async fn retried_writes_answer_the_first_answer() {
     let desk = OrganizationId::new();
     let operator = s.account(network, desk, "desk_operator").await;
     let coordinator = s.account(network, desk, "coordinator").await;
-    let (a, a_service) = provider(&s, &coordinator, "Centro per l'Impiego di Potenza", "job_centre", &["job_search"]).await;
-    let (b, b_service) = provider(&s, &coordinator, "CGIL Potenza", "trade_union", &["job_search"]).await;
-    let staff = s.account(network, OrganizationId(a.parse().unwrap()), "partner").await;
-    let taken = s.post_ok("/api/v1/persons", &operator, &person("Demo Retry"), 201).await;
+    let (a, a_service) = provider(
+        &s,
+        &coordinator,
+        "Centro per l'Impiego di Potenza",
+        "job_centre",
+        &["job_search"],
+    )
+    .await;
+    let (b, b_service) = provider(
+        &s,
+        &coordinator,
+        "CGIL Potenza",
+        "trade_union",
+        &["job_search"],
+    )
+    .await;
+    let staff = s
+        .account(network, OrganizationId(a.parse().unwrap()), "partner")
+        .await;
+    let taken = s
+        .post_ok("/api/v1/persons", &operator, &person("Demo Retry"), 201)
+        .await;
     let pid = taken["id"].as_str().unwrap().to_owned();
     let twice = async |path: &str, token: &str, body: Option<Value>, status: u16| {
         let key = uuid::Uuid::new_v4().to_string();
         let mut answers = Vec::new();
         for _ in 0..2 {
-            let res = s.post_with(path, token, body.as_ref(), &[("idempotency-key", key.as_str())]).await;
+            let res = s
+                .post_with(
+                    path,
+                    token,
+                    body.as_ref(),
+                    &[("idempotency-key", key.as_str())],
+                )
+                .await;
             assert_eq!(res.status().as_u16(), status, "{path}");
             answers.push(res.json::<Value>().await.unwrap());
         }
         let n = s.event_count().await;
-        assert_eq!(answers[0], answers[1], "{path}: the retry answers the first answer");
+        assert_eq!(
+            answers[0], answers[1],
+            "{path}: the retry answers the first answer"
+        );
         (answers.remove(0), n)
     };
-    let (need, n0) = twice(&format!("/api/v1/persons/{pid}/needs"), &operator, Some(json!({ "code": "job_search" })), 201).await;
+    let (need, n0) = twice(
+        &format!("/api/v1/persons/{pid}/needs"),
+        &operator,
+        Some(json!({ "code": "job_search" })),
+        201,
+    )
+    .await;
     let nid = need["need_id"].as_str().unwrap().to_owned();
     let (sent, n1) = twice("/api/v1/referrals", &operator, Some(json!({ "person_id": pid, "need_id": nid, "organization_id": a, "service_id": a_service })), 201).await;
     assert_eq!(n1, n0 + 1, "one referral sent");
     let rid = sent["referral_id"].as_str().unwrap().to_owned();
-    let (_, n2) = twice(&format!("/api/v1/referrals/{rid}/decline"), &staff, Some(json!({ "reason": "no_capacity" })), 200).await;
+    let (_, n2) = twice(
+        &format!("/api/v1/referrals/{rid}/decline"),
+        &staff,
+        Some(json!({ "reason": "no_capacity" })),
+        200,
+    )
+    .await;
     assert_eq!(n2, n1 + 1, "one decline");
-    let (moved, n3) = twice(&format!("/api/v1/referrals/{rid}/redirect"), &operator, Some(json!({ "organization_id": b, "service_id": b_service })), 201).await;
+    let (moved, n3) = twice(
+        &format!("/api/v1/referrals/{rid}/redirect"),
+        &operator,
+        Some(json!({ "organization_id": b, "service_id": b_service })),
+        201,
+    )
+    .await;
     assert_eq!(n3, n2 + 2, "one redirection: two events, two streams");
     assert_eq!(moved["redirected_from"], rid.as_str());
     s.stop().await;

@@ -34,8 +34,8 @@ use uuid::Uuid;
 /// Upper bounds (hours) of the wait histogram's buckets; the last bucket
 /// is everything longer.
 pub const WAIT_BUCKETS_H: [f64; 21] = [
-    0.5, 1.0, 2.0, 4.0, 8.0, 12.0, 24.0, 36.0, 48.0, 72.0, 96.0, 120.0, 168.0, 240.0, 336.0,
-    504.0, 720.0, 1080.0, 1440.0, 2160.0, 4320.0,
+    0.5, 1.0, 2.0, 4.0, 8.0, 12.0, 24.0, 36.0, 48.0, 72.0, 96.0, 120.0, 168.0, 240.0, 336.0, 504.0,
+    720.0, 1080.0, 1440.0, 2160.0, 4320.0,
 ];
 
 /// The decline reasons, in the order of a cell's `declined` counts.
@@ -162,14 +162,7 @@ fn replay(
 struct Deltas(BTreeMap<Coordinates, Cell>);
 
 impl Deltas {
-    fn cell(
-        &mut self,
-        network: Uuid,
-        day: Date,
-        org: Uuid,
-        code: &str,
-        stage: i16,
-    ) -> &mut Cell {
+    fn cell(&mut self, network: Uuid, day: Date, org: Uuid, code: &str, stage: i16) -> &mut Cell {
         let key = (network, day, org, code.to_owned(), stage);
         self.0.entry(key.clone()).or_insert_with(|| Cell {
             cell_id: cell_id(&key),
@@ -285,13 +278,20 @@ impl Projection for BottleneckCells {
         for e in events {
             let at = e.metadata.occurred_at;
             let network = e.network_id.0;
-            let event = referral::decode(&e.event_type, &e.payload).map_err(|err| invalid(e, err))?;
+            let event =
+                referral::decode(&e.event_type, &e.payload).map_err(|err| invalid(e, err))?;
             if let ReferralEvent::Sent(n) = &event {
                 if e.version != 1 {
                     return Err(invalid(e, "sent twice"));
                 }
                 deltas
-                    .cell(network, utc_day(at), n.organization.0, n.need_code.as_str(), 1)
+                    .cell(
+                        network,
+                        utc_day(at),
+                        n.organization.0,
+                        n.need_code.as_str(),
+                        1,
+                    )
                     .entered += 1;
                 continue;
             }

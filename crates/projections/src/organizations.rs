@@ -131,7 +131,12 @@ impl RowModel for OrganizationRow {
             }
             "OrganizationAgreementEnded" => {
                 let p: AgreementEndedPayload = payload(e)?;
-                if time::Date::parse(&p.on, &time::macros::format_description!("[year]-[month]-[day]")).is_err() {
+                if time::Date::parse(
+                    &p.on,
+                    &time::macros::format_description!("[year]-[month]-[day]"),
+                )
+                .is_err()
+                {
                     return Err(invalid(e, "an unreadable end date"));
                 }
                 // As the domain: an ended agreement is no agreement.

@@ -196,7 +196,10 @@ impl RowModel for ReferralRow {
         let action = referral::decode(&e.event_type, &e.payload)
             .map_err(|err| ApplyError::Invalid(err.to_string()))?
             .action();
-        if action.and_then(|a| referral::transition(r.status, a)).is_none() {
+        if action
+            .and_then(|a| referral::transition(r.status, a))
+            .is_none()
+        {
             return Err(ApplyError::Invalid(format!(
                 "referral {} cannot go by {} from {}",
                 e.stream_id,

@@ -146,8 +146,9 @@ pub async fn store_docs<T: Serialize>(
     if !rows.is_empty() {
         let json = serde_json::to_value(rows)
             .map_err(|e| ApplyError::Invalid(format!("a row of {table}: {e}")))?;
-        let insert =
-            format!("INSERT INTO {table} SELECT * FROM jsonb_populate_recordset(NULL::{table}, $1)");
+        let insert = format!(
+            "INSERT INTO {table} SELECT * FROM jsonb_populate_recordset(NULL::{table}, $1)"
+        );
         sqlx::query(sqlx::AssertSqlSafe(insert))
             .bind(json)
             .execute(&mut *conn)

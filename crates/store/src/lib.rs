@@ -20,8 +20,8 @@ pub mod crypto;
 pub mod db;
 pub mod envelope;
 pub mod error;
-pub mod projection;
 pub mod person_index;
+pub mod projection;
 pub mod read;
 pub mod relay;
 

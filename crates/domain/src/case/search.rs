@@ -180,20 +180,37 @@ mod tests {
 
     #[test]
     fn terms_of_an_identity() {
-        let t = terms(&identity(&["Demo Amina Diallo", "Amina"], Some("1994-03"), Some("ab 123-456")));
+        let t = terms(&identity(
+            &["Demo Amina Diallo", "Amina"],
+            Some("1994-03"),
+            Some("ab 123-456"),
+        ));
         let kinds: Vec<(TermKind, &str)> = t.iter().map(|t| (t.kind, t.value.as_str())).collect();
         assert!(kinds.contains(&(TermKind::Name, "amina")));
         assert!(kinds.contains(&(TermKind::Name, "diallo")));
         assert!(kinds.contains(&(TermKind::BirthYear, "1994")));
         assert!(kinds.contains(&(TermKind::Document, "AB123456")));
-        assert_eq!(t.iter().filter(|t| t.value == "amina").count(), 1, "each term once");
+        assert_eq!(
+            t.iter().filter(|t| t.value == "amina").count(),
+            1,
+            "each term once"
+        );
     }
 
     #[test]
     fn query_words_can_be_years_and_documents() {
         let q = query_terms("Diallo 1994 AB123456");
-        assert!(q.contains(&Term { kind: TermKind::BirthYear, value: "1994".into() }));
-        assert!(q.contains(&Term { kind: TermKind::Document, value: "AB123456".into() }));
-        assert!(q.contains(&Term { kind: TermKind::Name, value: "diallo".into() }));
+        assert!(q.contains(&Term {
+            kind: TermKind::BirthYear,
+            value: "1994".into()
+        }));
+        assert!(q.contains(&Term {
+            kind: TermKind::Document,
+            value: "AB123456".into()
+        }));
+        assert!(q.contains(&Term {
+            kind: TermKind::Name,
+            value: "diallo".into()
+        }));
     }
 }

@@ -30,23 +30,46 @@ fn stored_events_decode_back() {
         ReferralEvent::Sent(new_referral(None)),
         ReferralEvent::Acknowledged,
         ReferralEvent::Accepted,
-        ReferralEvent::Declined { reason: DeclineReason::NoCapacity, text: None },
+        ReferralEvent::Declined {
+            reason: DeclineReason::NoCapacity,
+            text: None,
+        },
         ReferralEvent::Started,
-        ReferralEvent::Completed { outcome: Outcome::PartlyMet, note: None },
-        ReferralEvent::Failed { reason: FailReason::PersonWithdrew, text: None },
+        ReferralEvent::Completed {
+            outcome: Outcome::PartlyMet,
+            note: None,
+        },
+        ReferralEvent::Failed {
+            reason: FailReason::PersonWithdrew,
+            text: None,
+        },
         ReferralEvent::Cancelled,
-        ReferralEvent::Redirected { to: ReferralId::new(), organization: OrganizationId::new(), service: ServiceId::new() },
+        ReferralEvent::Redirected {
+            to: ReferralId::new(),
+            organization: OrganizationId::new(),
+            service: ServiceId::new(),
+        },
     ];
     for e in events {
         let mut e = e;
         if let ReferralEvent::Sent(n) = &mut e {
             n.person = state.person;
         }
-        let parts = Stored { event: e.clone(), referral: &state }.into_parts();
+        let parts = Stored {
+            event: e.clone(),
+            referral: &state,
+        }
+        .into_parts();
         assert_eq!(decode(parts.event_type, &parts.payload).unwrap(), e);
     }
-    assert!(matches!(decode("ReferralSent", &serde_json::json!({"referral_id": 1})), Err(DecodeError::Malformed { .. })));
-    assert!(matches!(decode("Nope", &serde_json::json!({})), Err(DecodeError::UnknownType(_))));
+    assert!(matches!(
+        decode("ReferralSent", &serde_json::json!({"referral_id": 1})),
+        Err(DecodeError::Malformed { .. })
+    ));
+    assert!(matches!(
+        decode("Nope", &serde_json::json!({})),
+        Err(DecodeError::UnknownType(_))
+    ));
 }
 
 fn sent() -> (Referral, ReferralCommand) {

@@ -103,8 +103,7 @@ pub async fn get(
                 |_| {
                     ApiError::Validation(vec![FieldError {
                         field: "as_of".into(),
-                        message: "must be an RFC 3339 date-time, e.g. 2026-05-01T10:00:00Z"
-                            .into(),
+                        message: "must be an RFC 3339 date-time, e.g. 2026-05-01T10:00:00Z".into(),
                     }])
                 },
             )?,

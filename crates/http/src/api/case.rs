@@ -238,7 +238,16 @@ pub async fn close(
     headers: HeaderMap,
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
-    let w = run(&state, &caller, &headers, &id, "close", b"", CaseCommand::Close).await?;
+    let w = run(
+        &state,
+        &caller,
+        &headers,
+        &id,
+        "close",
+        b"",
+        CaseCommand::Close,
+    )
+    .await?;
     Ok(w.respond(StatusCode::OK))
 }
 
@@ -258,6 +267,15 @@ pub async fn reopen(
     headers: HeaderMap,
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
-    let w = run(&state, &caller, &headers, &id, "reopen", b"", CaseCommand::Reopen).await?;
+    let w = run(
+        &state,
+        &caller,
+        &headers,
+        &id,
+        "reopen",
+        b"",
+        CaseCommand::Reopen,
+    )
+    .await?;
     Ok(w.respond(StatusCode::OK))
 }

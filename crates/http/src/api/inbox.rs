@@ -143,7 +143,10 @@ pub async fn get(
     if let Some(n) = &q.need {
         NeedCode::parse(n).map_err(|e| bad("need", e.to_string()))?;
     }
-    for (field, v) in [("min_age_days", q.min_age_days), ("max_age_days", q.max_age_days)] {
+    for (field, v) in [
+        ("min_age_days", q.min_age_days),
+        ("max_age_days", q.max_age_days),
+    ] {
         if v.is_some_and(|d| !(0..=3650).contains(&d)) {
             return Err(bad(field, "must be 0 to 3650"));
         }

@@ -149,7 +149,10 @@ impl TakeInCharge {
         if let Some(c) = &self.country_of_birth
             && !is_country(c)
         {
-            p.add("country_of_birth", "must be an ISO 3166-1 alpha-2 code, e.g. NG");
+            p.add(
+                "country_of_birth",
+                "must be an ISO 3166-1 alpha-2 code, e.g. NG",
+            );
         }
         for (i, c) in self.citizenships.iter().enumerate() {
             if !is_country(c) {
@@ -194,7 +197,10 @@ impl TakeInCharge {
             if let Some(x) = &d.expires_on
                 && (x.len() != 10 || check_partial_date(x).is_err())
             {
-                p.add(format!("documents[{i}].expires_on"), "must be a date YYYY-MM-DD");
+                p.add(
+                    format!("documents[{i}].expires_on"),
+                    "must be a date YYYY-MM-DD",
+                );
             }
         }
         p.finish()?;

@@ -70,7 +70,12 @@ pub async fn get(
     let recorded: Vec<_> = events.iter().map(|e| e.event.clone()).collect();
     let (case, _) = rebuild::<CaseAggregate>(&recorded)?;
     let case = case.ok_or(ApiError::NotFound)?;
-    let code = case.needs.get(&need).ok_or(ApiError::NotFound)?.code.clone();
+    let code = case
+        .needs
+        .get(&need)
+        .ok_or(ApiError::NotFound)?
+        .code
+        .clone();
     let identity: PersonIdentity = events
         .iter()
         .find(|e| {

@@ -35,7 +35,10 @@ pub fn router() -> Router<AppState> {
         .route("/persons/{id}/history", get(persons::history))
         .route("/persons/{id}/visits", post(case::record_visit))
         .route("/persons/{id}/needs", post(case::record_need))
-        .route("/persons/{id}/needs/{nid}/resolve", post(case::resolve_need))
+        .route(
+            "/persons/{id}/needs/{nid}/resolve",
+            post(case::resolve_need),
+        )
         .route("/persons/{id}/needs/{nid}/matches", get(matches::get))
         .route("/persons/{id}/close", post(case::close))
         .route("/persons/{id}/reopen", post(case::reopen))

@@ -17,12 +17,12 @@ use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 use sportello_domain::aggregate::OrganizationAggregate;
+use sportello_domain::ids::AgreementId;
 use sportello_domain::organization::{
     AgreementSignedPayload, CardField, Contacts, OnboardingStatus, OrganizationCommand,
     OrganizationKind, Ownership, Service, ServicePayload, WeeklyHoursPayload, transition,
 };
 use sportello_domain::taxonomy::NeedCode;
-use sportello_domain::ids::AgreementId;
 use sportello_domain::{DecodeError, Metadata, OrganizationId, ServiceId, StreamId};
 use sportello_projections::OrganizationRow;
 use time::OffsetDateTime;

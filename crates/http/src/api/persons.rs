@@ -88,7 +88,9 @@ pub async fn take_in_charge(
                 match store.append_in(&mut tx, &req).await {
                     Ok(r) => {
                         if !r.replayed {
-                            store.index_person_in(&mut tx, network, person, &terms).await?;
+                            store
+                                .index_person_in(&mut tx, network, person, &terms)
+                                .await?;
                         }
                         tx.commit().await?;
                         store.appended().notify_waiters();
@@ -206,7 +208,9 @@ pub async fn search(
     }
     // A birth year narrows a search by name; it does not find on its own
     // unless it is all the query gives.
-    let words_given = q.q.split_whitespace().any(|w| !w.bytes().all(|b| b.is_ascii_digit()));
+    let words_given =
+        q.q.split_whitespace()
+            .any(|w| !w.bytes().all(|b| b.is_ascii_digit()));
     let found: Vec<_> = state
         .store
         .find_people(caller.network_id, &terms, 50)

@@ -380,8 +380,8 @@ pub async fn act(
     let id = ReferralId(path_id(&id)?);
     let action = parse_action(&action)?;
     let body = body.unwrap_or_default();
-    let (current, _) = load::<ReferralAggregate>(&state.store, caller.network_id, StreamId(id.0))
-        .await?;
+    let (current, _) =
+        load::<ReferralAggregate>(&state.store, caller.network_id, StreamId(id.0)).await?;
     let current = current.ok_or(ApiError::NotFound)?;
     match action {
         ReferralAction::Cancel | ReferralAction::Redirect => allow(&caller, Act::DeskWork)?,

@@ -427,7 +427,8 @@ pub async fn bottlenecks(
     let wait = MinPosition {
         min_position: q.min_position,
     };
-    wait.wait(&state, "referrals", &mut response_headers).await?;
+    wait.wait(&state, "referrals", &mut response_headers)
+        .await?;
     wait.wait(&state, "bottleneck_cells", &mut response_headers)
         .await?;
     let network = caller.network_id.0;
@@ -567,9 +568,8 @@ fn aggregate(
     acc.into_iter()
         .filter(|(_, a)| a.entered > 0)
         .map(|((org, code, stage), a)| {
-            let waits = percentile(&a.waits, 0.5).map(|m| {
-                vec![m, percentile(&a.waits, 0.9).unwrap_or(m)]
-            });
+            let waits =
+                percentile(&a.waits, 0.5).map(|m| vec![m, percentile(&a.waits, 0.9).unwrap_or(m)]);
             let need_area = sportello_domain::taxonomy::lookup(&code)
                 .map_or("", |c| c.area.code())
                 .to_owned();
@@ -1054,8 +1054,13 @@ mod tests {
             assert_eq!(by_reason[code], i as i64 + 1);
         }
         // The cells count the same codes in the same order.
-        let cells = sportello_projections::bottlenecks::DECLINE_REASONS
-            .map(|r| serde_json::to_value(r).unwrap().as_str().unwrap().to_owned());
+        let cells = sportello_projections::bottlenecks::DECLINE_REASONS.map(|r| {
+            serde_json::to_value(r)
+                .unwrap()
+                .as_str()
+                .unwrap()
+                .to_owned()
+        });
         assert_eq!(cells, DECLINE_REASONS);
     }
 

@@ -114,7 +114,12 @@ impl Server {
             .unwrap()
     }
 
-    pub async fn post_person(&self, token: &str, body: &Value, key: Option<&str>) -> reqwest::Response {
+    pub async fn post_person(
+        &self,
+        token: &str,
+        body: &Value,
+        key: Option<&str>,
+    ) -> reqwest::Response {
         let mut req = self
             .http
             .post(self.url("/api/v1/persons"))
@@ -154,7 +159,6 @@ pub async fn problem(res: reqwest::Response, status: u16) -> Value {
     assert_eq!(body["status"], status);
     body
 }
-
 
 impl Server {
     /// A token for a new account of `organization` in `network` with `role`.

@@ -3,8 +3,8 @@
 use super::super::pipeline::Rate;
 use super::super::write::Throughput;
 use super::super::{Goal, Machine};
-use super::cpu;
 use super::dataset::{Figures, Rebuilt};
+use super::{cpu, pgstats};
 use super::reads::route as read;
 use super::routes::Calls;
 use super::server::Memory;
@@ -22,8 +22,12 @@ pub const MAX_ERROR_RATE: f64 = 0.01;
 pub struct Baseline {
     /// Before the commands, the server idle.
     pub before: Throughput,
+    /// Where the CPU went meanwhile.
+    pub before_cpu: cpu::Use,
     /// After the commands (once the server caught up), the server idle.
     pub after: Throughput,
+    /// Where the CPU went meanwhile.
+    pub after_cpu: cpu::Use,
     /// Both together: inserts / seconds.
     pub per_sec: f64,
 }
@@ -47,6 +51,17 @@ pub struct Commands {
     pub caught_up_after_s: f64,
     /// Where the CPU went.
     pub cpu: cpu::Use,
+    /// What the database did, per command.
+    pub database: pgstats::Work,
+}
+
+/// The idle server.
+#[derive(Clone, Debug, Serialize)]
+pub struct Idle {
+    /// Where the CPU went.
+    pub cpu: cpu::Use,
+    /// What the database did.
+    pub database: pgstats::Idle,
 }
 
 /// The read phase.
@@ -59,6 +74,8 @@ pub struct Reads {
     pub calls: Calls,
     /// Where the CPU went.
     pub cpu: cpu::Use,
+    /// What the database did, per request.
+    pub database: pgstats::Work,
 }
 
 /// Everything `bench api` measured.
@@ -87,10 +104,10 @@ pub struct Report {
     pub server_ready_s: f64,
     /// See `server_ready_s`.
     pub server_caught_up_s: f64,
+    /// The server idle for 10 s after it caught up.
+    pub idle: Idle,
     /// Raw inserts at 32 connections.
     pub baseline: Baseline,
-    /// Where the CPU went during the first baseline.
-    pub baseline_cpu: cpu::Use,
     /// The command mix.
     pub commands: Commands,
     /// The read mix.
@@ -159,7 +176,7 @@ fn print_calls(calls: &Calls) {
 
 fn print_cpu(c: &cpu::Use) {
     println!(
-        "  cpu: machine {:.0}% busy of {} cores; server {:.2}, postgres {:.2}, nats {:.2}, bench client {:.2}, other {:.2} cores",
+        "  cpu: machine {:.0}% busy ({} cores); server {:.2}, postgres {:.2}, nats {:.2}, bench client {:.2}, other {:.2} cores",
         c.machine_busy_pct,
         c.cores,
         c.server_cores,
@@ -168,6 +185,35 @@ fn print_cpu(c: &cpu::Use) {
         c.bench_cores,
         c.other_cores
     );
+}
+
+/// CPU milliseconds per request of the server and of PostgreSQL, and
+/// the database's work per request.
+fn print_per_request(calls: &Calls, c: &cpu::Use, w: &pgstats::Work) {
+    let per = |cores: f64| cores * calls.seconds * 1000.0 / calls.ok.max(1) as f64;
+    println!(
+        "  per request: server {:.2} ms CPU, postgres {:.2} ms CPU (all its processes); {:.1} commits, {:.1} rows written, {:.0} rows scanned, {:.0} rows fetched, {:.0} buffer hits, {:.1} buffer reads",
+        per(c.server_cores),
+        per(c.postgres_cores),
+        w.commits_per_request,
+        w.rows_written_per_request,
+        w.rows_scanned_per_request,
+        w.rows_fetched_per_request,
+        w.blocks_hit_per_request,
+        w.blocks_read_per_request
+    );
+    let tables: Vec<String> = w
+        .tables
+        .iter()
+        .take(6)
+        .map(|t| {
+            format!(
+                "{} ({} seq scans/{} rows, {} idx scans, {} writes)",
+                t.table, t.seq_scans, t.seq_rows, t.idx_scans, t.rows_written
+            )
+        })
+        .collect();
+    println!("  busiest tables: {}", tables.join("; "));
 }
 
 /// Print the table.
@@ -206,9 +252,10 @@ pub fn print(r: &Report) {
         r.relay.events, r.relay.seconds, r.relay.per_sec
     );
     println!(
-        "server: ready in {:.1} s, relay and runners idle {:.1} s later",
-        r.server_ready_s, r.server_caught_up_s
+        "server: ready in {:.1} s, relay and runners idle {:.1} s later; idle: {:.0} database commits/s",
+        r.server_ready_s, r.server_caught_up_s, r.idle.database.commits_per_sec
     );
+    print_cpu(&r.idle.cpu);
     let b = &r.baseline;
     println!(
         "\nbaseline, raw inserts at {COMMAND_CONNECTIONS} connections: {:.0}/s (before {:.0}/s p50 {:.1} ms p99 {:.1} ms; after {:.0}/s p50 {:.1} ms p99 {:.1} ms)",
@@ -220,7 +267,8 @@ pub fn print(r: &Report) {
         b.after.p50_ms,
         b.after.p99_ms
     );
-    print_cpu(&r.baseline_cpu);
+    print_cpu(&b.before_cpu);
+    print_cpu(&b.after_cpu);
     let c = &r.commands;
     println!(
         "\ncommands at {} connections: {:.0} commands/s = {:.0}% of the baseline ({:.0}%–{:.0}%), {} people, {} errors; read models caught up {:.2} s after the last",
@@ -235,6 +283,7 @@ pub fn print(r: &Report) {
     );
     print_calls(&c.calls);
     print_cpu(&c.cpu);
+    print_per_request(&c.calls, &c.cpu, &c.database);
     let rd = &r.reads;
     println!(
         "\nreads at {} connections (no write load): {:.0} requests/s, {} errors",
@@ -242,6 +291,7 @@ pub fn print(r: &Report) {
     );
     print_calls(&rd.calls);
     print_cpu(&rd.cpu);
+    print_per_request(&rd.calls, &rd.cpu, &rd.database);
     let mem = &r.server_memory;
     println!(
         "\nserver RSS: peak {:.1} MiB (VmHWM); sampled max {:.1} MiB — start-up {:.1}, idle {:.1}, commands {:.1}, reads {:.1} ({} samples)",

@@ -1,0 +1,152 @@
+//! The measured phases against the running server: the baseline, the
+//! commands and the reads, each with where the CPU went and what the
+//! database did.
+
+use super::super::write::{self, Throughput};
+use super::flow::{self, Actors, Catalog};
+use super::reads::{self, Targets};
+use super::routes::{Calls, Recorder};
+use super::server::Server;
+use super::{cpu, pgstats};
+use sqlx::PgPool;
+use sqlx::postgres::PgPoolOptions;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// Where the phases look from.
+pub struct Probe<'a> {
+    /// The server.
+    pub server: &'a Server,
+    /// A small pool on the bench database, for its statistics.
+    pub pool: &'a PgPool,
+    /// The bench database's name.
+    pub db_name: &'a str,
+    /// What the idle server does to the database.
+    pub idle: pgstats::Idle,
+    /// The shared HTTP client.
+    pub http: &'a reqwest::Client,
+    /// How long each phase runs.
+    pub phase: Duration,
+}
+
+/// A phase of client tasks: its calls, where the CPU went while they ran,
+/// what the database did for them (until the server had caught up), and
+/// how long the server took to catch up after the last request.
+pub struct Measured {
+    /// The calls.
+    pub calls: Calls,
+    /// CPU while the clients ran.
+    pub cpu: cpu::Use,
+    /// Database work per successful request.
+    pub database: pgstats::Work,
+    /// Last request until the relay and read models were idle again.
+    pub caught_up_after: Duration,
+}
+
+impl Probe<'_> {
+    /// Run `tasks` (started now), then wait for the server to catch up and
+    /// its statistics to settle.
+    async fn measure(
+        &self,
+        start: (Instant, cpu::Snapshot, pgstats::Snapshot),
+        tasks: Vec<tokio::task::JoinHandle<Recorder>>,
+    ) -> anyhow::Result<Measured> {
+        let (t0, cpu0, db0) = start;
+        let mut all = Recorder::new();
+        for t in tasks {
+            all.merge(t.await?);
+        }
+        let calls = all.summary(t0.elapsed().as_secs_f64());
+        let cpu = cpu0.until(&cpu::snapshot(self.server.pid()));
+        let caught_up_after = self
+            .server
+            .caught_up(self.http, Duration::from_secs(300))
+            .await?;
+        tokio::time::sleep(pgstats::SETTLE).await;
+        let db1 = pgstats::snapshot(self.pool, self.db_name).await?;
+        Ok(Measured {
+            database: db0.until(&db1, calls.ok, &self.idle),
+            calls,
+            cpu,
+            caught_up_after,
+        })
+    }
+
+    async fn start(&self) -> anyhow::Result<(Instant, cpu::Snapshot, pgstats::Snapshot)> {
+        let db = pgstats::snapshot(self.pool, self.db_name).await?;
+        Ok((Instant::now(), cpu::snapshot(self.server.pid()), db))
+    }
+
+    /// The command mix from `connections` client tasks.
+    pub async fn commands(
+        &self,
+        connections: usize,
+        actors: &Arc<Actors>,
+        catalog: &Arc<Catalog>,
+    ) -> anyhow::Result<Measured> {
+        let start = self.start().await?;
+        let tasks = (0..connections as u64)
+            .map(|t| {
+                let client = flow::Client::new(
+                    self.http.clone(),
+                    self.server.base.clone(),
+                    actors.clone(),
+                    catalog.clone(),
+                    t,
+                    self.phase,
+                );
+                tokio::spawn(client.run())
+            })
+            .collect();
+        self.measure(start, tasks).await
+    }
+
+    /// The read mix from `connections` client tasks.
+    pub async fn reads(
+        &self,
+        connections: usize,
+        actors: &Arc<Actors>,
+        targets: &Arc<Targets>,
+    ) -> anyhow::Result<Measured> {
+        let start = self.start().await?;
+        let tasks = (0..connections as u64)
+            .map(|t| {
+                tokio::spawn(reads::reader(
+                    self.http.clone(),
+                    self.server.base.clone(),
+                    actors.clone(),
+                    targets.clone(),
+                    t,
+                    self.phase,
+                ))
+            })
+            .collect();
+        self.measure(start, tasks).await
+    }
+
+    /// Raw inserts at `connections` on a pool of their own, opened (every
+    /// connection made) before the clock starts and closed after.
+    pub async fn baseline(
+        &self,
+        url: &str,
+        connections: usize,
+    ) -> anyhow::Result<(Throughput, cpu::Use)> {
+        let pool = PgPoolOptions::new()
+            .max_connections(connections as u32)
+            .acquire_timeout(Duration::from_secs(60))
+            .connect(url)
+            .await?;
+        // Make every connection now: PostgreSQL may be short of slots for a
+        // while on a shared machine, and that wait is not an insert's.
+        let mut held = Vec::with_capacity(connections);
+        for _ in 0..connections {
+            held.push(pool.acquire().await?);
+        }
+        drop(held);
+        let cpu0 = cpu::snapshot(self.server.pid());
+        let t = write::baseline_only(&pool, connections, self.phase.as_secs()).await;
+        let cpu = cpu0.until(&cpu::snapshot(self.server.pid()));
+        pool.close().await;
+        Ok((t?, cpu))
+    }
+}
