@@ -62,31 +62,56 @@ impl EventStore {
         Ok(())
     }
 
-    /// The people of `network` sharing any of `terms`, most matches first
-    /// (at most `limit`).
+    /// The people of `network` sharing a name word or a document number of
+    /// `terms`, most matches first (at most `limit`), and whether their
+    /// birth year is the one in `terms`. A birth year only narrows: it
+    /// never finds on its own, unless it is all `terms` hold. A word shared
+    /// by more than [`MAX_PER_TERM`] people is too common to tell anyone
+    /// apart: only that many of its people are considered.
     pub async fn find_people(
         &self,
         network: NetworkId,
         terms: &[Term],
         limit: i64,
     ) -> Result<Vec<Found>, StoreError> {
-        if terms.is_empty() {
+        let year = terms
+            .iter()
+            .find(|t| t.kind == TermKind::BirthYear)
+            .map(|t| self.blind(t));
+        let drivers: Vec<&Term> = match terms.iter().any(|t| t.kind != TermKind::BirthYear) {
+            true => terms.iter().filter(|t| t.kind != TermKind::BirthYear).collect(),
+            false => terms.iter().collect(),
+        };
+        if drivers.is_empty() {
             return Ok(Vec::new());
         }
-        let hashes: Vec<Vec<u8>> = terms.iter().map(|t| self.blind(t)).collect();
+        let hashes: Vec<Vec<u8>> = drivers.iter().map(|t| self.blind(t)).collect();
+        let kinds: Vec<&str> = drivers.iter().map(|t| t.kind.as_str()).collect();
         let rows: Vec<(Uuid, i64, bool, bool)> = sqlx::query_as(
-            "SELECT person_id,
-                    count(*) FILTER (WHERE kind = 'name'),
-                    bool_or(kind = 'birth_year'),
-                    bool_or(kind = 'document')
-               FROM person_index
-              WHERE network_id = $1 AND term = ANY($2)
-              GROUP BY person_id
-              ORDER BY bool_or(kind = 'document') DESC, count(*) DESC, person_id
-              LIMIT $3",
+            "WITH hits AS (
+                 SELECT p.person_id, q.kind
+                   FROM unnest($2::bytea[], $3::text[]) AS q(term, kind)
+                  CROSS JOIN LATERAL (
+                        SELECT person_id FROM person_index
+                         WHERE network_id = $1 AND term = q.term
+                         LIMIT $5) p
+             )
+             SELECT h.person_id,
+                    count(*) FILTER (WHERE h.kind = 'name'),
+                    $4::bytea IS NOT NULL AND EXISTS (
+                        SELECT 1 FROM person_index y
+                         WHERE y.network_id = $1 AND y.term = $4 AND y.person_id = h.person_id),
+                    bool_or(h.kind = 'document')
+               FROM hits h
+              GROUP BY h.person_id
+              ORDER BY bool_or(h.kind = 'document') DESC, count(*) DESC, h.person_id
+              LIMIT $6",
         )
         .bind(network.0)
         .bind(hashes)
+        .bind(kinds)
+        .bind(year)
+        .bind(MAX_PER_TERM)
         .bind(limit)
         .fetch_all(self.pool())
         .await?;
@@ -101,6 +126,9 @@ impl EventStore {
             .collect())
     }
 }
+
+/// How many people of one search term are considered at most.
+pub const MAX_PER_TERM: i64 = 1000;
 
 /// Whether a found person is a likely duplicate of an identity with these
 /// terms: the same document number, or at least two name words (all of

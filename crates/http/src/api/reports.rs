@@ -381,11 +381,11 @@ SELECT code AS need_code, count(*) FILTER (WHERE unanswered) AS no_provider,
            AND n.code <> ALL($4)
         UNION ALL
         SELECT n.code, false, true
-          FROM referrals r JOIN needs n ON n.network_id = $1 AND n.need_id = r.need_id
-         WHERE r.network_id = $1 AND r.status = 'declined'
+          FROM referrals r JOIN needs n ON n.need_id = r.need_id
+         WHERE r.network_id = $1 AND r.status = 'declined' AND n.network_id = $1
            AND n.recorded_at >= $2 AND n.recorded_at < $3
            AND NOT EXISTS (SELECT 1 FROM referrals x
-                            WHERE x.network_id = $1 AND x.need_id = r.need_id
+                            WHERE x.need_id = r.need_id AND x.network_id = $1
                               AND x.declined_at IS NULL)) u
  GROUP BY code
 HAVING count(*) FILTER (WHERE unanswered) > 0 OR count(*) FILTER (WHERE all_declined) > 0

@@ -18,13 +18,17 @@
 //! 5. the reads, with no write load: 8 connections reading cards, inboxes
 //!    and the bottleneck report ([`reads`]), per-route latency;
 //!
-//! and the goals judged. More than 1% failed requests in a phase fails
-//! the run (after the report is printed and written). It never touches a
-//! database or stream it did not make.
+//! with, for each phase, where the machine's CPU went ([`cpu`]) and what
+//! the database did per request ([`pgstats`]); and the goals judged. More
+//! than 1% failed requests in a phase fails the run (after the report is
+//! printed and written). It never touches a database or stream it did not
+//! make.
 
 mod cpu;
 mod dataset;
 mod flow;
+mod pgstats;
+mod phases;
 mod reads;
 mod report;
 mod routes;
@@ -32,15 +36,14 @@ mod server;
 
 use super::db::{self, BenchDb};
 use super::pipeline::Rate;
-use super::write;
 use crate::demo::{DEMO_COORDINATOR, DEMO_DESK, DEMO_NETWORK, DEMO_OPERATOR};
 use anyhow::Context;
 use async_nats::jetstream;
 use flow::{Actors, Catalog};
+use phases::Probe;
 use report::{
     Baseline, COMMAND_CONNECTIONS, Commands, MAX_ERROR_RATE, READ_CONNECTIONS, Reads, Report,
 };
-use routes::Recorder;
 use server::{Launch, Memory, Server, mib};
 use sportello_domain::{AccountId, NetworkId, OrganizationId};
 use sportello_http::Settings;
@@ -52,6 +55,7 @@ use sqlx::postgres::PgPoolOptions;
 use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::Arc;
+use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 /// What to run.
@@ -68,6 +72,10 @@ pub struct Options {
 /// rebuilds); the baseline has a pool of its own, open only while it runs.
 const POOL: u32 = dataset::WRITERS as u32 + 4;
 
+/// How long the idle server is watched after it caught up (and its
+/// statistics settled).
+const IDLE: Duration = Duration::from_secs(10);
+
 /// Run it.
 pub async fn run(settings: &Settings, o: Options) -> anyhow::Result<()> {
     anyhow::ensure!(o.seconds >= 1, "--seconds must be at least 1");
@@ -76,12 +84,12 @@ pub async fn run(settings: &Settings, o: Options) -> anyhow::Result<()> {
         .await
         .with_context(|| format!("connecting to NATS at {}", settings.nats_url))?;
     let bus = sportello_testkit::unique_bus();
-    let bench_db = BenchDb::create(&settings.database_url, POOL).await?;
+    let mut bench_db = BenchDb::create(&settings.database_url, POOL).await?;
     eprintln!(
         "bench database {}, stream {}",
         bench_db.name, bus.stream_name
     );
-    let report = measure(settings, &bench_db, &nats, &bus, &o).await;
+    let report = measure(settings, &mut bench_db, &nats, &bus, &o).await;
     bench_db.drop_db().await;
     sportello_testkit::delete_stream(&settings.nats_url, &bus).await;
     let report = report?;
@@ -154,7 +162,7 @@ async fn accounts(
 
 async fn measure(
     settings: &Settings,
-    db: &BenchDb,
+    db: &mut BenchDb,
     nats: &async_nats::Client,
     bus: &BusConfig,
     o: &Options,
@@ -200,11 +208,21 @@ async fn measure(
         "the network answers fewer than two needs"
     );
     let actors = Arc::new(accounts(db, &catalog, &data.network).await?);
+    sqlx::raw_sql(db::BASELINE_DDL).execute(&db.pool).await?;
+    // From here on the bench needs its database only for statistics: a
+    // small pool, so that the measured phases hold no more connections
+    // than the server's and the baseline's.
+    let db_url = sportello_store::db::url_with_database(&settings.database_url, &db.name);
+    let small = PgPoolOptions::new()
+        .max_connections(2)
+        .connect(&db_url)
+        .await?;
+    std::mem::replace(&mut db.pool, small).close().await;
 
     eprintln!("starting the server");
     let started = Instant::now();
     let mut server = Server::start(&Launch {
-        database_url: sportello_store::db::url_with_database(&settings.database_url, &db.name),
+        database_url: db_url.clone(),
         nats_url: &settings.nats_url,
         bus,
         master_key: &master,
@@ -219,71 +237,66 @@ async fn measure(
     let caught_up = server.caught_up(&http, Duration::from_secs(300)).await?;
     let startup_kib = server.rss.phase();
 
-    let baseline_url = sportello_store::db::url_with_database(&settings.database_url, &db.name);
-    let baseline_run = async || {
-        let pool = PgPoolOptions::new()
-            .max_connections(COMMAND_CONNECTIONS as u32)
-            .acquire_timeout(Duration::from_secs(30))
-            .connect(&baseline_url)
-            .await?;
-        let t = write::baseline_only(&pool, COMMAND_CONNECTIONS, o.seconds).await;
-        pool.close().await;
-        t
+    eprintln!("the server idle, {} s", (pgstats::SETTLE + IDLE).as_secs());
+    tokio::time::sleep(pgstats::SETTLE).await;
+    let (db0, cpu0) = (
+        pgstats::snapshot(&db.pool, &db.name).await?,
+        cpu::snapshot(server.pid()),
+    );
+    tokio::time::sleep(IDLE).await;
+    let idle = report::Idle {
+        cpu: cpu0.until(&cpu::snapshot(server.pid())),
+        database: db0.idle_rate(&pgstats::snapshot(&db.pool, &db.name).await?),
     };
-    sqlx::raw_sql(db::BASELINE_DDL).execute(&db.pool).await?;
+    let probe = Probe {
+        server: &server,
+        pool: &db.pool,
+        db_name: &db.name,
+        idle: idle.database,
+        http: &http,
+        phase: Duration::from_secs(o.seconds),
+    };
+
     eprintln!(
         "baseline: raw inserts at {COMMAND_CONNECTIONS} connections, {} s",
         o.seconds
     );
-    let cpu0 = cpu::snapshot(server.pid());
-    let before = baseline_run().await?;
-    let baseline_cpu = cpu0.until(&cpu::snapshot(server.pid()));
-
+    let (before, before_cpu) = probe.baseline(&db_url, COMMAND_CONNECTIONS).await?;
+    let mut idle_kib = server.rss.phase();
     eprintln!(
         "commands at {COMMAND_CONNECTIONS} connections, {} s",
         o.seconds
     );
-    let mut idle_kib = server.rss.phase();
-    let phase = Duration::from_secs(o.seconds);
-    let cpu0 = cpu::snapshot(server.pid());
-    let start = Instant::now();
-    let mut tasks = Vec::new();
-    for t in 0..COMMAND_CONNECTIONS as u64 {
-        let client = flow::Client::new(
-            http.clone(),
-            server.base.clone(),
-            actors.clone(),
-            catalog.clone(),
-            t,
-            phase,
-        );
-        tasks.push(tokio::spawn(client.run()));
-    }
-    let commands_calls = join(tasks, start).await?;
-    let commands_cpu = cpu0.until(&cpu::snapshot(server.pid()));
+    let c = probe
+        .commands(COMMAND_CONNECTIONS, &actors, &catalog)
+        .await?;
     let commands_kib = server.rss.phase();
-    let caught_up_after = server.caught_up(&http, Duration::from_secs(300)).await?;
-
     eprintln!("baseline again, {} s", o.seconds);
-    let after = baseline_run().await?;
+    let (after, after_cpu) = probe.baseline(&db_url, COMMAND_CONNECTIONS).await?;
     idle_kib = idle_kib.max(server.rss.phase());
-    let baseline_per_sec =
-        (before.commits + after.commits) as f64 / (before.seconds + after.seconds);
-    let ratio = |b: f64| commands_calls.per_sec / b;
-    let people = commands_calls
-        .route(flow::route::TAKE_IN_CHARGE)
-        .map_or(0, |r| r.ok);
+    let baseline = Baseline {
+        per_sec: (before.commits + after.commits) as f64 / (before.seconds + after.seconds),
+        before,
+        before_cpu,
+        after,
+        after_cpu,
+    };
+    let ratio = |b: f64| c.calls.per_sec / b;
     let commands = Commands {
         connections: COMMAND_CONNECTIONS,
-        people,
-        ratio: ratio(baseline_per_sec),
+        people: c
+            .calls
+            .route(flow::route::TAKE_IN_CHARGE)
+            .map_or(0, |r| r.ok),
+        ratio: ratio(baseline.per_sec),
         ratio_range: [
-            ratio(before.per_sec.max(after.per_sec)),
-            ratio(before.per_sec.min(after.per_sec)),
+            ratio(baseline.before.per_sec.max(baseline.after.per_sec)),
+            ratio(baseline.before.per_sec.min(baseline.after.per_sec)),
         ],
-        caught_up_after_s: caught_up_after.as_secs_f64(),
-        cpu: commands_cpu,
-        calls: commands_calls,
+        caught_up_after_s: c.caught_up_after.as_secs_f64(),
+        cpu: c.cpu,
+        database: c.database,
+        calls: c.calls,
     };
 
     eprintln!("reads at {READ_CONNECTIONS} connections, {} s", o.seconds);
@@ -294,39 +307,34 @@ async fn measure(
             .date()
             .to_string(),
     });
-    let cpu0 = cpu::snapshot(server.pid());
-    let start = Instant::now();
-    let mut tasks = Vec::new();
-    for t in 0..READ_CONNECTIONS as u64 {
-        tasks.push(tokio::spawn(reads::reader(
-            http.clone(),
-            server.base.clone(),
-            actors.clone(),
-            targets.clone(),
-            t,
-            phase,
-        )));
-    }
-    let reads_calls = join(tasks, start).await?;
+    let r = probe.reads(READ_CONNECTIONS, &actors, &targets).await?;
     let reads = Reads {
         connections: READ_CONNECTIONS,
-        cpu: cpu0.until(&cpu::snapshot(server.pid())),
-        calls: reads_calls,
+        cpu: r.cpu,
+        database: r.database,
+        calls: r.calls,
     };
     let reads_kib = server.rss.phase();
+    let each = (o.seconds / 4).max(2);
+    eprintln!("each route alone from one connection, {each} s each");
+    let (solo_commands, solo_reads) = probe
+        .solo(&actors, &catalog, &targets, Duration::from_secs(each))
+        .await?;
+    let solo = report::Solo {
+        seconds_each: each,
+        commands: solo_commands,
+        reads: solo_reads,
+    };
 
     let peak_kib = server::status_kib(server.pid(), "VmHWM:").unwrap_or(0);
     let server_memory = Memory {
         peak_mib: mib(peak_kib),
-        max_sampled_mib: mib(server.rss.max.load(std::sync::atomic::Ordering::Relaxed)),
+        max_sampled_mib: mib(server.rss.max.load(Ordering::Relaxed)),
         startup_mib: mib(startup_kib),
         idle_mib: mib(idle_kib),
         commands_mib: mib(commands_kib),
         reads_mib: mib(reads_kib),
-        samples: server
-            .rss
-            .samples
-            .load(std::sync::atomic::Ordering::Relaxed),
+        samples: server.rss.samples.load(Ordering::Relaxed),
     };
     server.stop().await?;
 
@@ -337,11 +345,13 @@ async fn measure(
         machine,
         notes: vec![
             "the server is this binary's `serve`, a child process with a pool of 40 connections, relay and projection runners on; its RSS is its own",
-            "bench client, server, PostgreSQL and NATS share the machine's cores",
+            "bench client, server, PostgreSQL and NATS share the machine's cores, and so do other users of the machine ('other' in the CPU lines)",
             "latency: from sending a request to having read the whole answer, on kept-alive connections of one client; a phase's rate is its successful requests over its wall time",
             "commands: each client task works one fresh person at a time, one request after the other (no think time)",
             "reads: no write load; the read models had caught up with the commands before",
             "baseline: autocommit single-row inserts of an event-like row into a copy of the events table (bench core's), on the same database, server idle; once before and once after the commands",
+            "solo: each route from one connection after the phases, the server otherwise idle (the commands as one flow, so their routes in the flow's proportions)",
+            "database work per request: pg_stat_database of the bench database from the phase's start until the server caught up, less the idle server's rate (the relay's polls) over as long",
         ],
         dataset: data.figures,
         visible_after_s: visible.as_secs_f64(),
@@ -350,28 +360,12 @@ async fn measure(
         relay,
         server_ready_s: server_ready.as_secs_f64(),
         server_caught_up_s: caught_up.as_secs_f64(),
-        baseline: Baseline {
-            before,
-            after,
-            per_sec: baseline_per_sec,
-        },
-        baseline_cpu,
+        idle,
+        baseline,
         commands,
         reads,
+        solo,
         server_memory,
         goals,
     })
-}
-
-/// Wait for the client tasks of a phase started at `start`; their figures
-/// together.
-async fn join(
-    tasks: Vec<tokio::task::JoinHandle<Recorder>>,
-    start: Instant,
-) -> anyhow::Result<routes::Calls> {
-    let mut all = Recorder::new();
-    for t in tasks {
-        all.merge(t.await?);
-    }
-    Ok(all.summary(start.elapsed().as_secs_f64()))
 }

@@ -297,6 +297,20 @@ impl ProjectionRunner {
                     Some(None) | None => break,
                 }
             }
+            // Under load (more than one message was waiting), linger a
+            // little for more: one transaction per batch, so bigger batches
+            // cost far fewer statements per event. An event alone goes at
+            // once, so a quiet network sees no added lag.
+            if batch.len() > 1 {
+                let until = tokio::time::Instant::now() + LIVE_LINGER;
+                while batch.len() < self.batch as usize {
+                    match tokio::time::timeout_at(until, messages.next()).await {
+                        Ok(Some(Ok(m))) => batch.push(m),
+                        Ok(Some(Err(e))) => return Ok(Live::BusFailed(e.to_string())),
+                        Ok(None) | Err(_) => break,
+                    }
+                }
+            }
             let mut events = Vec::with_capacity(batch.len());
             for m in &batch {
                 // The stream's sequence is the log's order: a gap means this
@@ -336,6 +350,10 @@ impl ProjectionRunner {
         }
     }
 }
+
+/// How long a live batch waits for more messages when several are
+/// already waiting.
+const LIVE_LINGER: std::time::Duration = std::time::Duration::from_millis(10);
 
 /// Run a projection for the life of a server: when it stops on an event,
 /// wait until its failure is cleared (after a fix: `sportello rebuild`,

@@ -1,7 +1,8 @@
 //! What the bench database did during a phase, from PostgreSQL's
 //! cumulative statistics (`pg_stat_database`, `pg_stat_user_tables`): the
 //! work behind each request, counted the same way whoever did it (the
-//! handlers, the relay, the projection runners). PostgreSQL publishes them
+//! handlers, the relay, the projection runners; system catalogs included).
+//! PostgreSQL publishes them
 //! when a backend goes idle, up to 10 s later, so a phase is read once its
 //! work is done and [`SETTLE`] has passed; and the server's relay polls the
 //! log when idle, which is measured on its own ([`Snapshot::idle_rate`])
@@ -19,7 +20,7 @@ pub const SETTLE: Duration = Duration::from_secs(11);
 pub struct Snapshot {
     at: Instant,
     db: [i64; 9],
-    tables: HashMap<String, [i64; 5]>,
+    tables: HashMap<String, [i64; 6]>,
 }
 
 const DB_COLUMNS: &str = "xact_commit, xact_rollback, tup_returned, tup_fetched, tup_inserted,
@@ -36,16 +37,20 @@ pub async fn snapshot(pool: &PgPool, name: &str) -> anyhow::Result<Snapshot> {
     let db = [
         row.0, row.1, row.2, row.3, row.4, row.5, row.6, row.7, row.8,
     ];
-    let rows: Vec<(String, i64, i64, i64, i64, i64)> = sqlx::query_as(
-        "SELECT relname::text, coalesce(seq_scan, 0), coalesce(seq_tup_read, 0),
-                coalesce(idx_scan, 0), n_tup_ins + n_tup_upd + n_tup_del, n_tup_hot_upd
-           FROM pg_stat_user_tables",
+    let rows: Vec<(String, i64, i64, i64, i64, i64, i64)> = sqlx::query_as(
+        "SELECT t.relname::text, coalesce(t.seq_scan, 0), coalesce(t.seq_tup_read, 0),
+                coalesce(t.idx_scan, 0),
+                coalesce((SELECT sum(i.idx_tup_read) FROM pg_stat_all_indexes i
+                           WHERE i.relid = t.relid), 0)::bigint,
+                t.n_tup_ins + t.n_tup_upd + t.n_tup_del, t.n_tup_hot_upd
+           FROM pg_stat_all_tables t
+          WHERE t.schemaname NOT IN ('information_schema', 'pg_toast')",
     )
     .fetch_all(pool)
     .await?;
     let tables = rows
         .into_iter()
-        .map(|(t, a, b, c, d, e)| (t, [a, b, c, d, e]))
+        .map(|(t, a, b, c, d, e, f)| (t, [a, b, c, d, e, f]))
         .collect();
     Ok(Snapshot {
         at: Instant::now(),
@@ -103,6 +108,8 @@ pub struct TableWork {
     pub seq_rows: i64,
     /// Index scans.
     pub idx_scans: i64,
+    /// Index entries those scans read.
+    pub idx_rows: i64,
     /// Rows inserted, updated or deleted.
     pub rows_written: i64,
     /// Of the updates, heap-only (no index touched).
@@ -142,13 +149,16 @@ impl Snapshot {
                     seq_scans: x(0),
                     seq_rows: x(1),
                     idx_scans: x(2),
-                    rows_written: x(3),
-                    hot_updates: x(4),
+                    idx_rows: x(3),
+                    rows_written: x(4),
+                    hot_updates: x(5),
                 }
             })
             .filter(|t| t.seq_scans + t.idx_scans + t.rows_written > 0)
             .collect();
-        tables.sort_by_key(|t| std::cmp::Reverse(t.seq_rows + t.idx_scans + t.rows_written));
+        tables.sort_by_key(|t| {
+            std::cmp::Reverse(t.seq_rows + t.idx_scans + t.idx_rows + t.rows_written)
+        });
         tables.truncate(TABLES);
         Work {
             requests,

@@ -5,7 +5,7 @@
 use super::super::write::{self, Throughput};
 use super::flow::{self, Actors, Catalog};
 use super::reads::{self, Targets};
-use super::routes::{Calls, Recorder};
+use super::routes::{Calls, Recorder, RouteFigures};
 use super::server::Server;
 use super::{cpu, pgstats};
 use sqlx::PgPool;
@@ -116,12 +116,56 @@ impl Probe<'_> {
                     self.server.base.clone(),
                     actors.clone(),
                     targets.clone(),
-                    t,
+                    (t, None),
                     self.phase,
                 ))
             })
             .collect();
         self.measure(start, tasks).await
+    }
+
+    /// Each route alone from one connection, one request at a time, for
+    /// `each`: what a request costs with nobody else asking (the commands
+    /// as one flow, the reads route by route).
+    pub async fn solo(
+        &self,
+        actors: &Arc<Actors>,
+        catalog: &Arc<Catalog>,
+        targets: &Arc<Targets>,
+        each: Duration,
+    ) -> anyhow::Result<(Calls, Vec<RouteFigures>)> {
+        let t0 = Instant::now();
+        let client = flow::Client::new(
+            self.http.clone(),
+            self.server.base.clone(),
+            actors.clone(),
+            catalog.clone(),
+            1000,
+            each,
+        );
+        let commands = client.run().await.summary(t0.elapsed().as_secs_f64());
+        self.server
+            .caught_up(self.http, Duration::from_secs(300))
+            .await?;
+        let mut routes = Vec::new();
+        for only in [
+            reads::route::CARD,
+            reads::route::INBOX,
+            reads::route::BOTTLENECKS,
+        ] {
+            let t0 = Instant::now();
+            let rec = reads::reader(
+                self.http.clone(),
+                self.server.base.clone(),
+                actors.clone(),
+                targets.clone(),
+                (1000, Some(only)),
+                each,
+            )
+            .await;
+            routes.extend(rec.summary(t0.elapsed().as_secs_f64()).routes);
+        }
+        Ok((commands, routes))
     }
 
     /// Raw inserts at `connections` on a pool of their own, opened (every

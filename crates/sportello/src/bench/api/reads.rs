@@ -32,20 +32,25 @@ pub struct Targets {
     pub report_from: String,
 }
 
-/// One reader until `duration` from now.
+/// One reader until `duration` from now: the mix, or `only` one route.
 pub async fn reader(
     http: reqwest::Client,
     base: String,
     actors: Arc<Actors>,
     targets: Arc<Targets>,
-    task: u64,
+    (task, only): (u64, Option<&'static str>),
     duration: Duration,
 ) -> Recorder {
     let mut rng = StdRng::seed_from_u64(0x4ead ^ (task << 32));
     let mut rec = Recorder::new();
     let deadline = Instant::now() + duration;
     while Instant::now() < deadline {
-        let roll = rng.random_range(0..100);
+        let roll = match only {
+            Some(route::CARD) => 0,
+            Some(route::INBOX) => 60,
+            Some(_) => 90,
+            None => rng.random_range(0..100),
+        };
         let (name, req) = if roll < 60 {
             let p = targets.persons[rng.random_range(0..targets.persons.len())];
             let url = format!("{base}/api/v1/persons/{}/card", p.0);

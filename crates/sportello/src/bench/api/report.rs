@@ -4,10 +4,10 @@ use super::super::pipeline::Rate;
 use super::super::write::Throughput;
 use super::super::{Goal, Machine};
 use super::dataset::{Figures, Rebuilt};
-use super::{cpu, pgstats};
 use super::reads::route as read;
-use super::routes::Calls;
+use super::routes::{Calls, RouteFigures};
 use super::server::Memory;
+use super::{cpu, pgstats};
 use serde::Serialize;
 
 /// Client connections (and tasks) of the command phase and the baseline.
@@ -53,6 +53,18 @@ pub struct Commands {
     pub cpu: cpu::Use,
     /// What the database did, per command.
     pub database: pgstats::Work,
+}
+
+/// Each route alone from one connection: the cost of a request with
+/// nobody else asking.
+#[derive(Clone, Debug, Serialize)]
+pub struct Solo {
+    /// Seconds of the command flow, and of each read route.
+    pub seconds_each: u64,
+    /// The command flow from one connection.
+    pub commands: Calls,
+    /// Each read route from one connection.
+    pub reads: Vec<RouteFigures>,
 }
 
 /// The idle server.
@@ -112,6 +124,8 @@ pub struct Report {
     pub commands: Commands,
     /// The read mix.
     pub reads: Reads,
+    /// Each route alone.
+    pub solo: Solo,
     /// The server's memory.
     pub server_memory: Memory,
     /// The goals.
@@ -208,8 +222,8 @@ fn print_per_request(calls: &Calls, c: &cpu::Use, w: &pgstats::Work) {
         .take(6)
         .map(|t| {
             format!(
-                "{} ({} seq scans/{} rows, {} idx scans, {} writes)",
-                t.table, t.seq_scans, t.seq_rows, t.idx_scans, t.rows_written
+                "{} ({} seq scans/{} rows, {} idx scans/{} rows, {} writes)",
+                t.table, t.seq_scans, t.seq_rows, t.idx_scans, t.idx_rows, t.rows_written
             )
         })
         .collect();
@@ -292,6 +306,15 @@ pub fn print(r: &Report) {
     print_calls(&rd.calls);
     print_cpu(&rd.cpu);
     print_per_request(&rd.calls, &rd.cpu, &rd.database);
+    println!(
+        "\neach route alone from one connection ({} s each; the commands as one flow):",
+        r.solo.seconds_each
+    );
+    let mut solo = r.solo.commands.clone();
+    solo.routes.extend(r.solo.reads.iter().cloned());
+    solo.total = r.solo.commands.total.clone();
+    solo.total.route = "all commands".into();
+    print_calls(&solo);
     let mem = &r.server_memory;
     println!(
         "\nserver RSS: peak {:.1} MiB (VmHWM); sampled max {:.1} MiB — start-up {:.1}, idle {:.1}, commands {:.1}, reads {:.1} ({} samples)",
