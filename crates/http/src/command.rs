@@ -161,12 +161,15 @@ where
         vec![command],
         metadata,
         idempotency,
+        None,
     )
     .await
 }
 
 /// Carry out several commands on `stream` as one write (see
-/// [`prepare_all`]).
+/// [`prepare_all`]). `loaded`: the state and version the caller has just
+/// loaded (to decide on at the first attempt, saving a read).
+#[expect(clippy::too_many_arguments, reason = "each is a separate input of one write")]
 pub async fn execute_all<A: Aggregate>(
     store: &EventStore,
     network: NetworkId,
@@ -175,6 +178,7 @@ pub async fn execute_all<A: Aggregate>(
     commands: Vec<A::Command>,
     metadata: Metadata,
     idempotency: Option<Idempotency>,
+    mut loaded: Option<(Option<A::State>, i64)>,
 ) -> Result<Done<A::State>, ApiError>
 where
     A::Command: Clone,
@@ -191,6 +195,8 @@ where
         attempt += 1;
         let (state, version) = if expect == Expect::New {
             (None, 0)
+        } else if let Some(l) = loaded.take() {
+            l
         } else {
             load::<A>(store, network, stream).await?
         };

@@ -270,6 +270,7 @@ pub async fn create(
         commands,
         metadata(&caller),
         idem,
+        None,
     )
     .await?;
     let location = format!("/api/v1/organizations/{}", done.result.stream_id);
@@ -306,7 +307,7 @@ pub async fn patch(
     allow(&caller, Act::ManageNetwork)?;
     let id = OrganizationId(path_id(&id)?);
     let idem = idempotency(&headers, &format!("PATCH organization {id}"), &raw)?;
-    let (current, _) =
+    let (current, version) =
         load::<OrganizationAggregate>(&state.store, caller.network_id, StreamId(id.0)).await?;
     let current = current.ok_or(ApiError::NotFound)?;
     let mut commands = Vec::new();
@@ -367,6 +368,7 @@ pub async fn patch(
         commands,
         metadata(&caller),
         idem,
+        Some((Some(current), version)),
     )
     .await?;
     Ok(Written::of(&done.result).respond(StatusCode::OK))

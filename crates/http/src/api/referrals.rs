@@ -10,7 +10,7 @@ use super::intake::Problems;
 use super::{ApiJson, OptionalJson, Written, idempotency, if_match, path_id};
 use crate::access::{Act, allow};
 use crate::auth::Caller;
-use crate::command::{Expect, execute, load, prepare};
+use crate::command::{Expect, execute, execute_all, load, prepare};
 use crate::error::{ApiError, FieldError};
 use crate::state::AppState;
 use axum::extract::{Path, State};
@@ -380,7 +380,7 @@ pub async fn act(
     let id = ReferralId(path_id(&id)?);
     let action = parse_action(&action)?;
     let body = body.unwrap_or_default();
-    let (current, _) =
+    let (current, version) =
         load::<ReferralAggregate>(&state.store, caller.network_id, StreamId(id.0)).await?;
     let current = current.ok_or(ApiError::NotFound)?;
     match action {
@@ -396,14 +396,17 @@ pub async fn act(
         return redirect(&state, &caller, id, body, expect, metadata, idem).await;
     }
     let command = command_of(action, body)?;
-    let done = execute::<ReferralAggregate>(
+    // Decided on the state just loaded for the access check (reloaded
+    // only if another writer moved the referral on meanwhile).
+    let done = execute_all::<ReferralAggregate>(
         &state.store,
         caller.network_id,
         StreamId(id.0),
         expect,
-        command,
+        vec![command],
         metadata,
         idem,
+        Some((Some(current), version)),
     )
     .await?;
     Ok(Written::of(&done.result).respond(StatusCode::OK))
