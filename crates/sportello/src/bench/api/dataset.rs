@@ -212,6 +212,19 @@ pub async fn visible(pool: &PgPool, events: u64) -> anyhow::Result<Duration> {
     }
 }
 
+/// `VACUUM (ANALYZE)` the whole database, as autovacuum would have done
+/// long before on a network running for months (it may well be off on a
+/// development server: the planner would then plan on tables it knows
+/// nothing of); how long it took.
+pub async fn vacuum_analyze(pool: &PgPool) -> anyhow::Result<Duration> {
+    let start = Instant::now();
+    sqlx::raw_sql("VACUUM (ANALYZE)")
+        .execute(pool)
+        .await
+        .context("VACUUM (ANALYZE) of the bench database")?;
+    Ok(start.elapsed())
+}
+
 /// One projection's rebuild.
 #[derive(Clone, Debug, Serialize)]
 pub struct Rebuilt {

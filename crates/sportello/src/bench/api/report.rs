@@ -109,6 +109,8 @@ pub struct Report {
     pub rebuild: Vec<Rebuilt>,
     /// All rebuilds together (events applied, over their time).
     pub rebuild_total: Rate,
+    /// `VACUUM (ANALYZE)` of the database after the rebuilds, seconds.
+    pub vacuum_analyze_s: f64,
     /// The log relayed to a new JetStream stream before the server starts.
     pub relay: Rate,
     /// Server start until `/readyz` said ready, and then until its relay
@@ -261,6 +263,7 @@ pub fn print(r: &Report) {
         "  rebuild, all          {:>9} events {:>7.1} s {:>8.0} events/s",
         r.rebuild_total.events, r.rebuild_total.seconds, r.rebuild_total.per_sec
     );
+    println!("  VACUUM (ANALYZE)      {:.1} s", r.vacuum_analyze_s);
     println!(
         "  relay to JetStream    {:>9} events {:>7.1} s {:>8.0} events/s",
         r.relay.events, r.relay.seconds, r.relay.per_sec
