@@ -86,6 +86,10 @@ pub struct ReferralRow {
     /// First contact by.
     #[serde(with = "time::serde::rfc3339::option")]
     pub first_contact_by: Option<OffsetDateTime>,
+    /// The deadline of the stage it waits in now: `acknowledge_by` while
+    /// sent, `first_contact_by` while acknowledged or accepted.
+    #[serde(with = "time::serde::rfc3339::option")]
+    pub due_at: Option<OffsetDateTime>,
     /// Every status it reached, oldest first.
     pub history: Vec<StatusChange>,
     /// The stream's version.
@@ -125,6 +129,7 @@ impl RowModel for ReferralRow {
                 outcome          text,
                 acknowledge_by   timestamptz,
                 first_contact_by timestamptz,
+                due_at           timestamptz,
                 history          jsonb NOT NULL,
                 version          bigint NOT NULL,
                 updated_at       timestamptz NOT NULL
@@ -132,13 +137,11 @@ impl RowModel for ReferralRow {
             CREATE INDEX {table}_inbox ON {table} (network_id, organization_id, status, sent_at);
             CREATE INDEX {table}_person ON {table} (network_id, person_id);
             CREATE INDEX {table}_need ON {table} (network_id, need_id);
-            CREATE INDEX {table}_sent ON {table} (network_id, sent_at);
-            -- The bottleneck report finds the referrals that entered a
-            -- stage within a period through these.
-            CREATE INDEX {table}_acknowledged ON {table} (network_id, acknowledged_at);
-            CREATE INDEX {table}_accepted ON {table} (network_id, accepted_at);
-            CREATE INDEX {table}_started ON {table} (network_id, started_at);
-            CREATE INDEX {table}_status ON {table} (network_id, status);"
+            CREATE INDEX {table}_status ON {table} (network_id, status, sent_at);
+            -- Each provider's open queue in its order: the most overdue
+            -- first, then the next due, then those without a deadline.
+            CREATE INDEX {table}_queue ON {table} (network_id, organization_id, due_at, sent_at, referral_id)
+             WHERE status IN ('sent', 'acknowledged', 'accepted', 'in_progress');"
         )
     }
 
@@ -187,6 +190,7 @@ impl RowModel for ReferralRow {
                 outcome: None,
                 acknowledge_by: p.acknowledge_by,
                 first_contact_by: p.first_contact_by,
+                due_at: p.acknowledge_by,
                 history: vec![change(ReferralStatus::Sent)],
                 version: e.version,
                 updated_at: at,
@@ -256,6 +260,11 @@ impl RowModel for ReferralRow {
             }
         };
         r.status = status;
+        r.due_at = match status {
+            ReferralStatus::Sent => r.acknowledge_by,
+            ReferralStatus::Acknowledged | ReferralStatus::Accepted => r.first_contact_by,
+            _ => None,
+        };
         r.history.push(change(status));
         r.version = e.version;
         r.updated_at = at;

@@ -1,6 +1,7 @@
-//! `GET /api/v1/organizations/{id}/inbox`: a provider's referral queue —
-//! overdue first, then oldest first — filterable by status, need category
-//! and age. Ids, codes, statuses and deadlines only: the person's details
+//! `GET /api/v1/organizations/{id}/inbox`: a provider's referral queue in
+//! the order to work it — by the deadline of the stage each waits in, so
+//! the most overdue come first, then the next due, then those without a
+//! deadline, oldest first — filterable by status, need category and age. Ids, codes, statuses and deadlines only: the person's details
 //! are on the card, which the partner opens as its agreement allows.
 
 use super::{ApiQuery, MinPosition, path_id};
@@ -125,7 +126,7 @@ fn statuses(s: Option<&str>) -> Result<Vec<&'static str>, ApiError> {
 #[utoipa::path(get, path = "/api/v1/organizations/{id}/inbox", tag = "referrals",
     params(("id" = uuid::Uuid, Path, description = "The provider"), InboxQuery),
     responses(
-        (status = 200, description = "A page of `items` (overdue first, then oldest first) and a `next_cursor`", body = Object),
+        (status = 200, description = "A page of `items` (by the deadline of their stage: the most overdue first; then oldest first) and a `next_cursor`", body = Object),
         (status = 403, description = "Another organisation's inbox", body = crate::error::ProblemDoc, content_type = "application/problem+json"),
         (status = 422, description = "Invalid query parameters", body = crate::error::ProblemDoc, content_type = "application/problem+json"),
     ),
@@ -170,31 +171,36 @@ pub async fn get(
     }
     .wait(&state, "referrals", &mut headers)
     .await?;
-    let items: Vec<InboxItem> = sqlx::query_as(
+    // The open queue (the default) reads the partial index in order.
+    let open_only = q.status.is_none();
+    let sql = format!(
         "SELECT referral_id, person_id, need_id, need_code, service_id, status, sent_at,
                 acknowledge_by, first_contact_by, redirected_from, version,
-                CASE WHEN status = 'sent' THEN coalesce(acknowledge_by < now(), false)
-                     WHEN status IN ('acknowledged', 'accepted')
-                          THEN coalesce(first_contact_by < now(), false)
-                     ELSE false END AS overdue
+                coalesce(due_at < now(), false) AS overdue
            FROM referrals
-          WHERE network_id = $1 AND organization_id = $2 AND status = ANY($3)
+          WHERE network_id = $1 AND organization_id = $2 AND {status}
             AND ($4::text IS NULL OR need_code = $4)
             AND ($5::bigint IS NULL OR sent_at <= now() - make_interval(days => $5::int))
             AND ($6::bigint IS NULL OR sent_at >= now() - make_interval(days => $6::int))
-          ORDER BY overdue DESC, sent_at, referral_id
+          ORDER BY due_at, sent_at, referral_id
           LIMIT $7 OFFSET $8",
-    )
-    .bind(caller.network_id.0)
-    .bind(org.0)
-    .bind(&statuses)
-    .bind(q.need.as_deref())
-    .bind(q.min_age_days)
-    .bind(q.max_age_days)
-    .bind(limit)
-    .bind(offset)
-    .fetch_all(state.pool())
-    .await?;
+        status = if open_only {
+            "status IN ('sent', 'acknowledged', 'accepted', 'in_progress') AND $3::text[] IS NOT NULL"
+        } else {
+            "status = ANY($3)"
+        }
+    );
+    let items: Vec<InboxItem> = sqlx::query_as(sqlx::AssertSqlSafe(sql))
+        .bind(caller.network_id.0)
+        .bind(org.0)
+        .bind(&statuses)
+        .bind(q.need.as_deref())
+        .bind(q.min_age_days)
+        .bind(q.max_age_days)
+        .bind(limit)
+        .bind(offset)
+        .fetch_all(state.pool())
+        .await?;
     let next = (items.len() as i64 == limit).then(|| {
         base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(format!("inbox:{}", offset + limit))
     });

@@ -371,24 +371,24 @@ SELECT organization_id, need_code, status,
 /// answer: needs of the period nobody could take. A need is
 /// `all_declined` when its last referral was declined and no referral of
 /// its chain was anything but declined (a redirection only follows a
-/// decline or a failure).
+/// decline or a failure). A need's referrals are sent after it was
+/// recorded, so only the declined referrals sent since `from` are read.
 const UNMET_SQL: &str = "
-SELECT code AS need_code, count(*) FILTER (WHERE unanswered) AS no_provider,
-       count(*) FILTER (WHERE all_declined) AS all_declined
-  FROM (SELECT n.code, n.status <> 'resolved' AND n.code <> ALL($4) AS unanswered, false AS all_declined
+SELECT code AS need_code, sum(unanswered)::bigint AS no_provider,
+       sum(all_declined)::bigint AS all_declined
+  FROM (SELECT n.code, 1 AS unanswered, 0 AS all_declined
           FROM needs n
          WHERE n.network_id = $1 AND n.recorded_at >= $2 AND n.recorded_at < $3
-           AND n.code <> ALL($4)
+           AND n.status <> 'resolved' AND n.code <> ALL($4)
         UNION ALL
-        SELECT n.code, false, true
+        SELECT n.code, 0, 1
           FROM referrals r JOIN needs n ON n.need_id = r.need_id
-         WHERE r.network_id = $1 AND r.status = 'declined' AND n.network_id = $1
-           AND n.recorded_at >= $2 AND n.recorded_at < $3
+         WHERE r.network_id = $1 AND r.status = 'declined' AND r.sent_at >= $2
+           AND n.network_id = $1 AND n.recorded_at >= $2 AND n.recorded_at < $3
            AND NOT EXISTS (SELECT 1 FROM referrals x
                             WHERE x.need_id = r.need_id AND x.network_id = $1
                               AND x.declined_at IS NULL)) u
  GROUP BY code
-HAVING count(*) FILTER (WHERE unanswered) > 0 OR count(*) FILTER (WHERE all_declined) > 0
  ORDER BY code";
 
 /// The bottleneck report: per provider, need category and stage, volumes,
