@@ -75,6 +75,10 @@ pub struct Network {
     by_need: HashMap<NeedCode, Vec<(usize, ServiceId)>>,
     /// Current categories with cumulative screening weights.
     needs: Vec<(NeedCode, u32)>,
+    /// Follow-up contacts (phone calls, desk visits) per person on
+    /// average after the screening is done, spread up to now; 0 by
+    /// default. The benchmark raises it for people followed for months.
+    pub follow_up_visits: u32,
 }
 
 /// How often each category is screened, relative to the others (1).
@@ -150,6 +154,7 @@ impl Network {
             desk_answers,
             by_need,
             needs,
+            follow_up_visits: 0,
         }
     }
 
@@ -555,6 +560,22 @@ pub fn person(
                     }
                 }
             }
+        }
+    }
+    // Follow-up contacts: the desk keeps hearing from people it follows.
+    if net.follow_up_visits > 0 {
+        let n = g.rng.random_range(0..=2 * net.follow_up_visits);
+        for _ in 0..n {
+            let days = g.rng.random_range(1..=10);
+            let day = net.calendar.add_working_days(at, days).date();
+            let channel = g.channel();
+            let t = g.contact(channel, day).max(at + Duration::minutes(1));
+            if t > now {
+                break;
+            }
+            let m = g.desk_meta(t, None);
+            case.apply(g.rng, CaseCommand::RecordVisit { channel, note: None }, m)?;
+            at = t;
         }
     }
     let mut appends = Vec::with_capacity(1 + g.referrals.len());

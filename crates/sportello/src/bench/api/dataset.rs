@@ -25,6 +25,9 @@ use time::OffsetDateTime;
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
+/// Follow-up contacts per person on average (see `simulate::Network`).
+const FOLLOW_UP_VISITS: u32 = 14;
+
 /// The seed of the bench's people (not the demo's).
 const SEED: u64 = 0xbe4c_2026;
 /// Over how many days before now they came.
@@ -85,7 +88,12 @@ pub async fn write(
         states.push(state);
     }
     let organizations = states.len() as u64;
-    let net = Arc::new(demo::fixture(states, calendar));
+    let mut net = demo::fixture(states, calendar);
+    // People followed for months: the desk hears from them again and
+    // again (phone calls, visits), which takes the log to about twenty
+    // events a person.
+    net.follow_up_visits = FOLLOW_UP_VISITS;
+    let net = Arc::new(net);
 
     let claimed = Arc::new(AtomicU64::new(0));
     let done = Arc::new(AtomicU64::new(0));
