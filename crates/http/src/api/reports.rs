@@ -337,12 +337,28 @@ struct StageAgg {
 }
 
 /// $1 network, $2 first day, $3 day after the last: the cells of the
-/// period (a few thousand small rows; see `sportello_projections::bottlenecks`).
-const CELLS_SQL: &str = "
-SELECT organization_id, need_code, stage, entered, left_stage, waits, declined,
-       breach_base, breached
-  FROM bottleneck_cells
- WHERE network_id = $1 AND day >= $2 AND day < $3";
+/// period added up per organisation, category and stage (see
+/// `sportello_projections::bottlenecks`), each histogram bucket and decline
+/// reason summed in SQL so only the totals travel.
+fn cells_sql() -> String {
+    use sportello_projections::bottlenecks::{DECLINE_REASONS, WAIT_BUCKETS_H};
+    let sums = |column: &str, n: usize| {
+        (1..=n)
+            .map(|i| format!("sum({column}[{i}])::int8"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    format!(
+        "SELECT organization_id, need_code, stage, sum(entered)::int8,
+                ARRAY[{waits}], ARRAY[{declined}],
+                sum(breach_base)::int8, sum(breached)::int8
+           FROM bottleneck_cells
+          WHERE network_id = $1 AND day >= $2 AND day < $3
+          GROUP BY organization_id, need_code, stage",
+        waits = sums("waits", WAIT_BUCKETS_H.len() + 1),
+        declined = sums("declined", DECLINE_REASONS.len()),
+    )
+}
 
 /// $1 network, $2 first day, $3 day after the last (as instants), $4 now,
 /// $5/$6/$7 now - 2/7/30 days: what is still waiting now, per
@@ -367,8 +383,8 @@ SELECT organization_id, need_code, status,
  WHERE since >= $2 AND since < $3
  GROUP BY 1, 2, 3";
 
-/// $1 network, $2 from, $3 to, $4 the categories active organisations
-/// answer: needs of the period nobody could take. A need is
+/// $1 network, $2 from, $3 to, $4 the categories no active organisation
+/// answers: needs of the period nobody could take. A need is
 /// `all_declined` when its last referral was declined and no referral of
 /// its chain was anything but declined (a redirection only follows a
 /// decline or a failure). A need's referrals are sent after it was
@@ -378,8 +394,8 @@ SELECT code AS need_code, sum(unanswered)::bigint AS no_provider,
        sum(all_declined)::bigint AS all_declined
   FROM (SELECT n.code, 1 AS unanswered, 0 AS all_declined
           FROM needs n
-         WHERE n.network_id = $1 AND n.recorded_at >= $2 AND n.recorded_at < $3
-           AND n.status <> 'resolved' AND n.code <> ALL($4)
+         WHERE n.network_id = $1 AND n.code = ANY($4)
+           AND n.recorded_at >= $2 AND n.recorded_at < $3 AND n.status <> 'resolved'
         UNION ALL
         SELECT n.code, 0, 1
           FROM referrals r JOIN needs n ON n.need_id = r.need_id
@@ -477,7 +493,7 @@ fn days(from: OffsetDateTime, to: OffsetDateTime) -> (Date, Date) {
     (from.to_offset(time::UtcOffset::UTC).date(), end)
 }
 
-type CellRow = (Uuid, String, i16, i32, i32, Vec<i32>, Vec<i32>, i32, i32);
+type CellRow = (Uuid, String, i16, i64, Vec<i64>, Vec<i64>, i64, i64);
 type OpenRow = (Uuid, String, String, i64, i64, i64, i64, i64);
 
 async fn fetch_rows(
@@ -489,7 +505,8 @@ async fn fetch_rows(
 ) -> Result<Vec<StageAgg>, sqlx::Error> {
     let (first, end) = days(from, to);
     let (start, stop) = (first.midnight().assume_utc(), end.midnight().assume_utc());
-    let cells = sqlx::query_as::<_, CellRow>(CELLS_SQL)
+    let cells_sql = cells_sql();
+    let cells = sqlx::query_as::<_, CellRow>(sqlx::AssertSqlSafe(cells_sql.as_str()))
         .bind(network)
         .bind(first)
         .bind(end)
@@ -539,17 +556,17 @@ fn aggregate(
         open: 0,
         ages: [0; 3],
     };
-    for (org, code, stage, entered, _left, waits, declined, base, breached) in cells {
+    for (org, code, stage, entered, waits, declined, base, breached) in cells {
         let a = acc.entry((org, code, stage)).or_insert_with(blank);
-        a.entered += i64::from(entered);
+        a.entered += entered;
         for (x, w) in a.waits.iter_mut().zip(waits) {
-            *x += i64::from(w);
+            *x += w;
         }
         for (x, d) in a.declined.iter_mut().zip(declined) {
-            *x += i64::from(d);
+            *x += d;
         }
-        a.breach_base += i64::from(base);
-        a.breached += i64::from(breached);
+        a.breach_base += base;
+        a.breached += breached;
     }
     for (org, code, status, n, a0, a1, a2, overdue) in open {
         let stage = match status.as_str() {
@@ -614,11 +631,16 @@ async fn fetch_unmet(
         .collect();
     answered.sort();
     answered.dedup();
+    let unanswered: Vec<&str> = sportello_domain::taxonomy::all()
+        .iter()
+        .map(|c| c.code)
+        .filter(|c| answered.binary_search_by(|a| a.as_str().cmp(c)).is_err())
+        .collect();
     let rows: Vec<(String, i64, i64)> = sqlx::query_as(UNMET_SQL)
         .bind(network)
         .bind(from)
         .bind(to)
-        .bind(&answered)
+        .bind(&unanswered)
         .fetch_all(pool)
         .await?;
     Ok(rows

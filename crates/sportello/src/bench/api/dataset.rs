@@ -26,7 +26,7 @@ use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
 /// Follow-up contacts per person on average (see `simulate::Network`).
-const FOLLOW_UP_VISITS: u32 = 14;
+const FOLLOW_UP_VISITS: u32 = 24;
 
 /// The seed of the bench's people (not the demo's).
 const SEED: u64 = 0xbe4c_2026;
