@@ -169,7 +169,10 @@ where
 /// Carry out several commands on `stream` as one write (see
 /// [`prepare_all`]). `loaded`: the state and version the caller has just
 /// loaded (to decide on at the first attempt, saving a read).
-#[expect(clippy::too_many_arguments, reason = "each is a separate input of one write")]
+#[expect(
+    clippy::too_many_arguments,
+    reason = "each is a separate input of one write"
+)]
 pub async fn execute_all<A: Aggregate>(
     store: &EventStore,
     network: NetworkId,

@@ -574,7 +574,14 @@ pub fn person(
                 break;
             }
             let m = g.desk_meta(t, None);
-            case.apply(g.rng, CaseCommand::RecordVisit { channel, note: None }, m)?;
+            case.apply(
+                g.rng,
+                CaseCommand::RecordVisit {
+                    channel,
+                    note: None,
+                },
+                m,
+            )?;
             at = t;
         }
     }

@@ -79,7 +79,10 @@ impl EventStore {
             .find(|t| t.kind == TermKind::BirthYear)
             .map(|t| self.blind(t));
         let drivers: Vec<&Term> = match terms.iter().any(|t| t.kind != TermKind::BirthYear) {
-            true => terms.iter().filter(|t| t.kind != TermKind::BirthYear).collect(),
+            true => terms
+                .iter()
+                .filter(|t| t.kind != TermKind::BirthYear)
+                .collect(),
             false => terms.iter().collect(),
         };
         if drivers.is_empty() {

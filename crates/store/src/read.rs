@@ -159,7 +159,10 @@ pub async fn count_after<'e>(
 
 /// Only the events of `network`: a stream id of another network reads as
 /// no stream at all.
-fn of_network(network: NetworkId, mut events: Vec<RecordedEvent>) -> Result<Vec<RecordedEvent>, StoreError> {
+fn of_network(
+    network: NetworkId,
+    mut events: Vec<RecordedEvent>,
+) -> Result<Vec<RecordedEvent>, StoreError> {
     events.retain(|e| e.network_id == network);
     Ok(events)
 }
