@@ -419,7 +419,10 @@ async fn a_projection_that_cannot_apply_an_event_stops_and_readyz_says_so() {
             .await
             .unwrap();
     assert!(error.contains("version 3"), "{error}");
-    assert_eq!(p["lag"], 1, "the event it stopped on is not skipped");
+    // The event it stopped on is not skipped: it (at least) is still to
+    // apply. (Whether version 1 went in with it depends on how the two
+    // events were batched.)
+    assert!(p["lag"].as_i64().unwrap() >= 1, "{p}");
     let metrics = s.metrics().await;
     assert!(
         metrics.lines().any(|l| l.starts_with("sportello_projection_failed{projection=\"stream_activity\"} 1")),

@@ -35,9 +35,9 @@
 //!
 //! - `entered`: referrals that entered the stage within the period;
 //!   `left`: those of them that have left it; `open`: those still in it,
-//!   with `open_by_age` by time in the stage until now (`under_2d`,
-//!   `2d_to_7d`, `7d_to_30d`, `over_30d`; a bucket includes its lower
-//!   bound).
+//!   with `open_by_age` by the UTC day they entered it, counted back from
+//!   today (`under_2d`: entered today or yesterday; `2d_to_7d`, `7d_to_30d`,
+//!   `over_30d`).
 //! - `waiting_hours_median`, `waiting_hours_p90`: of the hours from
 //!   entering to leaving, over those that left (`null` if none), from a
 //!   histogram of waits (buckets growing by about half: 0.5 h, 1 h, 2 h,
@@ -336,10 +336,12 @@ struct StageAgg {
     open_by_age: Vec<i64>,
 }
 
-/// $1 network, $2 first day, $3 day after the last: the cells of the
-/// period added up per organisation, category and stage (see
-/// `sportello_projections::bottlenecks`), each histogram bucket and decline
-/// reason summed in SQL so only the totals travel.
+/// $1 network, $2 first day, $3 day after the last, $4/$5/$6 today - 2/7/30
+/// days: the cells of the period added up per organisation, category and
+/// stage (see `sportello_projections::bottlenecks`), each histogram bucket
+/// and decline reason summed in SQL so only the totals travel; what is
+/// still in the stage is what entered and has not left, aged by the day
+/// it entered.
 fn cells_sql() -> String {
     use sportello_projections::bottlenecks::{DECLINE_REASONS, WAIT_BUCKETS_H};
     let sums = |column: &str, n: usize| {
@@ -351,7 +353,11 @@ fn cells_sql() -> String {
     format!(
         "SELECT organization_id, need_code, stage, sum(entered)::int8,
                 ARRAY[{waits}], ARRAY[{declined}],
-                sum(breach_base)::int8, sum(breached)::int8
+                sum(breach_base)::int8, sum(breached)::int8,
+                sum(entered - left_stage)::int8,
+                ARRAY[coalesce(sum(entered - left_stage) FILTER (WHERE day > $4), 0),
+                      coalesce(sum(entered - left_stage) FILTER (WHERE day <= $4 AND day > $5), 0),
+                      coalesce(sum(entered - left_stage) FILTER (WHERE day <= $5 AND day > $6), 0)]::int8[]
            FROM bottleneck_cells
           WHERE network_id = $1 AND day >= $2 AND day < $3
           GROUP BY organization_id, need_code, stage",
@@ -360,27 +366,19 @@ fn cells_sql() -> String {
     )
 }
 
-/// $1 network, $2 first day, $3 day after the last (as instants), $4 now,
-/// $5/$6/$7 now - 2/7/30 days: what is still waiting now, per
-/// organisation, category and stage, among the referrals that entered
-/// their stage within the period; and how many of them are past the
-/// stage's deadline.
-const OPEN_SQL: &str = "
-SELECT organization_id, need_code, status,
-       count(*) AS open,
-       count(*) FILTER (WHERE since > $5) AS under_2d,
-       count(*) FILTER (WHERE since <= $5 AND since > $6) AS d2_to_7d,
-       count(*) FILTER (WHERE since <= $6 AND since > $7) AS d7_to_30d,
-       count(*) FILTER (WHERE deadline < $4) AS overdue
-  FROM (SELECT organization_id, need_code, status,
-               CASE status WHEN 'sent' THEN sent_at WHEN 'acknowledged' THEN acknowledged_at
-                           WHEN 'accepted' THEN accepted_at ELSE started_at END AS since,
-               CASE status WHEN 'sent' THEN acknowledge_by
-                           WHEN 'accepted' THEN first_contact_by END AS deadline
-          FROM referrals
-         WHERE network_id = $1
-           AND status IN ('sent', 'acknowledged', 'accepted', 'in_progress')) r
- WHERE since >= $2 AND since < $3
+/// $1 network, $2 first day, $3 day after the last (as instants), $4
+/// now: the referrals still in a stage past its deadline, per
+/// organisation, category and stage, among those that entered the stage
+/// within the period (read from the open queue's index).
+const OVERDUE_SQL: &str = "
+SELECT organization_id, need_code, status, count(*)
+  FROM referrals
+ WHERE network_id = $1 AND status IN ('sent', 'acknowledged', 'accepted', 'in_progress')
+   AND due_at < $4
+   AND CASE status WHEN 'sent' THEN sent_at WHEN 'acknowledged' THEN acknowledged_at
+                   WHEN 'accepted' THEN accepted_at ELSE started_at END >= $2
+   AND CASE status WHEN 'sent' THEN sent_at WHEN 'acknowledged' THEN acknowledged_at
+                   WHEN 'accepted' THEN accepted_at ELSE started_at END < $3
  GROUP BY 1, 2, 3";
 
 /// $1 network, $2 from, $3 to, $4 the categories no active organisation
@@ -392,10 +390,13 @@ SELECT organization_id, need_code, status,
 const UNMET_SQL: &str = "
 SELECT code AS need_code, sum(unanswered)::bigint AS no_provider,
        sum(all_declined)::bigint AS all_declined
-  FROM (SELECT n.code, 1 AS unanswered, 0 AS all_declined
-          FROM needs n
-         WHERE n.network_id = $1 AND n.code = ANY($4)
-           AND n.recorded_at >= $2 AND n.recorded_at < $3 AND n.status <> 'resolved'
+  FROM (SELECT c.code, 1 AS unanswered, 0 AS all_declined
+          FROM unnest($4::text[]) AS c(code)
+         CROSS JOIN LATERAL (
+               SELECT 1 FROM needs n
+                WHERE n.network_id = $1 AND n.code = c.code
+                  AND n.recorded_at >= $2 AND n.recorded_at < $3
+                  AND n.status <> 'resolved') n
         UNION ALL
         SELECT n.code, 0, 1
           FROM referrals r JOIN needs n ON n.need_id = r.need_id
@@ -493,8 +494,8 @@ fn days(from: OffsetDateTime, to: OffsetDateTime) -> (Date, Date) {
     (from.to_offset(time::UtcOffset::UTC).date(), end)
 }
 
-type CellRow = (Uuid, String, i16, i64, Vec<i64>, Vec<i64>, i64, i64);
-type OpenRow = (Uuid, String, String, i64, i64, i64, i64, i64);
+type CellRow = (Uuid, String, i16, i64, Vec<i64>, Vec<i64>, i64, i64, i64, Vec<i64>);
+type OverdueRow = (Uuid, String, String, i64);
 
 async fn fetch_rows(
     pool: &PgPool,
@@ -506,19 +507,20 @@ async fn fetch_rows(
     let (first, end) = days(from, to);
     let (start, stop) = (first.midnight().assume_utc(), end.midnight().assume_utc());
     let cells_sql = cells_sql();
+    let today = now.to_offset(time::UtcOffset::UTC).date();
     let cells = sqlx::query_as::<_, CellRow>(sqlx::AssertSqlSafe(cells_sql.as_str()))
         .bind(network)
         .bind(first)
         .bind(end)
+        .bind(today - Duration::days(2))
+        .bind(today - Duration::days(7))
+        .bind(today - Duration::days(30))
         .fetch_all(pool);
-    let open = sqlx::query_as::<_, OpenRow>(OPEN_SQL)
+    let open = sqlx::query_as::<_, OverdueRow>(OVERDUE_SQL)
         .bind(network)
         .bind(start)
         .bind(stop)
         .bind(now)
-        .bind(now - Duration::days(2))
-        .bind(now - Duration::days(7))
-        .bind(now - Duration::days(30))
         .fetch_all(pool);
     let names = sqlx::query_as::<_, (Uuid, String)>(
         "SELECT organization_id, name FROM organizations WHERE network_id = $1",
@@ -533,7 +535,7 @@ async fn fetch_rows(
 /// category and stage.
 fn aggregate(
     cells: Vec<CellRow>,
-    open: Vec<OpenRow>,
+    overdue: Vec<OverdueRow>,
     names: &std::collections::HashMap<Uuid, String>,
 ) -> Vec<StageAgg> {
     use sportello_projections::bottlenecks::{WAIT_BUCKETS_H, percentile};
@@ -556,9 +558,13 @@ fn aggregate(
         open: 0,
         ages: [0; 3],
     };
-    for (org, code, stage, entered, waits, declined, base, breached) in cells {
+    for (org, code, stage, entered, waits, declined, base, breached, open, ages) in cells {
         let a = acc.entry((org, code, stage)).or_insert_with(blank);
         a.entered += entered;
+        a.open += open;
+        for (x, n) in a.ages.iter_mut().zip(ages) {
+            *x += n;
+        }
         for (x, w) in a.waits.iter_mut().zip(waits) {
             *x += w;
         }
@@ -568,19 +574,17 @@ fn aggregate(
         a.breach_base += base;
         a.breached += breached;
     }
-    for (org, code, status, n, a0, a1, a2, overdue) in open {
+    for (org, code, status, n) in overdue {
         let stage = match status.as_str() {
             "sent" => 1,
             "acknowledged" => 2,
             "accepted" => 3,
             _ => 4,
         };
-        let a = acc.entry((org, code, stage)).or_insert_with(blank);
-        a.open += n;
-        a.ages = [a0, a1, a2];
         // Still in the stage past its deadline: judged, and breached.
-        a.breach_base += overdue;
-        a.breached += overdue;
+        let a = acc.entry((org, code, stage)).or_insert_with(blank);
+        a.breach_base += n;
+        a.breached += n;
     }
     acc.into_iter()
         .filter(|(_, a)| a.entered > 0)
