@@ -494,7 +494,18 @@ fn days(from: OffsetDateTime, to: OffsetDateTime) -> (Date, Date) {
     (from.to_offset(time::UtcOffset::UTC).date(), end)
 }
 
-type CellRow = (Uuid, String, i16, i64, Vec<i64>, Vec<i64>, i64, i64, i64, Vec<i64>);
+type CellRow = (
+    Uuid,
+    String,
+    i16,
+    i64,
+    Vec<i64>,
+    Vec<i64>,
+    i64,
+    i64,
+    i64,
+    Vec<i64>,
+);
 type OverdueRow = (Uuid, String, String, i64);
 
 async fn fetch_rows(
