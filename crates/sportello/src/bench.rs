@@ -234,7 +234,7 @@ async fn measure(
         "relaying {n} events to JetStream stream {}",
         bus.stream_name
     );
-    let relay = pipeline::relay(&log.pool, js, bus, n).await?;
+    let relay = pipeline::relay(&log.pool, js, bus, n, Duration::from_secs(300), None).await?;
     eprintln!("reading the log (no projection)");
     let log_read = pipeline::read_all(&log.pool).await?;
     eprintln!("projection runner catching up from the log");

@@ -29,7 +29,8 @@ pub struct Rate {
 }
 
 impl Rate {
-    fn new(events: u64, elapsed: Duration) -> Rate {
+    /// `events` in `elapsed`.
+    pub(super) fn new(events: u64, elapsed: Duration) -> Rate {
         let seconds = elapsed.as_secs_f64();
         Rate {
             events,
@@ -110,12 +111,15 @@ pub async fn fill(store: &EventStore, n: u64, per_stream: usize) -> anyhow::Resu
 }
 
 /// Relay the whole log (`n` events) to a stream that is new: time until
-/// the stream holds `n` messages.
+/// the stream holds `n` messages (checked on the stream at the end), or an
+/// error after `limit`; with `progress`, a line on stderr that often.
 pub async fn relay(
     pool: &PgPool,
     js: &jetstream::Context,
     bus: &BusConfig,
     n: u64,
+    limit: Duration,
+    progress: Option<Duration>,
 ) -> anyhow::Result<Rate> {
     let config = RelayConfig {
         bus: bus.clone(),
@@ -126,14 +130,34 @@ pub async fn relay(
     let stop = CancellationToken::new();
     let start = Instant::now();
     let task = tokio::spawn(relay.run(stop.clone()));
-    let waited = wait_until("relay", Duration::from_secs(300), || {
-        status.stream_seq.load(Ordering::Relaxed) as u64 >= n
+    let said = std::sync::Mutex::new(Instant::now());
+    let waited = wait_until("relay", limit, || {
+        let seq = status.stream_seq.load(Ordering::Relaxed) as u64;
+        if let Some(every) = progress {
+            let mut said = said.lock().unwrap_or_else(|e| e.into_inner());
+            if said.elapsed() >= every {
+                eprintln!("  {seq} / {n} events published");
+                *said = Instant::now();
+            }
+        }
+        seq >= n
     })
     .await;
     let elapsed = start.elapsed();
     stop.cancel();
     task.await?;
     waited?;
+    let held = js
+        .get_stream(&bus.stream_name)
+        .await?
+        .info()
+        .await?
+        .state
+        .messages;
+    anyhow::ensure!(
+        held == n,
+        "the stream holds {held} messages, the log {n} events"
+    );
     Ok(Rate::new(n, elapsed))
 }
 

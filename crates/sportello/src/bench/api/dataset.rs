@@ -15,15 +15,12 @@ use sportello_domain::calendar::WorkingCalendar;
 use sportello_domain::referral;
 use sportello_domain::{NetworkId, PersonId};
 use sportello_store::bus::BusConfig;
-use sportello_store::relay::{Relay, RelayConfig};
 use sportello_store::{EventStore, LogCursor};
 use sqlx::PgPool;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 use time::OffsetDateTime;
-use tokio::sync::Notify;
-use tokio_util::sync::CancellationToken;
 
 /// Follow-up contacts per person on average (see `simulate::Network`).
 const FOLLOW_UP_VISITS: u32 = 24;
@@ -175,22 +172,13 @@ pub async fn write(
         events,
         events_per_person: (events - org_events) as f64 / people.max(1) as f64,
         writers: WRITERS,
-        write: rate(events, elapsed),
+        write: Rate::new(events, elapsed),
     };
     Ok(Dataset {
         figures,
         network: Arc::into_inner(net).context("writers still hold the network")?,
         persons,
     })
-}
-
-fn rate(events: u64, elapsed: Duration) -> Rate {
-    let seconds = elapsed.as_secs_f64();
-    Rate {
-        events,
-        seconds,
-        per_sec: events as f64 / seconds,
-    }
 }
 
 /// Wait until log readers see all `events` (they read below the
@@ -263,7 +251,7 @@ pub async fn rebuild_all(pool: &PgPool) -> anyhow::Result<Vec<Rebuilt>> {
             .with_context(|| format!("rebuilding {}", p.name()))?;
         let r = Rebuilt {
             projection: p.name(),
-            rate: rate(n, start.elapsed()),
+            rate: Rate::new(n, start.elapsed()),
         };
         eprintln!(
             "  {}: {} events in {:.1} s ({:.0} events/s)",
@@ -283,47 +271,13 @@ pub async fn relay(
     bus: &BusConfig,
     events: u64,
 ) -> anyhow::Result<Rate> {
-    let config = RelayConfig {
-        bus: bus.clone(),
-        ..RelayConfig::default()
-    };
-    let relay = Relay::new(pool.clone(), js.clone(), config, Arc::new(Notify::new()));
-    let status = relay.status();
-    let stop = CancellationToken::new();
-    let start = Instant::now();
-    let task = tokio::spawn(relay.run(stop.clone()));
-    let limit = Duration::from_secs(1800);
-    let mut said = Instant::now();
-    let waited = loop {
-        let seq = status.stream_seq.load(Ordering::Relaxed) as u64;
-        if seq >= events {
-            break Ok(());
-        }
-        if start.elapsed() > limit {
-            break Err(anyhow::anyhow!(
-                "the relay published {seq} of {events} events in {limit:?}"
-            ));
-        }
-        if said.elapsed() >= PROGRESS_EVERY {
-            eprintln!("  {seq} / {events} events published");
-            said = Instant::now();
-        }
-        tokio::time::sleep(Duration::from_millis(5)).await;
-    };
-    let elapsed = start.elapsed();
-    stop.cancel();
-    task.await?;
-    waited?;
-    let held = js
-        .get_stream(&bus.stream_name)
-        .await?
-        .info()
-        .await?
-        .state
-        .messages;
-    anyhow::ensure!(
-        held == events,
-        "the stream holds {held} messages, the log {events} events"
-    );
-    Ok(rate(events, elapsed))
+    super::super::pipeline::relay(
+        pool,
+        js,
+        bus,
+        events,
+        Duration::from_secs(1800),
+        Some(PROGRESS_EVERY),
+    )
+    .await
 }
