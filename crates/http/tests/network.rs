@@ -922,6 +922,26 @@ async fn likely_duplicates_are_shown_not_merged() {
         )
         .await;
     assert_eq!(other["duplicates"], json!([]));
+    // Birth date not known: the same two name words are enough.
+    let unknown_year = s
+        .post_ok(
+            "/api/v1/persons",
+            &operator,
+            &json!({
+                "names": [{"kind": "as_used", "text": "Amina Diallo"}],
+                "channel": "outreach"
+            }),
+            201,
+        )
+        .await;
+    let dups: Vec<&str> = unknown_year["duplicates"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| d["person_id"].as_str().unwrap())
+        .collect();
+    assert!(dups.contains(&a.as_str()), "{unknown_year}");
+    assert!(dups.contains(&second["person_id"].as_str().unwrap()));
     // The search.
     let found = s.get_ok("/api/v1/persons?q=diallo%201994", &operator).await;
     let ids: Vec<&str> = found["items"]
@@ -930,7 +950,7 @@ async fn likely_duplicates_are_shown_not_merged() {
         .iter()
         .map(|i| i["person_id"].as_str().unwrap())
         .collect();
-    assert_eq!(ids.len(), 2, "{found}");
+    assert_eq!(ids.len(), 3, "{found}");
     assert!(ids.contains(&a.as_str()));
     assert_eq!(found["items"][0]["identity"]["state"], "open");
     let by_doc = s.get_ok("/api/v1/persons?q=DM1234567", &operator).await;

@@ -8,7 +8,7 @@ use crate::append::EventStore;
 use crate::error::StoreError;
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
-use sportello_domain::case::search::{Term, TermKind};
+use sportello_domain::case::search::{self, Term, TermKind};
 use sportello_domain::{NetworkId, PersonId};
 use sqlx::PgConnection;
 use std::collections::BTreeSet;
@@ -63,57 +63,98 @@ impl EventStore {
     }
 
     /// The people of `network` sharing a name word or a document number of
-    /// `terms`, most matches first (at most `limit`), and whether their
-    /// birth year is the one in `terms`. A birth year only narrows: it
-    /// never finds on its own, unless it is all `terms` hold. A word shared
-    /// by more than [`MAX_PER_TERM`] people is too common to tell anyone
-    /// apart: only that many of its people are considered.
+    /// `terms` (the desk's search), most matches first (at most `limit`),
+    /// and whether their birth year is the one in `terms`. A birth year only
+    /// narrows: it never finds on its own, unless it is all `terms` hold. A
+    /// word shared by more than [`MAX_PER_TERM`] people is too common to
+    /// tell anyone apart: only that many of its people are considered.
     pub async fn find_people(
         &self,
         network: NetworkId,
         terms: &[Term],
         limit: i64,
     ) -> Result<Vec<Found>, StoreError> {
-        let year = terms
+        let words_or_documents: Vec<Term> = terms
             .iter()
-            .find(|t| t.kind == TermKind::BirthYear)
-            .map(|t| self.blind(t));
-        let drivers: Vec<&Term> = match terms.iter().any(|t| t.kind != TermKind::BirthYear) {
-            true => terms
-                .iter()
-                .filter(|t| t.kind != TermKind::BirthYear)
-                .collect(),
-            false => terms.iter().collect(),
+            .filter(|t| matches!(t.kind, TermKind::Name | TermKind::Document))
+            .cloned()
+            .collect();
+        let drivers = match words_or_documents.is_empty() {
+            true => terms.to_vec(),
+            false => words_or_documents,
         };
+        self.find(network, &drivers, terms, limit).await
+    }
+
+    /// The people of `network` who may be the person with these identity
+    /// `terms` (see [`likely_duplicate`]): found through the few people
+    /// sharing a document or a pair of name words with them
+    /// ([`search::duplicate_drivers`]), never by reading everyone who
+    /// shares one common word.
+    pub async fn find_duplicates(
+        &self,
+        network: NetworkId,
+        terms: &[Term],
+        limit: i64,
+    ) -> Result<Vec<Found>, StoreError> {
+        self.find(network, &search::duplicate_drivers(terms), terms, limit)
+            .await
+    }
+
+    /// The people holding any of `drivers` (at most [`MAX_PER_TERM`] a
+    /// term), scored on `terms`: name words in common, same birth year,
+    /// same document; most matches first.
+    async fn find(
+        &self,
+        network: NetworkId,
+        drivers: &[Term],
+        terms: &[Term],
+        limit: i64,
+    ) -> Result<Vec<Found>, StoreError> {
         if drivers.is_empty() {
             return Ok(Vec::new());
         }
-        let hashes: Vec<Vec<u8>> = drivers.iter().map(|t| self.blind(t)).collect();
-        let kinds: Vec<&str> = drivers.iter().map(|t| t.kind.as_str()).collect();
+        let of_kind = |kind: TermKind| -> Vec<Vec<u8>> {
+            terms
+                .iter()
+                .filter(|t| t.kind == kind)
+                .map(|t| self.blind(t))
+                .collect()
+        };
+        let year = of_kind(TermKind::BirthYear).into_iter().next();
+        let drivers: Vec<Vec<u8>> = drivers.iter().map(|t| self.blind(t)).collect();
         let rows: Vec<(Uuid, i64, bool, bool)> = sqlx::query_as(
-            "WITH hits AS (
-                 SELECT p.person_id, q.kind
-                   FROM unnest($2::bytea[], $3::text[]) AS q(term, kind)
+            "WITH found AS (
+                 SELECT DISTINCT p.person_id
+                   FROM unnest($2::bytea[]) AS q(term)
                   CROSS JOIN LATERAL (
                         SELECT person_id FROM person_index
                          WHERE network_id = $1 AND term = q.term
-                         LIMIT $5) p
+                         LIMIT $6) p
+             ), scored AS (
+                 SELECT f.person_id,
+                        (SELECT count(*) FROM person_index n
+                          WHERE n.network_id = $1 AND n.term = ANY($3)
+                            AND n.person_id = f.person_id) AS words,
+                        $4::bytea IS NOT NULL AND EXISTS (
+                            SELECT 1 FROM person_index y
+                             WHERE y.network_id = $1 AND y.term = $4
+                               AND y.person_id = f.person_id) AS year,
+                        EXISTS (
+                            SELECT 1 FROM person_index d
+                             WHERE d.network_id = $1 AND d.term = ANY($5)
+                               AND d.person_id = f.person_id) AS document
+                   FROM found f
              )
-             SELECT h.person_id,
-                    count(*) FILTER (WHERE h.kind = 'name'),
-                    $4::bytea IS NOT NULL AND EXISTS (
-                        SELECT 1 FROM person_index y
-                         WHERE y.network_id = $1 AND y.term = $4 AND y.person_id = h.person_id),
-                    bool_or(h.kind = 'document')
-               FROM hits h
-              GROUP BY h.person_id
-              ORDER BY bool_or(h.kind = 'document') DESC, count(*) DESC, h.person_id
-              LIMIT $6",
+             SELECT person_id, words, year, document FROM scored
+              ORDER BY document DESC, words DESC, year DESC, person_id
+              LIMIT $7",
         )
         .bind(network.0)
-        .bind(hashes)
-        .bind(kinds)
+        .bind(drivers)
+        .bind(of_kind(TermKind::Name))
         .bind(year)
+        .bind(of_kind(TermKind::Document))
         .bind(MAX_PER_TERM)
         .bind(limit)
         .fetch_all(self.pool())

@@ -14,6 +14,12 @@ pub enum TermKind {
     BirthYear,
     /// A document number.
     Document,
+    /// Two name words of one identity together (or its only word): what
+    /// finds likely duplicates whose birth year is not known.
+    NamePair,
+    /// The same with the birth year: what finds likely duplicates, without
+    /// reading everyone who shares one common word.
+    NamePairYear,
 }
 
 impl TermKind {
@@ -23,6 +29,8 @@ impl TermKind {
             TermKind::Name => "name",
             TermKind::BirthYear => "birth_year",
             TermKind::Document => "document",
+            TermKind::NamePair => "name_pair",
+            TermKind::NamePairYear => "name_pair_year",
         }
     }
 }
@@ -81,21 +89,56 @@ pub fn document_number(text: &str) -> String {
         .collect()
 }
 
-/// Every search term of an identity, each once, in order.
+/// The name words of an identity paired with each other considered at
+/// most: past this many words, the rest still count as words.
+const MAX_PAIRED_WORDS: usize = 8;
+
+/// Every search term of an identity, each once, in order: its name words,
+/// birth year and document numbers, and the pairs of name words (alone and
+/// with the birth year) that [`duplicate_drivers`] looks up.
 pub fn terms(identity: &PersonIdentity) -> Vec<Term> {
-    let mut out: Vec<Term> = identity
+    let mut words: Vec<String> = identity
         .names
         .iter()
         .flat_map(|n| name_words(&n.text))
-        .map(|value| Term {
-            kind: TermKind::Name,
-            value,
-        })
         .collect();
-    if let Some(year) = identity.birth_date.as_deref().and_then(|b| b.get(..4)) {
+    words.sort();
+    words.dedup();
+    let year = identity
+        .birth_date
+        .as_deref()
+        .and_then(|b| b.get(..4))
+        .map(str::to_owned);
+    let paired = &words[..words.len().min(MAX_PAIRED_WORDS)];
+    let pairs: Vec<String> = match paired {
+        [only] => vec![only.clone()],
+        _ => paired
+            .iter()
+            .enumerate()
+            .flat_map(|(i, a)| paired[i + 1..].iter().map(move |b| format!("{a} {b}")))
+            .collect(),
+    };
+    let mut out: Vec<Term> = Vec::new();
+    for pair in pairs {
+        if let Some(year) = &year {
+            out.push(Term {
+                kind: TermKind::NamePairYear,
+                value: format!("{pair}|{year}"),
+            });
+        }
+        out.push(Term {
+            kind: TermKind::NamePair,
+            value: pair,
+        });
+    }
+    out.extend(words.into_iter().map(|value| Term {
+        kind: TermKind::Name,
+        value,
+    }));
+    if let Some(year) = year {
         out.push(Term {
             kind: TermKind::BirthYear,
-            value: year.to_owned(),
+            value: year,
         });
     }
     out.extend(
@@ -112,6 +155,25 @@ pub fn terms(identity: &PersonIdentity) -> Vec<Term> {
     out.sort();
     out.dedup();
     out
+}
+
+/// The terms that find the likely duplicates of an identity with these
+/// `terms` (see the store's `likely_duplicate`: the same document, or two
+/// name words — all, if it has fewer — with the same birth year, or any
+/// birth year when its own is unknown): its document numbers and its name
+/// pairs, with the birth year when it has one. Each is shared by few
+/// people, however common one of its words.
+pub fn duplicate_drivers(terms: &[Term]) -> Vec<Term> {
+    let has_year = terms.iter().any(|t| t.kind == TermKind::BirthYear);
+    let pair_kind = match has_year {
+        true => TermKind::NamePairYear,
+        false => TermKind::NamePair,
+    };
+    terms
+        .iter()
+        .filter(|t| t.kind == TermKind::Document || t.kind == pair_kind)
+        .cloned()
+        .collect()
 }
 
 /// The terms of a free-text query of the desk's search: its words as name
@@ -190,10 +252,37 @@ mod tests {
         assert!(kinds.contains(&(TermKind::Name, "diallo")));
         assert!(kinds.contains(&(TermKind::BirthYear, "1994")));
         assert!(kinds.contains(&(TermKind::Document, "AB123456")));
+        assert!(kinds.contains(&(TermKind::NamePair, "amina diallo")));
+        assert!(kinds.contains(&(TermKind::NamePairYear, "demo diallo|1994")));
         assert_eq!(
             t.iter().filter(|t| t.value == "amina").count(),
             1,
             "each term once"
+        );
+    }
+
+    #[test]
+    fn duplicates_are_found_by_documents_and_name_pairs() {
+        let with_year = terms(&identity(&["Amina Diallo"], Some("1994"), Some("AB1234")));
+        let drivers = duplicate_drivers(&with_year);
+        let kinds: Vec<(TermKind, &str)> =
+            drivers.iter().map(|t| (t.kind, t.value.as_str())).collect();
+        assert_eq!(
+            kinds,
+            [
+                (TermKind::Document, "AB1234"),
+                (TermKind::NamePairYear, "amina diallo|1994")
+            ]
+        );
+        let no_year = terms(&identity(&["Amina"], None, None));
+        let drivers = duplicate_drivers(&no_year);
+        assert_eq!(
+            drivers,
+            [Term {
+                kind: TermKind::NamePair,
+                value: "amina".into()
+            }],
+            "a one-word name is its own pair"
         );
     }
 

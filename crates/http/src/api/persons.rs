@@ -53,7 +53,7 @@ pub async fn take_in_charge(
     let terms = search::terms(&identity);
     let store = &state.store;
     let network = caller.network_id;
-    let found = store.find_people(network, &terms, 20).await?;
+    let found = store.find_duplicates(network, &terms, 20).await?;
     let result = match &idem {
         Some(i) => store.idempotent_answer(network, i).await?,
         None => None,
