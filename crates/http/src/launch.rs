@@ -102,18 +102,20 @@ pub async fn launch(
         );
         relay_status = Some(relay.status());
         tasks.push(tokio::spawn(relay.run(cancel.clone())));
-        for p in sportello_projections::all() {
-            let status = Arc::new(ProjectionStatus::default());
-            projections.push((p.name(), status.clone()));
-            tasks.push(tokio::spawn(supervise(
-                pool.clone(),
-                Some(js.clone()),
-                settings.bus(),
-                p,
-                status,
-                cancel.clone(),
-            )));
-        }
+        // Every read model in one runner: each event read and decoded
+        // once, each batch applied to all in one transaction.
+        let group: Vec<_> = sportello_projections::all()
+            .into_iter()
+            .map(|p| (p, Arc::new(ProjectionStatus::default())))
+            .collect();
+        projections = group.iter().map(|(p, s)| (p.name(), s.clone())).collect();
+        tasks.push(tokio::spawn(supervise(
+            pool.clone(),
+            Some(js.clone()),
+            settings.bus(),
+            group,
+            cancel.clone(),
+        )));
     }
 
     let state = AppState {

@@ -62,6 +62,11 @@ pub enum Which {
         /// People in the generated dataset.
         #[arg(long, default_value_t = 100_000)]
         people: u64,
+        /// Keep the bench database at the end (for looking into plans);
+        /// its name is printed. The JetStream stream is removed all the
+        /// same.
+        #[arg(long)]
+        keep_database: bool,
     },
 }
 
@@ -139,6 +144,7 @@ pub async fn run(settings: &Settings, which: Which) -> anyhow::Result<()> {
             out,
             seconds,
             people,
+            keep_database,
         } => {
             api::run(
                 settings,
@@ -146,6 +152,7 @@ pub async fn run(settings: &Settings, which: Which) -> anyhow::Result<()> {
                     out,
                     seconds,
                     people,
+                    keep_database,
                 },
             )
             .await

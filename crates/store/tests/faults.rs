@@ -31,7 +31,9 @@ use sportello_domain::{AccountId, EventId, Metadata, NetworkId, OrganizationId, 
 use sportello_store::bus::{self, BusConfig};
 use sportello_store::projection::checkpoint::{self, BatchOutcome, Checkpoint};
 use sportello_store::projection::runner::RunnerError;
-use sportello_store::projection::{ApplyError, Projection, ProjectionRunner};
+use sportello_store::projection::{
+    ApplyError, Projection, ProjectionRunner, ProjectionStatus, supervise,
+};
 use sportello_store::read::{count_after, read_log};
 use sportello_store::relay::{Relay, RelayConfig, RelayStatus};
 use sportello_store::{
@@ -1214,5 +1216,135 @@ async fn a_projection_that_panics_stops_visibly_and_releases_its_lock() {
         log_counts_upto(&db.pool, last).await
     );
     pool_a.close().await;
+    db.drop_db().await;
+}
+
+/// Several projections in one supervised runner (as the server runs its
+/// read models): one that panics on an event stops alone, right before
+/// it, while the others go past it live; once the bug is fixed and the
+/// failure cleared, the supervisor starts the runner again and the
+/// stopped one catches up, each event counted once in every read model.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn in_a_group_a_projection_stops_alone_and_starts_again_once_cleared() {
+    let db = TestDb::new().await;
+    let nats = PrivateNats::start().await;
+    let bus = unique_bus();
+    let store = store_on(&db.pool);
+    let js = js_client(&nats.url()).await;
+    let cancel = CancellationToken::new();
+    let (_, relay_task) = start_relay(&db.pool, &js, &bus, &store, 1000, &cancel);
+    let (steady, fragile) = ("fault_group_steady", "fault_group_fragile");
+    let armed = Arc::new(AtomicBool::new(true));
+    let statuses: Vec<Arc<ProjectionStatus>> = (0..2).map(|_| Arc::default()).collect();
+    let group: Vec<(Arc<dyn Projection>, Arc<ProjectionStatus>)> = vec![
+        (
+            Arc::new(CountPerStream::counting(steady)),
+            statuses[0].clone(),
+        ),
+        (
+            Arc::new(CountPerStream {
+                panic_while: Some(armed.clone()),
+                ..CountPerStream::counting(fragile)
+            }),
+            statuses[1].clone(),
+        ),
+    ];
+    let supervisor = tokio::spawn(supervise(
+        db.pool.clone(),
+        Some(js.clone()),
+        bus.clone(),
+        group,
+        cancel.clone(),
+    ));
+    append_many(&store, 2, 5, 2, "FaultRecorded").await;
+    wait_for("both to follow the bus with 10 events", WAIT, async || {
+        let mut ok = statuses.iter().all(|s| s.live.load(Ordering::SeqCst));
+        for name in [steady, fragile] {
+            ok &= checkpoint_of(&db.pool, name)
+                .await
+                .is_some_and(|c| c.applied == 10);
+        }
+        ok
+    })
+    .await;
+
+    let events = vec![
+        event("FaultRecorded", 0, None),
+        event("FaultPanic", 1, None),
+        event("FaultRecorded", 2, None),
+    ];
+    let panicking = events[1].event_id;
+    store
+        .append(&request(NetworkId::new(), StreamId::new(), 0, events))
+        .await
+        .unwrap();
+    append_many(&store, 1, 2, 2, "FaultRecorded").await;
+    let log = whole_log(&db.pool).await;
+    let last = log.last().unwrap().cursor;
+    wait_for(
+        "the steady one past the event, the fragile one stopped",
+        WAIT,
+        async || {
+            statuses[1].failed.load(Ordering::SeqCst)
+                && checkpoint_of(&db.pool, steady)
+                    .await
+                    .is_some_and(|c| c.cursor == last)
+        },
+    )
+    .await;
+    assert!(!statuses[0].failed.load(Ordering::SeqCst));
+    let cp = checkpoint_of(&db.pool, fragile).await.unwrap();
+    assert!(
+        cp.error
+            .as_deref()
+            .is_some_and(|e| e.contains(&panicking.to_string()))
+    );
+    assert_eq!(cp.applied, 11, "stopped right before the panicking event");
+    assert_eq!(
+        projected(&db.pool, fragile).await,
+        log_counts_upto(&db.pool, cp.cursor).await
+    );
+    assert_eq!(
+        projected(&db.pool, steady).await,
+        log_counts_upto(&db.pool, last).await
+    );
+
+    // The bug is fixed and the failure cleared: the supervisor starts the
+    // runner again, and the fragile one catches up.
+    armed.store(false, Ordering::SeqCst);
+    checkpoint::clear_failure(&db.pool, fragile).await.unwrap();
+    wait_for("the fragile one to catch up", WAIT, async || {
+        !statuses[1].failed.load(Ordering::SeqCst)
+            && checkpoint_of(&db.pool, fragile)
+                .await
+                .is_some_and(|c| c.cursor == last)
+    })
+    .await;
+    append_many(&store, 1, 1, 2, "FaultRecorded").await;
+    let log = whole_log(&db.pool).await;
+    let last = log.last().unwrap().cursor;
+    wait_for("both live again with the last event", WAIT, async || {
+        let mut ok = statuses.iter().all(|s| s.live.load(Ordering::SeqCst));
+        for name in [steady, fragile] {
+            ok &= checkpoint_of(&db.pool, name)
+                .await
+                .is_some_and(|c| c.cursor == last);
+        }
+        ok
+    })
+    .await;
+    for name in [steady, fragile] {
+        let cp = checkpoint_of(&db.pool, name).await.unwrap();
+        assert_eq!(cp.applied, log.len() as i64, "{name}");
+        assert_eq!(
+            projected(&db.pool, name).await,
+            log_counts_upto(&db.pool, last).await,
+            "{name}: each event counted once"
+        );
+    }
+    cancel.cancel();
+    supervisor.await.unwrap();
+    relay_task.await.unwrap();
+    drop(nats);
     db.drop_db().await;
 }

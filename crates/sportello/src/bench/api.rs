@@ -16,13 +16,19 @@
 //! 4. the commands: 32 client connections working fresh people through
 //!    the desk and the providers ([`flow`]), per-route latency;
 //! 5. the reads, with no write load: 8 connections reading cards, inboxes
-//!    and the bottleneck report ([`reads`]), per-route latency;
+//!    and the bottleneck report ([`reads`]) as fast as they go, per-route
+//!    latency;
+//! 6. the mixed load: commands and reads together at a steady rate
+//!    ([`phases::Mix`]), per-route latency (the read goals are judged here);
+//! 7. each route alone from one connection;
+//! 8. the command path alone: the server restarted without relay and
+//!    projection runners, the command mix at 32 connections;
 //!
 //! with, for each phase, where the machine's CPU went ([`cpu`]) and what
 //! the database did per request ([`pgstats`]); and the goals judged. More
 //! than 1% failed requests in a phase fails the run (after the report is
 //! printed and written). It never touches a database or stream it did not
-//! make.
+//! make; it drops its database at the end unless `--keep-database`.
 
 mod cpu;
 mod dataset;
@@ -66,6 +72,8 @@ pub struct Options {
     pub seconds: u64,
     /// People in the dataset.
     pub people: u64,
+    /// Keep the bench database at the end.
+    pub keep_database: bool,
 }
 
 /// Pool of the bench's own work on its database (the writers and the
@@ -90,7 +98,11 @@ pub async fn run(settings: &Settings, o: Options) -> anyhow::Result<()> {
         bench_db.name, bus.stream_name
     );
     let report = measure(settings, &mut bench_db, &nats, &bus, &o).await;
-    bench_db.drop_db().await;
+    if o.keep_database {
+        eprintln!("kept the bench database {}", bench_db.name);
+    } else {
+        bench_db.drop_db().await;
+    }
     sportello_testkit::delete_stream(&settings.nats_url, &bus).await;
     let report = report?;
     report::print(&report);
@@ -102,6 +114,8 @@ pub async fn run(settings: &Settings, o: Options) -> anyhow::Result<()> {
     for (phase, calls) in [
         ("commands", &report.commands.calls),
         ("reads", &report.reads.calls),
+        ("mixed load", &report.mix.calls),
+        ("command path alone", &report.floor.calls),
     ] {
         anyhow::ensure!(
             calls.error_rate <= MAX_ERROR_RATE,
@@ -223,12 +237,14 @@ async fn measure(
 
     eprintln!("starting the server");
     let started = Instant::now();
-    let mut server = Server::start(&Launch {
+    let launch = |workers| Launch {
         database_url: db_url.clone(),
         nats_url: &settings.nats_url,
         bus,
         master_key: &master,
-    })?;
+        workers,
+    };
+    let mut server = Server::start(&launch(true))?;
     let http = reqwest::Client::builder()
         .pool_max_idle_per_host(2 * COMMAND_CONNECTIONS)
         .timeout(Duration::from_secs(60))
@@ -316,6 +332,20 @@ async fn measure(
         database: r.database,
         calls: r.calls,
     };
+    let mix_load = phases::Mix::STEADY;
+    let [c_rate, r_rate, b_rate] = mix_load.rates();
+    eprintln!(
+        "mixed load: {c_rate:.0} commands, {r_rate:.0} card and inbox reads, {b_rate:.0} report a second, {} s",
+        o.seconds
+    );
+    let m = probe.mix(&mix_load, &actors, &catalog, &targets).await?;
+    let mix = report::Mixed {
+        asked_per_sec: mix_load.rates(),
+        load: mix_load,
+        calls: m.calls,
+        cpu: m.cpu,
+        database: m.database,
+    };
     let reads_kib = server.rss.phase();
     let each = (o.seconds / 4).max(2);
     eprintln!("each route alone from one connection, {each} s each");
@@ -340,7 +370,32 @@ async fn measure(
     };
     server.stop().await?;
 
-    let goals = report::goals(&commands, &reads, &server_memory);
+    eprintln!(
+        "the command path alone: the server again with no relay and no projection runner, commands at {COMMAND_CONNECTIONS} connections, {} s",
+        o.seconds
+    );
+    let mut bare = Server::start(&launch(false))?;
+    bare.ready(&http, Duration::from_secs(120)).await?;
+    let f = Probe {
+        server: &bare,
+        pool: &db.pool,
+        db_name: &db.name,
+        idle: idle.database,
+        http: &http,
+        phase: Duration::from_secs(o.seconds),
+    }
+    .commands(COMMAND_CONNECTIONS, &actors, &catalog)
+    .await?;
+    bare.stop().await?;
+    let floor = report::Floor {
+        connections: COMMAND_CONNECTIONS,
+        ratio: f.calls.per_sec / baseline.per_sec,
+        calls: f.calls,
+        cpu: f.cpu,
+        database: f.database,
+    };
+
+    let goals = report::goals(&commands, &mix, &server_memory);
     Ok(Report {
         date,
         seconds: o.seconds,
@@ -350,7 +405,9 @@ async fn measure(
             "bench client, server, PostgreSQL and NATS share the machine's cores, and so do other users of the machine ('other' in the CPU lines)",
             "latency: from sending a request to having read the whole answer, on kept-alive connections of one client; a phase's rate is its successful requests over its wall time",
             "commands: each client task works one fresh person at a time, one request after the other (no think time)",
-            "reads: no write load; the read models had caught up with the commands before",
+            "reads: no write load, 8 connections as fast as they go (saturation: latency there is mostly queueing); the read models had caught up with the commands before",
+            "mixed load: commands, card and inbox reads and bottleneck reports together, each client on a fixed schedule (100, 200 and 1 a second: tens of times a busy comune network's load), about a third of what the machine serves; the read goals are judged here",
+            "command path alone: the same command mix at 32 connections against the server restarted with no relay and no projection runner (events appended, nothing projected): what HTTP, access, load, decide and append cost without the read models; its ratio is over the same baseline",
             "baseline: autocommit single-row inserts of an event-like row into a copy of the events table (bench core's), on the same database, server idle; once before and once after the commands",
             "solo: each route from one connection after the phases, the server otherwise idle (the commands as one flow, so their routes in the flow's proportions)",
             "after loading and rebuilding, the bench database is vacuumed and analysed once (VACUUM (ANALYZE)), as autovacuum would have done on a running network; nothing is analysed again during the run",
@@ -368,7 +425,9 @@ async fn measure(
         baseline,
         commands,
         reads,
+        mix,
         solo,
+        floor,
         server_memory,
         goals,
     })

@@ -8,6 +8,7 @@ use crate::error::StoreError;
 use crate::read::cursor_of_position;
 use futures::FutureExt;
 use sqlx::{Acquire, PgConnection, PgPool};
+use std::borrow::Cow;
 use std::panic::AssertUnwindSafe;
 use std::time::{Duration, Instant};
 
@@ -206,21 +207,7 @@ pub async fn apply_batch(
         )));
     }
     let table = table_name(p.name(), cp.generation);
-    // Only events after the checkpoint, each once, in log order: a batch
-    // from the bus may hold a redelivered copy behind messages already
-    // seen, and must neither apply it twice nor move the checkpoint back.
-    let mut high = cp.cursor;
-    let fresh: Vec<RecordedEvent> = events
-        .iter()
-        .filter(|e| {
-            let newer = e.cursor > high;
-            if newer {
-                high = e.cursor;
-            }
-            newer
-        })
-        .cloned()
-        .collect();
+    let fresh = after(events, cp.cursor);
     let Some(last) = fresh.last().map(|e| e.cursor) else {
         tx.rollback().await?;
         return Ok(BatchOutcome::Applied {
@@ -291,6 +278,136 @@ pub async fn apply_batch(
     // (a set-wise apply stricter than its per-event one): keep the result.
     tx.commit().await?;
     Ok(BatchOutcome::Applied { cursor, applied })
+}
+
+/// Apply a batch to several projections in one transaction, with all
+/// their checkpoints (one statement locks them, one moves them): each
+/// projection gets only the events after its own checkpoint, through its
+/// [`Projection::apply_batch`]. If any refuses, the transaction is rolled
+/// back and each projection takes the batch on its own ([`apply_batch`]),
+/// so the one refusing stops right before the event it refuses and the
+/// others are not held back. One outcome per projection, in order.
+pub async fn apply_group(
+    pool: &PgPool,
+    projections: &[&dyn Projection],
+    events: &[RecordedEvent],
+) -> Result<Vec<BatchOutcome>, StoreError> {
+    if let [one] = projections {
+        return Ok(vec![apply_batch(pool, *one, events).await?]);
+    }
+    let names: Vec<&str> = projections.iter().map(|p| p.name()).collect();
+    let mut conn = pool.acquire().await?;
+    let mut tx = conn.begin().await?;
+    // Locked in name order, as any other holder of several would.
+    let rows: Vec<(String, i32, i64, i64, Option<String>)> = sqlx::query_as(
+        "SELECT name, generation, tx_id::text::bigint, position, error
+           FROM projection_checkpoints WHERE name = ANY($1) ORDER BY name FOR UPDATE",
+    )
+    .bind(&names)
+    .fetch_all(&mut *tx)
+    .await?;
+    let mut outcomes = Vec::with_capacity(projections.len());
+    let (mut moved, mut txs, mut positions, mut counts) = (vec![], vec![], vec![], vec![]);
+    let mut refused = false;
+    for p in projections {
+        let Some((_, generation, tx_id, position, error)) = rows.iter().find(|r| r.0 == p.name())
+        else {
+            tx.rollback().await?;
+            return Err(StoreError::Corrupt(format!(
+                "projection {} has no checkpoint",
+                p.name()
+            )));
+        };
+        if let Some(error) = error {
+            tx.rollback().await?;
+            return Err(StoreError::Corrupt(format!(
+                "projection {} is stopped: {error}",
+                p.name()
+            )));
+        }
+        let since = LogCursor {
+            tx: *tx_id,
+            position: *position,
+        };
+        let fresh = after(events, since);
+        let Some(last) = fresh.last().map(|e| e.cursor) else {
+            outcomes.push(BatchOutcome::Applied {
+                cursor: since,
+                applied: 0,
+            });
+            continue;
+        };
+        let table = table_name(p.name(), *generation);
+        if guarded(p.apply_batch(&mut tx, &table, &fresh))
+            .await
+            .is_err()
+        {
+            refused = true;
+            break;
+        }
+        moved.push(p.name());
+        txs.push(last.tx);
+        positions.push(last.position);
+        counts.push(fresh.len() as i64);
+        outcomes.push(BatchOutcome::Applied {
+            cursor: last,
+            applied: fresh.len(),
+        });
+    }
+    if !refused {
+        if !moved.is_empty() {
+            sqlx::query(
+                "UPDATE projection_checkpoints c
+                    SET tx_id = u.tx::text::xid8, position = u.position,
+                        applied = c.applied + u.applied, updated_at = now()
+                   FROM unnest($1::text[], $2::int8[], $3::int8[], $4::int8[])
+                        AS u(name, tx, position, applied)
+                  WHERE c.name = u.name",
+            )
+            .bind(&moved)
+            .bind(&txs)
+            .bind(&positions)
+            .bind(&counts)
+            .execute(&mut *tx)
+            .await?;
+            tx.commit().await?;
+        } else {
+            tx.rollback().await?;
+        }
+        return Ok(outcomes);
+    }
+    tx.rollback().await?;
+    drop(conn);
+    let mut outcomes = Vec::with_capacity(projections.len());
+    for p in projections {
+        outcomes.push(apply_batch(pool, *p, events).await?);
+    }
+    Ok(outcomes)
+}
+
+/// The events after `since`, each once, in log order: a batch from the bus
+/// may hold a redelivered copy behind messages already seen, and must
+/// neither apply it twice nor move the checkpoint back.
+/// Borrowed when the batch is in order (the usual case).
+fn after(events: &[RecordedEvent], since: LogCursor) -> Cow<'_, [RecordedEvent]> {
+    if events.windows(2).all(|w| w[0].cursor < w[1].cursor) {
+        let first = events.partition_point(|e| e.cursor <= since);
+        return Cow::Borrowed(&events[first..]);
+    }
+    let mut high = since;
+    Cow::Owned(
+        events
+            .iter()
+            .filter(|e| {
+                let newer = e.cursor > high;
+                if newer {
+                    high = e.cursor;
+                }
+                newer
+            })
+            .cloned()
+            .collect(),
+    )
 }
 
 async fn record_failure(

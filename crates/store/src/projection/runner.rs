@@ -1,8 +1,13 @@
-//! Runs one projection: catch up from the PostgreSQL log, then follow the
+//! Runs projections: catch up from the PostgreSQL log, then follow the
 //! JetStream stream through a durable consumer; back to the log whenever
-//! the bus fails. Only one runner per projection is active among all
-//! processes (an advisory lock), though the checkpoint alone would keep a
-//! second one from applying anything twice.
+//! the bus fails. A runner may carry several projections: each event is
+//! read and decoded once, and every batch is applied to all of them in one
+//! transaction with all their checkpoints (see
+//! [`checkpoint::apply_group`]), each projection still skipping what its
+//! own checkpoint says it has. A projection that cannot apply an event
+//! stops alone; the others go on. Only one runner per projection is active
+//! among all processes (an advisory lock per projection), though the
+//! checkpoint alone would keep a second one from applying anything twice.
 
 use super::Projection;
 use super::checkpoint::{self, BatchOutcome};
@@ -29,13 +34,18 @@ pub struct ProjectionStatus {
     pub failed: AtomicBool,
 }
 
-/// Runs one projection.
+/// A projection a runner carries, and its status.
+struct Member {
+    projection: Arc<dyn Projection>,
+    status: Arc<ProjectionStatus>,
+}
+
+/// Runs one or several projections.
 pub struct ProjectionRunner {
     pool: PgPool,
     js: Option<jetstream::Context>,
     bus: BusConfig,
-    projection: Arc<dyn Projection>,
-    status: Arc<ProjectionStatus>,
+    members: Vec<Member>,
     batch: i64,
 }
 
@@ -63,52 +73,113 @@ enum Live {
 }
 
 impl ProjectionRunner {
-    /// A runner. Without a JetStream context it follows the log only.
+    /// A runner of one projection. Without a JetStream context it follows
+    /// the log only.
     pub fn new(
         pool: PgPool,
         js: Option<jetstream::Context>,
         bus: BusConfig,
         projection: Arc<dyn Projection>,
     ) -> Self {
+        Self::group(
+            pool,
+            js,
+            bus,
+            vec![(projection, Arc::new(ProjectionStatus::default()))],
+        )
+    }
+
+    /// A runner of several projections, each reporting into its status.
+    pub fn group(
+        pool: PgPool,
+        js: Option<jetstream::Context>,
+        bus: BusConfig,
+        projections: Vec<(Arc<dyn Projection>, Arc<ProjectionStatus>)>,
+    ) -> Self {
+        assert!(!projections.is_empty(), "a runner runs something");
         ProjectionRunner {
             pool,
             js,
             bus,
-            projection,
-            status: Arc::new(ProjectionStatus::default()),
+            members: projections
+                .into_iter()
+                .map(|(projection, status)| Member { projection, status })
+                .collect(),
             batch: 1000,
         }
     }
 
-    /// Its status, shared.
+    /// The status of its first projection (its only one, for a runner of
+    /// one), shared.
     pub fn status(&self) -> Arc<ProjectionStatus> {
-        self.status.clone()
+        self.members[0].status.clone()
     }
 
-    /// Report into this status (one status across restarts of a runner).
+    /// Report the first projection into this status (one status across
+    /// restarts of a runner).
     pub fn with_status(mut self, status: Arc<ProjectionStatus>) -> Self {
-        self.status = status;
+        self.members[0].status = status;
         self
     }
 
-    /// The projection.
+    /// The first projection.
     pub fn projection(&self) -> &Arc<dyn Projection> {
-        &self.projection
+        &self.members[0].projection
     }
 
-    /// Run until shutdown, or until the projection stops on an event.
+    /// The projections still running (not stopped on an event).
+    fn active(&self) -> Vec<&Member> {
+        self.members
+            .iter()
+            .filter(|m| !m.status.failed.load(Ordering::Relaxed))
+            .collect()
+    }
+
+    /// A readable name for the runner's logs: its projections' names.
+    fn label(&self) -> String {
+        let names: Vec<&str> = self.members.iter().map(|m| m.projection.name()).collect();
+        names.join(",")
+    }
+
+    /// Mark a projection stopped on an event; the others go on.
+    fn stop_member(
+        &self,
+        m: &Member,
+        event_id: sportello_domain::EventId,
+        error: String,
+    ) -> RunnerError {
+        let name = m.projection.name();
+        m.status.failed.store(true, Ordering::Relaxed);
+        metrics::gauge!("sportello_projection_failed", "projection" => name).set(1.0);
+        RunnerError::Stopped {
+            projection: name,
+            event_id,
+            error,
+        }
+    }
+
+    /// Run until shutdown, or until every projection has stopped on an
+    /// event (the first such stop is the error).
     pub async fn run(self, shutdown: CancellationToken) -> Result<(), RunnerError> {
-        let name = self.projection.name();
+        let label = self.label();
+        let mut first_stop = None;
         loop {
             match self.lead(&shutdown).await {
                 Ok(()) if shutdown.is_cancelled() => return Ok(()),
                 Ok(()) => {}
                 Err(e @ RunnerError::Stopped { .. }) => {
-                    self.status.failed.store(true, Ordering::Relaxed);
-                    metrics::gauge!("sportello_projection_failed", "projection" => name).set(1.0);
-                    return Err(e);
+                    first_stop.get_or_insert(e);
                 }
-                Err(e) => tracing::warn!(projection = name, error = %e, "projection round failed"),
+                Err(e) => {
+                    tracing::warn!(projections = %label, error = %e, "projection round failed")
+                }
+            }
+            if self.active().is_empty() {
+                return Err(first_stop.unwrap_or_else(|| RunnerError::Stopped {
+                    projection: self.members[0].projection.name(),
+                    event_id: sportello_domain::EventId(uuid::Uuid::nil()),
+                    error: "stopped before this runner started".into(),
+                }));
             }
             tokio::select! {
                 _ = shutdown.cancelled() => return Ok(()),
@@ -117,23 +188,26 @@ impl ProjectionRunner {
         }
     }
 
+    /// Lead if no other runner holds any of our projections, until
+    /// shutdown or a failure.
     async fn lead(&self, shutdown: &CancellationToken) -> Result<(), RunnerError> {
-        let name = self.projection.name();
         let mut lock = self.pool.acquire().await.map_err(StoreError::from)?;
+        // Close (not pool) this connection when dropped: a dead task must
+        // not leave a lock held by an idle pooled connection.
+        lock.close_on_drop();
+        let names: Vec<&str> = self.members.iter().map(|m| m.projection.name()).collect();
         let (got,): (bool,) = sqlx::query_as(
-            "SELECT pg_try_advisory_lock(hashtextextended('sportello-projection:' || $1, 0))",
+            "SELECT bool_and(pg_try_advisory_lock(hashtextextended('sportello-projection:' || n, 0)))
+               FROM unnest($1::text[]) AS n",
         )
-        .bind(name)
+        .bind(&names)
         .fetch_one(&mut *lock)
         .await
         .map_err(StoreError::from)?;
-        if !got {
-            return Ok(());
-        }
-        // Close (not pool) this connection when dropped: a dead task must
-        // not leave the lock held by an idle pooled connection.
-        lock.close_on_drop();
-        let result = self.follow(shutdown).await;
+        let result = match got {
+            true => self.follow(shutdown).await,
+            false => Ok(()),
+        };
         let _ = sqlx::query("SELECT pg_advisory_unlock_all()")
             .execute(&mut *lock)
             .await;
@@ -142,16 +216,23 @@ impl ProjectionRunner {
 
     /// Catch up from the log; then follow the bus until it fails; repeat.
     async fn follow(&self, shutdown: &CancellationToken) -> Result<(), RunnerError> {
-        let cp = checkpoint::setup(&self.pool, self.projection.as_ref()).await?;
-        if let Some(error) = cp.error {
-            return Err(RunnerError::Stopped {
-                projection: self.projection.name(),
-                event_id: sportello_domain::EventId(uuid::Uuid::nil()),
-                error,
-            });
+        let mut stopped = None;
+        for m in self.active() {
+            let cp = checkpoint::setup(&self.pool, m.projection.as_ref()).await?;
+            if let Some(error) = cp.error {
+                stopped =
+                    Some(self.stop_member(m, sportello_domain::EventId(uuid::Uuid::nil()), error));
+            }
+        }
+        if let Some(e) = stopped
+            && self.active().is_empty()
+        {
+            return Err(e);
         }
         loop {
-            self.status.live.store(false, Ordering::Relaxed);
+            for m in &self.members {
+                m.status.live.store(false, Ordering::Relaxed);
+            }
             let cursor = self.catch_up(shutdown).await?;
             if shutdown.is_cancelled() {
                 return Ok(());
@@ -163,7 +244,7 @@ impl ProjectionRunner {
             match outcome {
                 Live::Shutdown => return Ok(()),
                 Live::BusFailed(why) => {
-                    tracing::warn!(projection = self.projection.name(), error = %why, "bus failed; following the log");
+                    tracing::warn!(projections = %self.label(), error = %why, "bus failed; following the log");
                     tokio::select! {
                         _ = shutdown.cancelled() => return Ok(()),
                         _ = tokio::time::sleep(Duration::from_millis(200)) => {}
@@ -173,13 +254,22 @@ impl ProjectionRunner {
         }
     }
 
-    /// Apply from the log until it has nothing more; returns the checkpoint.
-    async fn catch_up(&self, shutdown: &CancellationToken) -> Result<LogCursor, RunnerError> {
+    /// Where the runner reads from: the earliest checkpoint of its running
+    /// projections.
+    async fn earliest(&self) -> Result<LogCursor, RunnerError> {
         let mut conn = self.pool.acquire().await.map_err(StoreError::from)?;
-        let mut cursor = checkpoint::load(&mut conn, self.projection.name(), false)
-            .await?
-            .cursor;
-        drop(conn);
+        let mut cursor = None::<LogCursor>;
+        for m in self.active() {
+            let cp = checkpoint::load(&mut conn, m.projection.name(), false).await?;
+            cursor = Some(cursor.map_or(cp.cursor, |c| c.min(cp.cursor)));
+        }
+        Ok(cursor.unwrap_or(LogCursor::START))
+    }
+
+    /// Apply from the log until it has nothing more; returns the cursor
+    /// every running projection has reached.
+    async fn catch_up(&self, shutdown: &CancellationToken) -> Result<LogCursor, RunnerError> {
+        let mut cursor = self.earliest().await?;
         loop {
             let events = read_log(&self.pool, cursor, self.batch, None).await?;
             if events.is_empty() {
@@ -203,21 +293,31 @@ impl ProjectionRunner {
         }
     }
 
+    /// Apply a batch to every running projection; returns the batch's last
+    /// cursor. A projection that stops on an event of the batch is marked
+    /// stopped; the error only when none is left running.
     async fn apply(&self, events: &[RecordedEvent]) -> Result<LogCursor, RunnerError> {
-        match checkpoint::apply_batch(&self.pool, self.projection.as_ref(), events).await? {
-            BatchOutcome::Applied { cursor, applied } => {
-                self.status
-                    .position
-                    .store(cursor.position, Ordering::Relaxed);
-                metrics::counter!("sportello_projection_applied_total", "projection" => self.projection.name())
-                    .increment(applied as u64);
-                Ok(cursor)
+        let active = self.active();
+        let projections: Vec<&dyn Projection> =
+            active.iter().map(|m| m.projection.as_ref()).collect();
+        let outcomes = checkpoint::apply_group(&self.pool, &projections, events).await?;
+        let mut stopped = None;
+        for (m, outcome) in active.iter().zip(outcomes) {
+            match outcome {
+                BatchOutcome::Applied { cursor, applied } => {
+                    m.status.position.store(cursor.position, Ordering::Relaxed);
+                    metrics::counter!("sportello_projection_applied_total", "projection" => m.projection.name())
+                        .increment(applied as u64);
+                }
+                BatchOutcome::Failed { event, error } => {
+                    tracing::error!(projection = m.projection.name(), event_id = %event.event_id, "projection stopped; the others go on");
+                    stopped = Some(self.stop_member(m, event.event_id, error));
+                }
             }
-            BatchOutcome::Failed { event, error } => Err(RunnerError::Stopped {
-                projection: self.projection.name(),
-                event_id: event.event_id,
-                error,
-            }),
+        }
+        match stopped {
+            Some(e) if self.active().is_empty() => Err(e),
+            _ => Ok(events.last().map_or(LogCursor::START, |e| e.cursor)),
         }
     }
 
@@ -245,18 +345,35 @@ impl ProjectionRunner {
         Ok(lo)
     }
 
+    /// The durable consumer's name: the projection's, or one for the group.
+    fn durable(&self) -> String {
+        match self.members.as_slice() {
+            [one] => format!("projection_{}", one.projection.name()),
+            many => {
+                use sha2::Digest;
+                let mut h = sha2::Sha256::new();
+                for m in many {
+                    h.update(m.projection.name().as_bytes());
+                    h.update([0]);
+                }
+                let digest = h.finalize();
+                let hex: String = digest[..6].iter().map(|b| format!("{b:02x}")).collect();
+                format!("projections_{}_{hex}", many.len())
+            }
+        }
+    }
+
     async fn live(
         &self,
         js: &jetstream::Context,
         cursor: LogCursor,
         shutdown: &CancellationToken,
     ) -> Result<Live, RunnerError> {
-        let name = self.projection.name();
         let setup = async {
             let mut stream = self.bus.ensure_stream(js).await?;
             let start = Self::start_sequence(&mut stream, cursor).await?;
-            let durable = format!("projection_{name}");
-            // The start is decided by our checkpoint, not by the consumer's
+            let durable = self.durable();
+            // The start is decided by our checkpoints, not by the consumer's
             // memory: replace the consumer each time we go live.
             let _ = stream.delete_consumer(&durable).await;
             let consumer = stream
@@ -278,7 +395,9 @@ impl ProjectionRunner {
             Ok(m) => m,
             Err(e) => return Ok(Live::BusFailed(e.to_string())),
         };
-        self.status.live.store(true, Ordering::Relaxed);
+        for m in self.active() {
+            m.status.live.store(true, Ordering::Relaxed);
+        }
         loop {
             let first = tokio::select! {
                 _ = shutdown.cancelled() => return Ok(Live::Shutdown),
@@ -341,9 +460,9 @@ impl ProjectionRunner {
                 }
             }
             self.apply(&events).await?;
-            // Acknowledge only after the checkpoint is committed; with
+            // Acknowledge only after the checkpoints are committed; with
             // AckPolicy::All the last ack covers the batch. A lost ack means
-            // a redelivery, which the checkpoint skips.
+            // a redelivery, which the checkpoints skip.
             if let Err(e) = batch.last().expect("non-empty").ack().await {
                 return Ok(Live::BusFailed(e.to_string()));
             }
@@ -355,44 +474,102 @@ impl ProjectionRunner {
 /// already waiting.
 const LIVE_LINGER: std::time::Duration = std::time::Duration::from_millis(10);
 
-/// Run a projection for the life of a server: when it stops on an event,
-/// wait until its failure is cleared (after a fix: `sportello rebuild`,
-/// or `checkpoint::clear_failure`), then start it again. Returns on
-/// shutdown.
+/// Run projections for the life of a server, in one runner: a projection
+/// that stops on an event stops alone; once its failure is cleared (after
+/// a fix: `sportello rebuild`, or `checkpoint::clear_failure`), the runner
+/// starts again with it. Returns on shutdown.
 pub async fn supervise(
     pool: PgPool,
     js: Option<jetstream::Context>,
     bus: BusConfig,
-    projection: Arc<dyn Projection>,
-    status: Arc<ProjectionStatus>,
+    projections: Vec<(Arc<dyn Projection>, Arc<ProjectionStatus>)>,
     shutdown: CancellationToken,
 ) {
-    let name = projection.name();
     loop {
         let runner =
-            ProjectionRunner::new(pool.clone(), js.clone(), bus.clone(), projection.clone())
-                .with_status(status.clone());
-        match runner.run(shutdown.clone()).await {
-            Ok(()) => return,
-            Err(e) => {
-                tracing::error!(projection = name, error = %e, "projection stopped; waiting for the failure to be cleared")
-            }
-        }
-        loop {
+            ProjectionRunner::group(pool.clone(), js.clone(), bus.clone(), projections.clone());
+        let round = shutdown.child_token();
+        let mut task = tokio::spawn(runner.run(round.clone()));
+        // Watch the stopped projections' checkpoints: when one is cleared,
+        // end this round and start again with it.
+        let again = loop {
             tokio::select! {
-                _ = shutdown.cancelled() => return,
-                _ = tokio::time::sleep(Duration::from_secs(1)) => {}
+                _ = shutdown.cancelled() => {
+                    round.cancel();
+                    let _ = task.await;
+                    return;
+                }
+                result = &mut task => match result {
+                    Ok(Err(e)) => {
+                        tracing::error!(error = %e, "every projection stopped; waiting for a failure to be cleared");
+                        break wait_for_clearance(&pool, &projections, &shutdown).await;
+                    }
+                    // Ended without a stop (a panic outside the guarded
+                    // read-model code): start again.
+                    _ => {
+                        tokio::time::sleep(Duration::from_millis(500)).await;
+                        break !shutdown.is_cancelled();
+                    }
+                },
+                _ = tokio::time::sleep(Duration::from_secs(1)) => {
+                    if cleared(&pool, &projections, false).await {
+                        round.cancel();
+                        let _ = task.await;
+                        break true;
+                    }
+                }
             }
-            let Ok(mut conn) = pool.acquire().await else {
-                continue;
-            };
-            match checkpoint::load(&mut conn, name, false).await {
-                Ok(cp) if cp.error.is_none() => break,
-                _ => {}
-            }
+        };
+        if !again {
+            return;
         }
-        tracing::info!(projection = name, "failure cleared; starting again");
-        status.failed.store(false, Ordering::Relaxed);
-        metrics::gauge!("sportello_projection_failed", "projection" => name).set(0.0);
+        cleared(&pool, &projections, true).await;
+    }
+}
+
+/// Whether a projection marked stopped has had its failure cleared; with
+/// `reset`, mark each such projection running again.
+async fn cleared(
+    pool: &PgPool,
+    projections: &[(Arc<dyn Projection>, Arc<ProjectionStatus>)],
+    reset: bool,
+) -> bool {
+    let Ok(mut conn) = pool.acquire().await else {
+        return false;
+    };
+    let mut any = false;
+    for (p, status) in projections {
+        if !status.failed.load(Ordering::Relaxed) {
+            continue;
+        }
+        if matches!(checkpoint::load(&mut conn, p.name(), false).await, Ok(cp) if cp.error.is_none())
+        {
+            any = true;
+            if !reset {
+                break;
+            }
+            tracing::info!(projection = p.name(), "failure cleared; starting again");
+            status.failed.store(false, Ordering::Relaxed);
+            metrics::gauge!("sportello_projection_failed", "projection" => p.name()).set(0.0);
+        }
+    }
+    any
+}
+
+/// Wait until a stopped projection's failure is cleared (true), or
+/// shutdown (false).
+async fn wait_for_clearance(
+    pool: &PgPool,
+    projections: &[(Arc<dyn Projection>, Arc<ProjectionStatus>)],
+    shutdown: &CancellationToken,
+) -> bool {
+    loop {
+        tokio::select! {
+            _ = shutdown.cancelled() => return false,
+            _ = tokio::time::sleep(Duration::from_secs(1)) => {}
+        }
+        if cleared(pool, projections, false).await {
+            return true;
+        }
     }
 }

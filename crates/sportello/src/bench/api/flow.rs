@@ -6,7 +6,7 @@
 //! acknowledge, accept or decline, start and complete; a declined referral
 //! is sometimes redirected by the desk to another service.
 
-use super::routes::{Answer, Recorder};
+use super::routes::{Answer, Pace, Recorder};
 use crate::simulate::Network;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
@@ -129,6 +129,7 @@ pub struct Client {
     /// What it measured.
     pub rec: Recorder,
     index: u64,
+    pace: Option<Pace>,
 }
 
 impl Client {
@@ -150,7 +151,14 @@ impl Client {
             deadline: Instant::now() + duration,
             rec: Recorder::new(),
             index: task << 40,
+            pace: None,
         }
+    }
+
+    /// Send at this pace instead of one request right after the other.
+    pub fn paced(mut self, pace: Pace) -> Self {
+        self.pace = Some(pace);
+        self
     }
 
     /// Work people until the deadline.
@@ -172,6 +180,9 @@ impl Client {
         token: &str,
         body: Option<Value>,
     ) -> Option<Value> {
+        if let Some(pace) = &mut self.pace {
+            pace.wait().await;
+        }
         if Instant::now() >= self.deadline {
             return None;
         }

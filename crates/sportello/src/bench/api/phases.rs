@@ -5,13 +5,52 @@
 use super::super::write::{self, Throughput};
 use super::flow::{self, Actors, Catalog};
 use super::reads::{self, Targets};
-use super::routes::{Calls, Recorder, RouteFigures};
+use super::routes::{Calls, Pace, Recorder, RouteFigures};
 use super::server::Server;
 use super::{cpu, pgstats};
 use sqlx::PgPool;
 use sqlx::postgres::PgPoolOptions;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
+
+/// The steady load of the mixed phase.
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct Mix {
+    /// Client tasks working people through the desk and the providers.
+    pub command_tasks: usize,
+    /// Each one's time between two commands.
+    pub command_interval: Duration,
+    /// Client tasks reading cards and inboxes (two cards to an inbox).
+    pub read_tasks: usize,
+    /// Each one's time between two reads.
+    pub read_interval: Duration,
+    /// Time between two bottleneck reports (one client).
+    pub report_interval: Duration,
+}
+
+impl Mix {
+    /// 100 commands, 200 card and inbox reads and one bottleneck report a
+    /// second: tens of times what a comune's desk and its partners ask at
+    /// their busiest (a few requests a second), at about a third of what
+    /// the machine can serve.
+    pub const STEADY: Mix = Mix {
+        command_tasks: 4,
+        command_interval: Duration::from_millis(40),
+        read_tasks: 4,
+        read_interval: Duration::from_millis(20),
+        report_interval: Duration::from_secs(1),
+    };
+
+    /// Requests a second it asks for: commands, reads, reports.
+    pub fn rates(&self) -> [f64; 3] {
+        let per_sec = |tasks: usize, every: Duration| tasks as f64 / every.as_secs_f64();
+        [
+            per_sec(self.command_tasks, self.command_interval),
+            per_sec(self.read_tasks, self.read_interval),
+            per_sec(1, self.report_interval),
+        ]
+    }
+}
 
 /// Where the phases look from.
 pub struct Probe<'a> {
@@ -116,11 +155,65 @@ impl Probe<'_> {
                     self.server.base.clone(),
                     actors.clone(),
                     targets.clone(),
-                    (t, None),
+                    (t, reads::Weights::READS, None),
                     self.phase,
                 ))
             })
             .collect();
+        self.measure(start, tasks).await
+    }
+
+    /// The desk, the partners and the coordination team at a steady,
+    /// stated load ([`Mix`]), well below what the machine can take: commands
+    /// and reads together, each client sending on a fixed schedule.
+    pub async fn mix(
+        &self,
+        mix: &Mix,
+        actors: &Arc<Actors>,
+        catalog: &Arc<Catalog>,
+        targets: &Arc<Targets>,
+    ) -> anyhow::Result<Measured> {
+        let start = self.start().await?;
+        let stagger = |interval: Duration, t: usize, of: usize| interval * t as u32 / of as u32;
+        let mut tasks = Vec::new();
+        for t in 0..mix.command_tasks {
+            let client = flow::Client::new(
+                self.http.clone(),
+                self.server.base.clone(),
+                actors.clone(),
+                catalog.clone(),
+                2000 + t as u64,
+                self.phase,
+            )
+            .paced(Pace::every(
+                mix.command_interval,
+                stagger(mix.command_interval, t, mix.command_tasks),
+            ));
+            tasks.push(tokio::spawn(client.run()));
+        }
+        let readers = (0..mix.read_tasks)
+            .map(|t| {
+                let pace = Pace::every(
+                    mix.read_interval,
+                    stagger(mix.read_interval, t, mix.read_tasks),
+                );
+                (t as u64, reads::Weights::SCREENS, Some(pace))
+            })
+            .chain([(
+                mix.read_tasks as u64,
+                reads::Weights::only(reads::route::BOTTLENECKS),
+                Some(Pace::every(mix.report_interval, Duration::ZERO)),
+            )]);
+        for plan in readers {
+            tasks.push(tokio::spawn(reads::reader(
+                self.http.clone(),
+                self.server.base.clone(),
+                actors.clone(),
+                targets.clone(),
+                plan,
+                self.phase,
+            )));
+        }
         self.measure(start, tasks).await
     }
 
@@ -159,7 +252,7 @@ impl Probe<'_> {
                 self.server.base.clone(),
                 actors.clone(),
                 targets.clone(),
-                (1000, Some(only)),
+                (1000, reads::Weights::only(only), None),
                 each,
             )
             .await;

@@ -8,6 +8,35 @@ use serde::Serialize;
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
+/// A client's pace: one request every `interval`, on a fixed schedule (a
+/// late request does not push the later ones back; more than one interval
+/// late, the schedule starts again from now rather than bursting).
+pub struct Pace {
+    interval: Duration,
+    next: Instant,
+}
+
+impl Pace {
+    /// One request every `interval`, the first after `offset`.
+    pub fn every(interval: Duration, offset: Duration) -> Pace {
+        Pace {
+            interval,
+            next: Instant::now() + offset,
+        }
+    }
+
+    /// Wait for the next slot.
+    pub async fn wait(&mut self) {
+        let now = Instant::now();
+        if self.next > now {
+            tokio::time::sleep_until(self.next.into()).await;
+        } else if now - self.next > self.interval {
+            self.next = now;
+        }
+        self.next += self.interval;
+    }
+}
+
 /// How many failed answers are kept as examples.
 const SAMPLES: usize = 8;
 
