@@ -464,6 +464,9 @@ async fn three_needs_through_the_network() {
     assert_eq!(asl_ack["left"], 1);
     let pat_progress = row(&report, &pat, "in_progress");
     assert_eq!(pat_progress["left"], 1);
+    // Every need found its answer: the declined one was redirected and
+    // completed, the desk's own one is not a provider's to answer.
+    assert_eq!(report["unmet_needs"], json!([]), "{report}");
     assert!(
         report["rows"]
             .as_array()
@@ -488,6 +491,122 @@ async fn three_needs_through_the_network() {
     let csv = csv.text().await.unwrap();
     assert!(csv.lines().count() > 1);
     assert!(csv.contains("job_centre_registration"));
+    s.stop().await;
+}
+
+/// Unmet needs in the bottleneck report: a category no active provider
+/// answers, and a need whose only referral was declined (never
+/// redirected); a need declined and then answered elsewhere is not unmet,
+/// nor is a category nobody answers once the desk resolved it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_report_names_the_needs_nobody_could_take() {
+    let s = Server::start().await;
+    let network = NetworkId::new();
+    let desk = OrganizationId::new();
+    let operator = s.account(network, desk, "desk_operator").await;
+    let coordinator = s.account(network, desk, "coordinator").await;
+    let (cpi, cpi_service) = provider(
+        &s,
+        &coordinator,
+        "Centro per l'Impiego di Potenza",
+        "job_centre",
+        &["job_centre_registration", "job_search"],
+    )
+    .await;
+    let cpi_staff = s
+        .account(network, OrganizationId(cpi.parse().unwrap()), "partner")
+        .await;
+    let person = s
+        .post_ok(
+            "/api/v1/persons",
+            &operator,
+            &json!({
+                "names": [{"kind": "as_used", "text": "Demo Karim Esempio"}],
+                "channel": "desk"
+            }),
+            201,
+        )
+        .await;
+    let pid = person["id"].as_str().unwrap().to_owned();
+    let need = |code: &'static str| {
+        let s = &s;
+        let (pid, operator) = (pid.clone(), operator.clone());
+        async move {
+            let n = s
+                .post_ok(
+                    &format!("/api/v1/persons/{pid}/needs"),
+                    &operator,
+                    &json!({ "code": code, "urgency": "normal" }),
+                    201,
+                )
+                .await;
+            n["need_id"].as_str().unwrap().to_owned()
+        }
+    };
+    // Nobody in the network answers housing; the desk resolves the one
+    // civil-registration need itself.
+    need("housing_search").await;
+    let resolved = need("registry_residence").await;
+    s.post_ok(
+        &format!("/api/v1/persons/{pid}/needs/{resolved}/resolve"),
+        &operator,
+        &json!({ "outcome": "information_given" }),
+        200,
+    )
+    .await;
+    // Two job needs declined by the job centre; one is then sent again
+    // and accepted.
+    let mut referrals = Vec::new();
+    for code in ["job_centre_registration", "job_search"] {
+        let n = need(code).await;
+        let r = s
+            .post_ok("/api/v1/referrals", &operator, &json!({ "person_id": pid, "need_id": n, "organization_id": cpi, "service_id": cpi_service }), 201)
+            .await;
+        let r = r["referral_id"].as_str().unwrap().to_owned();
+        act(
+            &s,
+            &cpi_staff,
+            &r,
+            "decline",
+            Some(json!({ "reason": "no_capacity" })),
+            200,
+        )
+        .await;
+        referrals.push(r);
+    }
+    let again = act(
+        &s,
+        &operator,
+        &referrals[1],
+        "redirect",
+        Some(json!({ "organization_id": cpi, "service_id": cpi_service })),
+        201,
+    )
+    .await;
+    let last = act(
+        &s,
+        &cpi_staff,
+        again["referral_id"].as_str().unwrap(),
+        "accept",
+        None,
+        200,
+    )
+    .await;
+    let pos = last["position"].as_i64().unwrap();
+    let report = s
+        .get_ok(
+            &format!("/api/v1/reports/bottlenecks?min_position={pos}"),
+            &coordinator,
+        )
+        .await;
+    assert_eq!(
+        report["unmet_needs"],
+        json!([
+            {"need_code": "housing_search", "need_area": "housing", "no_provider": 1, "all_declined": 0},
+            {"need_code": "job_centre_registration", "need_area": "employment", "no_provider": 0, "all_declined": 1},
+        ]),
+        "{report}"
+    );
     s.stop().await;
 }
 

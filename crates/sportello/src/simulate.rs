@@ -566,7 +566,7 @@ pub fn person(
     if net.follow_up_visits > 0 {
         let n = g.rng.random_range(0..=2 * net.follow_up_visits);
         for _ in 0..n {
-            let days = g.rng.random_range(1..=10);
+            let days = g.rng.random_range(1..=5);
             let day = net.calendar.add_working_days(at, days).date();
             let channel = g.channel();
             let t = g.contact(channel, day).max(at + Duration::minutes(1));

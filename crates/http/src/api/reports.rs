@@ -386,7 +386,8 @@ SELECT organization_id, need_code, status, count(*)
 /// `all_declined` when its last referral was declined and no referral of
 /// its chain was anything but declined (a redirection only follows a
 /// decline or a failure). A need's referrals are sent after it was
-/// recorded, so only the declined referrals sent since `from` are read.
+/// recorded, so only the declined referrals sent since `from` are read
+/// (index-only), each need found by its key.
 const UNMET_SQL: &str = "
 SELECT code AS need_code, sum(unanswered)::bigint AS no_provider,
        sum(all_declined)::bigint AS all_declined
@@ -399,9 +400,12 @@ SELECT code AS need_code, sum(unanswered)::bigint AS no_provider,
                   AND n.status <> 'resolved') n
         UNION ALL
         SELECT n.code, 0, 1
-          FROM referrals r JOIN needs n ON n.need_id = r.need_id
+          FROM referrals r
+         CROSS JOIN LATERAL (
+               SELECT code FROM needs n
+                WHERE n.need_id = r.need_id AND n.network_id = $1
+                  AND n.recorded_at >= $2 AND n.recorded_at < $3) n
          WHERE r.network_id = $1 AND r.status = 'declined' AND r.sent_at >= $2
-           AND n.network_id = $1 AND n.recorded_at >= $2 AND n.recorded_at < $3
            AND NOT EXISTS (SELECT 1 FROM referrals x
                             WHERE x.need_id = r.need_id AND x.network_id = $1
                               AND x.declined_at IS NULL)) u
