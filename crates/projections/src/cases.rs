@@ -183,7 +183,7 @@ impl RowModel for NeedRow {
                 resolved_at timestamptz
             );
             CREATE INDEX {table}_person ON {table} (network_id, person_id);
-            CREATE INDEX {table}_code ON {table} (network_id, code, recorded_at);"
+            CREATE INDEX {table}_code ON {table} (network_id, code, recorded_at) INCLUDE (status);"
         )
     }
 

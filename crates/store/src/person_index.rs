@@ -136,10 +136,12 @@ impl EventStore {
                         (SELECT count(*) FROM person_index n
                           WHERE n.network_id = $1 AND n.term = ANY($3)
                             AND n.person_id = f.person_id) AS words,
-                        $4::bytea IS NOT NULL AND EXISTS (
-                            SELECT 1 FROM person_index y
+                        -- A count, not EXISTS: an EXISTS may be planned as
+                        -- a hash of everyone born that year.
+                        $4::bytea IS NOT NULL AND (
+                            SELECT count(*) FROM person_index y
                              WHERE y.network_id = $1 AND y.term = $4
-                               AND y.person_id = f.person_id) AS year,
+                               AND y.person_id = f.person_id) > 0 AS year,
                         EXISTS (
                             SELECT 1 FROM person_index d
                              WHERE d.network_id = $1 AND d.term = ANY($5)

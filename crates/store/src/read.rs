@@ -203,8 +203,14 @@ impl EventStore {
         network: NetworkId,
         streams: &[StreamId],
     ) -> Result<Vec<RecordedEvent>, StoreError> {
+        // Stream by stream through the stream's own index, whatever the
+        // statistics say (`stream_id = ANY(...)` may be planned as a scan of
+        // the whole log when they are missing); the inner ORDER BY keeps
+        // the planner from folding the look-ups into one join.
         let sql = format!(
-            "SELECT {COLUMNS} FROM events WHERE stream_id = ANY($1) ORDER BY stream_id, version"
+            "SELECT e.* FROM unnest($1::uuid[]) AS s(id)
+              CROSS JOIN LATERAL (SELECT {COLUMNS} FROM events WHERE stream_id = s.id ORDER BY version) e
+              ORDER BY e.stream_id, e.version"
         );
         let ids: Vec<uuid::Uuid> = streams.iter().map(|s| s.0).collect();
         let rows = sqlx::query(sqlx::AssertSqlSafe(sql))

@@ -60,7 +60,7 @@ impl TestDb {
         let url = sportello_store::db::url_with_database(&server_url(), &name);
         let pool = PgPoolOptions::new()
             .max_connections(max)
-            .connect(&url)
+            .connect_with(sportello_store::db::options(&url).expect("a valid database URL"))
             .await
             .expect("connect to the test database");
         sportello_store::db::migrate(&pool)

@@ -50,7 +50,9 @@ impl BenchDb {
             pool: PgPoolOptions::new()
                 .max_connections(max)
                 .acquire_timeout(Duration::from_secs(30))
-                .connect(&sportello_store::db::url_with_database(server_url, &name))
+                .connect_with(sportello_store::db::options(
+                    &sportello_store::db::url_with_database(server_url, &name),
+                )?)
                 .await
                 .context("connecting to the bench database")?,
             name,

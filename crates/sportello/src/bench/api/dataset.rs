@@ -23,7 +23,7 @@ use std::time::{Duration, Instant};
 use time::OffsetDateTime;
 
 /// Follow-up contacts per person on average (see `simulate::Network`).
-const FOLLOW_UP_VISITS: u32 = 16;
+const FOLLOW_UP_VISITS: u32 = 21;
 
 /// The seed of the bench's people (not the demo's).
 const SEED: u64 = 0xbe4c_2026;
