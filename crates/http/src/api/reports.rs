@@ -336,35 +336,16 @@ struct StageAgg {
     open_by_age: Vec<i64>,
 }
 
-/// $1 network, $2 first day, $3 day after the last, $4/$5/$6 today - 2/7/30
-/// days: the cells of the period added up per organisation, category and
-/// stage (see `sportello_projections::bottlenecks`), each histogram bucket
-/// and decline reason summed in SQL so only the totals travel; what is
-/// still in the stage is what entered and has not left, aged by the day
-/// it entered.
-fn cells_sql() -> String {
-    use sportello_projections::bottlenecks::{DECLINE_REASONS, WAIT_BUCKETS_H};
-    let sums = |column: &str, n: usize| {
-        (1..=n)
-            .map(|i| format!("sum({column}[{i}])::int8"))
-            .collect::<Vec<_>>()
-            .join(", ")
-    };
-    format!(
-        "SELECT organization_id, need_code, stage, sum(entered)::int8,
-                ARRAY[{waits}], ARRAY[{declined}],
-                sum(breach_base)::int8, sum(breached)::int8,
-                sum(entered - left_stage)::int8,
-                ARRAY[coalesce(sum(entered - left_stage) FILTER (WHERE day > $4), 0),
-                      coalesce(sum(entered - left_stage) FILTER (WHERE day <= $4 AND day > $5), 0),
-                      coalesce(sum(entered - left_stage) FILTER (WHERE day <= $5 AND day > $6), 0)]::int8[]
-           FROM bottleneck_cells
-          WHERE network_id = $1 AND day >= $2 AND day < $3
-          GROUP BY organization_id, need_code, stage",
-        waits = sums("waits", WAIT_BUCKETS_H.len() + 1),
-        declined = sums("declined", DECLINE_REASONS.len()),
-    )
-}
+/// $1 network, $2 first day, $3 day after the last: the cells of the
+/// period (see `sportello_projections::bottlenecks`), one per day,
+/// organisation, category and stage, added up in [`aggregate`] — a few
+/// thousand rows for a month of a large network, cheaper to add up here
+/// than bucket by bucket in SQL.
+const CELLS_SQL: &str = "
+SELECT organization_id, need_code, stage, day, entered, left_stage, waits, declined,
+       breach_base, breached
+  FROM bottleneck_cells
+ WHERE network_id = $1 AND day >= $2 AND day < $3";
 
 /// $1 network, $2 first day, $3 day after the last (as instants), $4
 /// now: the referrals still in a stage past its deadline, per
@@ -498,6 +479,22 @@ fn days(from: OffsetDateTime, to: OffsetDateTime) -> (Date, Date) {
     (from.to_offset(time::UtcOffset::UTC).date(), end)
 }
 
+/// A cell as stored.
+type StoredCell = (
+    Uuid,
+    String,
+    i16,
+    Date,
+    i32,
+    i32,
+    Vec<i32>,
+    Vec<i32>,
+    i32,
+    i32,
+);
+/// A cell's figures for the report: organisation, category, stage,
+/// entered, waits, declines, breach base, breached, still open, and the
+/// open ones by age (under 2 days, 2 to 7, 7 to 30).
 type CellRow = (
     Uuid,
     String,
@@ -521,15 +518,11 @@ async fn fetch_rows(
 ) -> Result<Vec<StageAgg>, sqlx::Error> {
     let (first, end) = days(from, to);
     let (start, stop) = (first.midnight().assume_utc(), end.midnight().assume_utc());
-    let cells_sql = cells_sql();
     let today = now.to_offset(time::UtcOffset::UTC).date();
-    let cells = sqlx::query_as::<_, CellRow>(sqlx::AssertSqlSafe(cells_sql.as_str()))
+    let cells = sqlx::query_as::<_, StoredCell>(CELLS_SQL)
         .bind(network)
         .bind(first)
         .bind(end)
-        .bind(today - Duration::days(2))
-        .bind(today - Duration::days(7))
-        .bind(today - Duration::days(30))
         .fetch_all(pool);
     let open = sqlx::query_as::<_, OverdueRow>(OVERDUE_SQL)
         .bind(network)
@@ -543,7 +536,31 @@ async fn fetch_rows(
     .bind(network)
     .fetch_all(pool);
     let (cells, open, names) = tokio::try_join!(cells, open, names)?;
+    let cells = cells.into_iter().map(|c| cell_row(c, today)).collect();
     Ok(aggregate(cells, open, &names.into_iter().collect()))
+}
+
+/// A stored cell's figures: what is still in the stage is what entered
+/// and has not left, aged by the day it entered.
+fn cell_row(c: StoredCell, today: Date) -> CellRow {
+    let (org, code, stage, day, entered, left, waits, declined, base, breached) = c;
+    let open = i64::from(entered - left);
+    let age = (today - day).whole_days();
+    let ages = [age < 2, (2..7).contains(&age), (7..30).contains(&age)]
+        .map(|here| if here { open } else { 0 });
+    let widen = |v: Vec<i32>| v.into_iter().map(i64::from).collect();
+    (
+        org,
+        code,
+        stage,
+        i64::from(entered),
+        widen(waits),
+        widen(declined),
+        i64::from(base),
+        i64::from(breached),
+        open,
+        ages.to_vec(),
+    )
 }
 
 /// Add up the cells and what is open now into one row per organisation,
@@ -979,6 +996,37 @@ mod tests {
             ApiError::Validation(f) => f.into_iter().map(|f| f.field).collect(),
             other => panic!("not a validation error: {other:?}"),
         }
+    }
+
+    #[test]
+    fn what_is_still_in_a_stage_is_aged_by_the_day_it_entered() {
+        let today = time::macros::date!(2026 - 11 - 29);
+        let cell = |days_ago: i64| {
+            (
+                Uuid::nil(),
+                "job_search".to_owned(),
+                1i16,
+                today - Duration::days(days_ago),
+                5,
+                2,
+                vec![1, 0, 1],
+                vec![0, 1, 0, 0, 0, 0],
+                4,
+                1,
+            )
+        };
+        let ages = |days_ago| cell_row(cell(days_ago), today).9;
+        assert_eq!(ages(0), [3, 0, 0]);
+        assert_eq!(ages(1), [3, 0, 0]);
+        assert_eq!(ages(2), [0, 3, 0]);
+        assert_eq!(ages(6), [0, 3, 0]);
+        assert_eq!(ages(7), [0, 0, 3]);
+        assert_eq!(ages(29), [0, 0, 3]);
+        assert_eq!(ages(30), [0, 0, 0], "older than the buckets");
+        let row = cell_row(cell(3), today);
+        assert_eq!((row.3, row.8), (5, 3), "entered, still open");
+        assert_eq!(row.4, [1, 0, 1]);
+        assert_eq!((row.6, row.7), (4, 1));
     }
 
     #[test]
