@@ -96,7 +96,7 @@ use axum::extract::State;
 use axum::http::{HeaderMap, header};
 use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
-use sqlx::PgPool;
+use sqlx::PgConnection;
 use time::format_description::well_known::Rfc3339;
 use time::macros::format_description;
 use time::{Date, Duration, OffsetDateTime, Time};
@@ -434,11 +434,11 @@ pub async fn bottlenecks(
     wait.wait(&state, "bottleneck_cells", &mut response_headers)
         .await?;
     let network = caller.network_id.0;
-    // Two connections: the queries run side by side.
-    let (aggs, unmet_needs) = tokio::try_join!(
-        fetch_rows(state.pool(), network, from, to, now),
-        fetch_unmet(state.pool(), network, from, to),
-    )?;
+    // One connection, one query after the other: the report never takes
+    // more than one core from the desk's and the partners' screens.
+    let mut conn = state.pool().acquire().await?;
+    let aggs = fetch_rows(&mut conn, network, from, to, now).await?;
+    let unmet_needs = fetch_unmet(&mut conn, network, from, to).await?;
     let report = BottleneckReport {
         from,
         to,
@@ -510,7 +510,7 @@ type CellRow = (
 type OverdueRow = (Uuid, String, String, i64);
 
 async fn fetch_rows(
-    pool: &PgPool,
+    conn: &mut PgConnection,
     network: Uuid,
     from: OffsetDateTime,
     to: OffsetDateTime,
@@ -523,19 +523,21 @@ async fn fetch_rows(
         .bind(network)
         .bind(first)
         .bind(end)
-        .fetch_all(pool);
+        .fetch_all(&mut *conn)
+        .await?;
     let open = sqlx::query_as::<_, OverdueRow>(OVERDUE_SQL)
         .bind(network)
         .bind(start)
         .bind(stop)
         .bind(now)
-        .fetch_all(pool);
+        .fetch_all(&mut *conn)
+        .await?;
     let names = sqlx::query_as::<_, (Uuid, String)>(
         "SELECT organization_id, name FROM organizations WHERE network_id = $1",
     )
     .bind(network)
-    .fetch_all(pool);
-    let (cells, open, names) = tokio::try_join!(cells, open, names)?;
+    .fetch_all(&mut *conn)
+    .await?;
     let cells = cells.into_iter().map(|c| cell_row(c, today)).collect();
     Ok(aggregate(cells, open, &names.into_iter().collect()))
 }
@@ -646,7 +648,7 @@ fn aggregate(
 }
 
 async fn fetch_unmet(
-    pool: &PgPool,
+    conn: &mut PgConnection,
     network: Uuid,
     from: OffsetDateTime,
     to: OffsetDateTime,
@@ -655,7 +657,7 @@ async fn fetch_unmet(
         "SELECT services FROM organizations WHERE network_id = $1 AND status = 'active'",
     )
     .bind(network)
-    .fetch_all(pool)
+    .fetch_all(&mut *conn)
     .await?;
     let mut answered: Vec<String> = services
         .iter()
@@ -677,7 +679,7 @@ async fn fetch_unmet(
         .bind(from)
         .bind(to)
         .bind(&unanswered)
-        .fetch_all(pool)
+        .fetch_all(&mut *conn)
         .await?;
     Ok(rows
         .into_iter()
