@@ -406,7 +406,7 @@ async fn measure(
             "latency: from sending a request to having read the whole answer, on kept-alive connections of one client; a phase's rate is its successful requests over its wall time",
             "commands: each client task works one fresh person at a time, one request after the other (no think time)",
             "reads: no write load, 8 connections as fast as they go (saturation: latency there is mostly queueing); the read models had caught up with the commands before",
-            "mixed load: commands, card and inbox reads and bottleneck reports together, each client on a fixed schedule (100, 200 and 1 a second: tens of times a busy comune network's load), about a third of what the machine serves; the read goals are judged here",
+            "mixed load: commands, card and inbox reads and bottleneck reports together, each client on a fixed schedule (100, 200 and 1 a second: tens of times a busy comune network's load), about half of two cores; the read goals are judged here",
             "command path alone: the same command mix at 32 connections against the server restarted with no relay and no projection runner (events appended, nothing projected): what HTTP, access, load, decide and append cost without the read models; its ratio is over the same baseline",
             "baseline: autocommit single-row inserts of an event-like row into a copy of the events table (bench core's), on the same database, server idle; once before and once after the commands",
             "solo: each route from one connection after the phases, the server otherwise idle (the commands as one flow, so their routes in the flow's proportions)",

@@ -31,8 +31,8 @@ pub struct Mix {
 impl Mix {
     /// 100 commands, 200 card and inbox reads and one bottleneck report a
     /// second: tens of times what a comune's desk and its partners ask at
-    /// their busiest (a few requests a second), at about a third of what
-    /// the machine can serve.
+    /// their busiest (a few requests a second); it keeps about half of the
+    /// two cores of the development machine busy.
     pub const STEADY: Mix = Mix {
         command_tasks: 4,
         command_interval: Duration::from_millis(40),
