@@ -13,8 +13,22 @@ pub struct Snapshot {
     machine_all: u64,
     server: u64,
     bench: u64,
-    postgres: u64,
-    nats: u64,
+    postgres: Ticks,
+    nats: Ticks,
+}
+
+/// CPU ticks of each process of a kind, by pid: a phase counts what each
+/// process used during it, so a process that exits (a pool's connections
+/// closed) takes only its own ticks with it, not everyone's.
+type Ticks = std::collections::HashMap<u32, u64>;
+
+/// Ticks used from `before` to `after` by the processes of `after`
+/// (a process started since counts from zero).
+fn used(before: &Ticks, after: &Ticks) -> u64 {
+    after
+        .iter()
+        .map(|(pid, t)| t.saturating_sub(before.get(pid).copied().unwrap_or(0)))
+        .sum()
 }
 
 /// CPU used between two snapshots, in cores (1.0 = one core all the time).
@@ -50,31 +64,28 @@ fn ticks_of(pid: &str) -> u64 {
         .unwrap_or(0)
 }
 
-/// The ticks of every process named `name`.
-fn ticks_named(names: &[&str]) -> Vec<u64> {
-    let mut out = vec![0; names.len()];
+/// The ticks of every process with one of these names, by pid, one map
+/// per name.
+fn ticks_named(names: &[&str]) -> Vec<Ticks> {
+    let mut out = vec![Ticks::new(); names.len()];
     let Ok(dir) = std::fs::read_dir("/proc") else {
         return out;
     };
     for entry in dir.flatten() {
         let pid = entry.file_name();
-        let Some(pid) = pid
-            .to_str()
-            .filter(|p| p.bytes().all(|b| b.is_ascii_digit()))
-        else {
+        let Some(pid) = pid.to_str().and_then(|p| p.parse::<u32>().ok()) else {
             continue;
         };
         let Ok(comm) = std::fs::read_to_string(format!("/proc/{pid}/comm")) else {
             continue;
         };
         if let Some(i) = names.iter().position(|n| *n == comm.trim()) {
-            out[i] += ticks_of(pid);
+            out[i].insert(pid, ticks_of(&pid.to_string()));
         }
     }
     out
 }
 
-/// The whole machine's busy and total ticks.
 fn machine() -> (u64, u64) {
     let stat = std::fs::read_to_string("/proc/stat").unwrap_or_default();
     let Some(line) = stat.lines().next() else {
@@ -94,15 +105,15 @@ fn machine() -> (u64, u64) {
 /// Now, with `server` the server's pid.
 pub fn snapshot(server: u32) -> Snapshot {
     let (machine_busy, machine_all) = machine();
-    let named = ticks_named(&["postgres", "nats-server"]);
+    let mut named = ticks_named(&["postgres", "nats-server"]).into_iter();
     Snapshot {
         at: Instant::now(),
         machine_busy,
         machine_all,
         server: ticks_of(&server.to_string()),
         bench: ticks_of("self"),
-        postgres: named[0],
-        nats: named[1],
+        postgres: named.next().unwrap_or_default(),
+        nats: named.next().unwrap_or_default(),
     }
 }
 
@@ -129,8 +140,8 @@ impl Snapshot {
         let machine_cores = busy / hz / seconds;
         let server = cores(self.server, later.server);
         let bench = cores(self.bench, later.bench);
-        let postgres = cores(self.postgres, later.postgres);
-        let nats = cores(self.nats, later.nats);
+        let postgres = cores(0, used(&self.postgres, &later.postgres));
+        let nats = cores(0, used(&self.nats, &later.nats));
         Use {
             cores: n,
             machine_busy_pct: busy / all * 100.0,
@@ -140,5 +151,18 @@ impl Snapshot {
             nats_cores: nats,
             other_cores: (machine_cores - server - bench - postgres - nats).max(0.0),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_process_that_exits_takes_only_its_own_ticks() {
+        let before = Ticks::from([(1, 100), (2, 5_000), (3, 40)]);
+        // 2 exited during the phase, 4 started, 1 and 3 worked.
+        let after = Ticks::from([(1, 130), (3, 45), (4, 20)]);
+        assert_eq!(used(&before, &after), 30 + 5 + 20);
     }
 }
