@@ -89,6 +89,15 @@ async fn act(
     serde_json::from_str(&text).unwrap()
 }
 
+/// A new network with the tokens of its desk's operator and coordinator.
+async fn desk_team(s: &Server) -> (NetworkId, String, String) {
+    let network = NetworkId::new();
+    let desk = OrganizationId::new();
+    let operator = s.account(network, desk, "desk_operator").await;
+    let coordinator = s.account(network, desk, "coordinator").await;
+    (network, operator, coordinator)
+}
+
 fn row<'a>(report: &'a Value, org: &str, stage: &str) -> &'a Value {
     report["rows"]
         .as_array()
@@ -101,10 +110,7 @@ fn row<'a>(report: &'a Value, org: &str, stage: &str) -> &'a Value {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn three_needs_through_the_network() {
     let s = Server::start().await;
-    let network = NetworkId::new();
-    let desk = OrganizationId::new();
-    let operator = s.account(network, desk, "desk_operator").await;
-    let coordinator = s.account(network, desk, "coordinator").await;
+    let (network, operator, coordinator) = desk_team(&s).await;
 
     let (asl, asl_service) = provider(
         &s,
@@ -501,10 +507,7 @@ async fn three_needs_through_the_network() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn the_report_names_the_needs_nobody_could_take() {
     let s = Server::start().await;
-    let network = NetworkId::new();
-    let desk = OrganizationId::new();
-    let operator = s.account(network, desk, "desk_operator").await;
-    let coordinator = s.account(network, desk, "coordinator").await;
+    let (network, operator, coordinator) = desk_team(&s).await;
     let (cpi, cpi_service) = provider(
         &s,
         &coordinator,
@@ -616,10 +619,7 @@ async fn the_report_names_the_needs_nobody_could_take() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn bad_input_on_every_route_is_a_problem_and_appends_nothing() {
     let s = Server::start().await;
-    let network = NetworkId::new();
-    let desk = OrganizationId::new();
-    let operator = s.account(network, desk, "desk_operator").await;
-    let coordinator = s.account(network, desk, "coordinator").await;
+    let (network, operator, coordinator) = desk_team(&s).await;
     let (org, service) = provider(
         &s,
         &coordinator,
@@ -1091,10 +1091,7 @@ async fn likely_duplicates_are_shown_not_merged() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_case_closes_and_reopens() {
     let s = Server::start().await;
-    let network = NetworkId::new();
-    let desk = OrganizationId::new();
-    let operator = s.account(network, desk, "desk_operator").await;
-    let coordinator = s.account(network, desk, "coordinator").await;
+    let (_, operator, coordinator) = desk_team(&s).await;
     let (org, service) = provider(
         &s,
         &coordinator,
@@ -1231,10 +1228,7 @@ async fn a_case_closes_and_reopens() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn retried_writes_answer_the_first_answer() {
     let s = Server::start().await;
-    let network = NetworkId::new();
-    let desk = OrganizationId::new();
-    let operator = s.account(network, desk, "desk_operator").await;
-    let coordinator = s.account(network, desk, "coordinator").await;
+    let (network, operator, coordinator) = desk_team(&s).await;
     let (a, a_service) = provider(
         &s,
         &coordinator,

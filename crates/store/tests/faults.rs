@@ -284,6 +284,42 @@ fn start_relay(
     (status, tokio::spawn(relay.run(cancel.clone())))
 }
 
+/// A test database, a private NATS, a bus of their own and a relay
+/// publishing the log on it: what the live tests start from.
+struct Live {
+    db: TestDb,
+    nats: PrivateNats,
+    bus: BusConfig,
+    store: EventStore,
+    js: jetstream::Context,
+    cancel: CancellationToken,
+    relay_status: Arc<RelayStatus>,
+    relay_task: JoinHandle<()>,
+}
+
+impl Live {
+    /// Start it, the relay publishing `batch` events at a time.
+    async fn start(batch: i64) -> Live {
+        let db = TestDb::new().await;
+        let nats = PrivateNats::start().await;
+        let bus = unique_bus();
+        let store = store_on(&db.pool);
+        let js = js_client(&nats.url()).await;
+        let cancel = CancellationToken::new();
+        let (relay_status, relay_task) = start_relay(&db.pool, &js, &bus, &store, batch, &cancel);
+        Live {
+            db,
+            nats,
+            bus,
+            store,
+            js,
+            cancel,
+            relay_status,
+            relay_task,
+        }
+    }
+}
+
 /// Publish one event exactly as the relay does.
 async fn publish_like_the_relay(
     js: &jetstream::Context,
@@ -349,13 +385,16 @@ async fn assert_stream_is_the_log(js: &jetstream::Context, bus: &BusConfig, log:
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn nats_outage_appends_go_on_and_the_relay_catches_up_in_log_order() {
-    let db = TestDb::new().await;
-    let mut nats = PrivateNats::start().await;
-    let bus = unique_bus();
-    let store = store_on(&db.pool);
-    let js = js_client(&nats.url()).await;
-    let cancel = CancellationToken::new();
-    let (status, relay_task) = start_relay(&db.pool, &js, &bus, &store, 200, &cancel);
+    let Live {
+        db,
+        mut nats,
+        bus,
+        store,
+        js,
+        cancel,
+        relay_status: status,
+        relay_task,
+    } = Live::start(200).await;
 
     let started = Instant::now();
     let load = Load::start(&store, 4);
@@ -850,13 +889,15 @@ async fn a_copy_inside_a_batch_is_applied_once_and_the_checkpoint_never_goes_bac
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn projection_runner_killed_under_load_and_restarted_applies_each_event_once() {
-    let db = TestDb::new().await;
-    let nats = PrivateNats::start().await;
-    let bus = unique_bus();
-    let store = store_on(&db.pool);
-    let js = js_client(&nats.url()).await;
-    let cancel = CancellationToken::new();
-    let (_, relay_task) = start_relay(&db.pool, &js, &bus, &store, 200, &cancel);
+    let Live {
+        db,
+        nats,
+        bus,
+        store,
+        cancel,
+        relay_task,
+        ..
+    } = Live::start(200).await;
     let name = "fault_live";
     let load = Load::start(&store, 3);
 
@@ -1071,13 +1112,16 @@ async fn a_projection_that_cannot_apply_an_event_stops_right_before_it() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_live_projection_stops_on_an_event_it_cannot_apply() {
-    let db = TestDb::new().await;
-    let nats = PrivateNats::start().await;
-    let bus = unique_bus();
-    let store = store_on(&db.pool);
-    let js = js_client(&nats.url()).await;
-    let cancel = CancellationToken::new();
-    let (_, relay_task) = start_relay(&db.pool, &js, &bus, &store, 1000, &cancel);
+    let Live {
+        db,
+        nats,
+        bus,
+        store,
+        js,
+        cancel,
+        relay_task,
+        ..
+    } = Live::start(1000).await;
     let name = "fault_picky_live";
     append_many(&store, 2, 5, 2, "FaultRecorded").await;
     let runner = ProjectionRunner::new(
@@ -1226,13 +1270,16 @@ async fn a_projection_that_panics_stops_visibly_and_releases_its_lock() {
 /// stopped one catches up, each event counted once in every read model.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn in_a_group_a_projection_stops_alone_and_starts_again_once_cleared() {
-    let db = TestDb::new().await;
-    let nats = PrivateNats::start().await;
-    let bus = unique_bus();
-    let store = store_on(&db.pool);
-    let js = js_client(&nats.url()).await;
-    let cancel = CancellationToken::new();
-    let (_, relay_task) = start_relay(&db.pool, &js, &bus, &store, 1000, &cancel);
+    let Live {
+        db,
+        nats,
+        bus,
+        store,
+        js,
+        cancel,
+        relay_task,
+        ..
+    } = Live::start(1000).await;
     let (steady, fragile) = ("fault_group_steady", "fault_group_fragile");
     let armed = Arc::new(AtomicBool::new(true));
     let statuses: Vec<Arc<ProjectionStatus>> = (0..2).map(|_| Arc::default()).collect();

@@ -340,7 +340,6 @@ async fn measure(
     );
     let m = probe.mix(&mix_load, &actors, &catalog, &targets).await?;
     let mix = report::Mixed {
-        asked_per_sec: mix_load.rates(),
         load: mix_load,
         calls: m.calls,
         cpu: m.cpu,

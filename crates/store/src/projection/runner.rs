@@ -115,18 +115,6 @@ impl ProjectionRunner {
         self.members[0].status.clone()
     }
 
-    /// Report the first projection into this status (one status across
-    /// restarts of a runner).
-    pub fn with_status(mut self, status: Arc<ProjectionStatus>) -> Self {
-        self.members[0].status = status;
-        self
-    }
-
-    /// The first projection.
-    pub fn projection(&self) -> &Arc<dyn Projection> {
-        &self.members[0].projection
-    }
-
     /// The projections still running (not stopped on an event).
     fn active(&self) -> Vec<&Member> {
         self.members
@@ -534,6 +522,12 @@ async fn cleared(
     projections: &[(Arc<dyn Projection>, Arc<ProjectionStatus>)],
     reset: bool,
 ) -> bool {
+    if !projections
+        .iter()
+        .any(|(_, s)| s.failed.load(Ordering::Relaxed))
+    {
+        return false;
+    }
     let Ok(mut conn) = pool.acquire().await else {
         return false;
     };

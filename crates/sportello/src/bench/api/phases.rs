@@ -116,6 +116,44 @@ impl Probe<'_> {
         Ok((Instant::now(), cpu::snapshot(self.server.pid()), db))
     }
 
+    /// A command client of this server, `task` of its phase, for
+    /// `duration`.
+    fn commander(
+        &self,
+        actors: &Arc<Actors>,
+        catalog: &Arc<Catalog>,
+        task: u64,
+        duration: Duration,
+    ) -> flow::Client {
+        flow::Client::new(
+            self.http.clone(),
+            self.server.base.clone(),
+            actors.clone(),
+            catalog.clone(),
+            task,
+            duration,
+        )
+    }
+
+    /// A reader of this server with this plan (task, weights, pace), for
+    /// `duration`.
+    fn reader(
+        &self,
+        actors: &Arc<Actors>,
+        targets: &Arc<Targets>,
+        plan: (u64, reads::Weights, Option<Pace>),
+        duration: Duration,
+    ) -> impl std::future::Future<Output = Recorder> + Send + 'static {
+        reads::reader(
+            self.http.clone(),
+            self.server.base.clone(),
+            actors.clone(),
+            targets.clone(),
+            plan,
+            duration,
+        )
+    }
+
     /// The command mix from `connections` client tasks.
     pub async fn commands(
         &self,
@@ -126,14 +164,7 @@ impl Probe<'_> {
         let start = self.start().await?;
         let tasks = (0..connections as u64)
             .map(|t| {
-                let client = flow::Client::new(
-                    self.http.clone(),
-                    self.server.base.clone(),
-                    actors.clone(),
-                    catalog.clone(),
-                    t,
-                    self.phase,
-                );
+                let client = self.commander(actors, catalog, t, self.phase);
                 tokio::spawn(client.run())
             })
             .collect();
@@ -150,11 +181,9 @@ impl Probe<'_> {
         let start = self.start().await?;
         let tasks = (0..connections as u64)
             .map(|t| {
-                tokio::spawn(reads::reader(
-                    self.http.clone(),
-                    self.server.base.clone(),
-                    actors.clone(),
-                    targets.clone(),
+                tokio::spawn(self.reader(
+                    actors,
+                    targets,
                     (t, reads::Weights::READS, None),
                     self.phase,
                 ))
@@ -177,18 +206,12 @@ impl Probe<'_> {
         let stagger = |interval: Duration, t: usize, of: usize| interval * t as u32 / of as u32;
         let mut tasks = Vec::new();
         for t in 0..mix.command_tasks {
-            let client = flow::Client::new(
-                self.http.clone(),
-                self.server.base.clone(),
-                actors.clone(),
-                catalog.clone(),
-                2000 + t as u64,
-                self.phase,
-            )
-            .paced(Pace::every(
-                mix.command_interval,
-                stagger(mix.command_interval, t, mix.command_tasks),
-            ));
+            let client = self
+                .commander(actors, catalog, 2000 + t as u64, self.phase)
+                .paced(Pace::every(
+                    mix.command_interval,
+                    stagger(mix.command_interval, t, mix.command_tasks),
+                ));
             tasks.push(tokio::spawn(client.run()));
         }
         let readers = (0..mix.read_tasks)
@@ -205,14 +228,7 @@ impl Probe<'_> {
                 Some(Pace::every(mix.report_interval, Duration::ZERO)),
             )]);
         for plan in readers {
-            tasks.push(tokio::spawn(reads::reader(
-                self.http.clone(),
-                self.server.base.clone(),
-                actors.clone(),
-                targets.clone(),
-                plan,
-                self.phase,
-            )));
+            tasks.push(tokio::spawn(self.reader(actors, targets, plan, self.phase)));
         }
         self.measure(start, tasks).await
     }
@@ -228,14 +244,7 @@ impl Probe<'_> {
         each: Duration,
     ) -> anyhow::Result<(Calls, Vec<RouteFigures>)> {
         let t0 = Instant::now();
-        let client = flow::Client::new(
-            self.http.clone(),
-            self.server.base.clone(),
-            actors.clone(),
-            catalog.clone(),
-            1000,
-            each,
-        );
+        let client = self.commander(actors, catalog, 1000, each);
         let commands = client.run().await.summary(t0.elapsed().as_secs_f64());
         self.server
             .caught_up(self.http, Duration::from_secs(300))
@@ -247,15 +256,14 @@ impl Probe<'_> {
             reads::route::BOTTLENECKS,
         ] {
             let t0 = Instant::now();
-            let rec = reads::reader(
-                self.http.clone(),
-                self.server.base.clone(),
-                actors.clone(),
-                targets.clone(),
-                (1000, reads::Weights::only(only), None),
-                each,
-            )
-            .await;
+            let rec = self
+                .reader(
+                    actors,
+                    targets,
+                    (1000, reads::Weights::only(only), None),
+                    each,
+                )
+                .await;
             routes.extend(rec.summary(t0.elapsed().as_secs_f64()).routes);
         }
         Ok((commands, routes))

@@ -97,8 +97,6 @@ pub struct Reads {
 pub struct Mixed {
     /// The load asked for.
     pub load: Mix,
-    /// Commands, card and inbox reads, reports asked for a second.
-    pub asked_per_sec: [f64; 3],
     /// What was answered, per route.
     #[serde(flatten)]
     pub calls: Calls,
@@ -352,13 +350,10 @@ pub fn print(r: &Report) {
     print_cpu(&rd.cpu);
     print_per_request(&rd.calls, &rd.cpu, &rd.database);
     let mx = &r.mix;
+    let asked = mx.load.rates();
     println!(
         "\nmixed load at a steady rate (asked: {:.0} commands, {:.0} card and inbox reads, {:.0} reports a second): {:.0} requests/s, {} errors",
-        mx.asked_per_sec[0],
-        mx.asked_per_sec[1],
-        mx.asked_per_sec[2],
-        mx.calls.per_sec,
-        mx.calls.errors
+        asked[0], asked[1], asked[2], mx.calls.per_sec, mx.calls.errors
     );
     print_calls(&mx.calls);
     print_cpu(&mx.cpu);
