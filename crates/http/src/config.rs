@@ -30,6 +30,62 @@ pub struct Settings {
     /// saint, closures); Potenza's by default.
     #[serde(default = "potenza_calendar")]
     pub calendar: CalendarConfig,
+    /// Served behind TLS (a proxy ends it): answers carry HSTS.
+    #[serde(default)]
+    pub behind_tls: bool,
+    /// API requests a second allowed per account, with a burst of ten
+    /// seconds' worth (0: no limit).
+    #[serde(default = "default_api_rate")]
+    pub api_requests_per_second: u32,
+    /// Sign-in attempts a minute allowed per client address.
+    #[serde(default = "default_login_rate")]
+    pub login_attempts_per_minute: u32,
+    /// Sign-in through an OpenID Connect provider (SPID/CIE through the
+    /// comune's identity provider, or any other), if configured.
+    #[serde(default)]
+    pub oidc: Option<OidcSettings>,
+    /// Erase automatically the people whose case has been closed for this
+    /// many years (0: never).
+    #[serde(default = "default_retention_years")]
+    pub retention_years: u32,
+}
+
+/// An OpenID Connect provider to sign in with.
+#[derive(Clone, Deserialize)]
+pub struct OidcSettings {
+    /// The issuer URL (its discovery document is under
+    /// `/.well-known/openid-configuration`).
+    pub issuer_url: String,
+    /// This server's client id at the provider.
+    pub client_id: String,
+    /// Its client secret (redacted in `Debug`).
+    pub client_secret: String,
+    /// Where the provider sends the browser back: this server's
+    /// `/auth/oidc/callback`, as the browser reaches it.
+    pub redirect_url: String,
+}
+
+impl std::fmt::Debug for OidcSettings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("OidcSettings")
+            .field("issuer_url", &self.issuer_url)
+            .field("client_id", &self.client_id)
+            .field("client_secret", &"<redacted>")
+            .field("redirect_url", &self.redirect_url)
+            .finish()
+    }
+}
+
+fn default_api_rate() -> u32 {
+    100
+}
+
+fn default_login_rate() -> u32 {
+    10
+}
+
+fn default_retention_years() -> u32 {
+    10
 }
 
 fn potenza_calendar() -> CalendarConfig {
@@ -48,6 +104,11 @@ impl Default for Settings {
             master_key: None,
             run_workers: true,
             calendar: potenza_calendar(),
+            behind_tls: false,
+            api_requests_per_second: default_api_rate(),
+            login_attempts_per_minute: default_login_rate(),
+            oidc: None,
+            retention_years: default_retention_years(),
         }
     }
 }
@@ -89,6 +150,9 @@ impl Settings {
             return Err("db_max_connections must be at least 1".into());
         }
         WorkingCalendar::new(&self.calendar).map_err(|e| format!("calendar: {e}"))?;
+        if self.login_attempts_per_minute == 0 {
+            return Err("login_attempts_per_minute must be at least 1".into());
+        }
         if self.master_key.is_none() {
             return Err("a master key is required".into());
         }
@@ -129,6 +193,11 @@ impl std::fmt::Debug for Settings {
             .field("master_key", &self.master_key)
             .field("run_workers", &self.run_workers)
             .field("calendar", &self.calendar)
+            .field("behind_tls", &self.behind_tls)
+            .field("api_requests_per_second", &self.api_requests_per_second)
+            .field("login_attempts_per_minute", &self.login_attempts_per_minute)
+            .field("oidc", &self.oidc)
+            .field("retention_years", &self.retention_years)
             .finish()
     }
 }

@@ -36,6 +36,12 @@ pub enum ApiError {
     /// 403: the caller's account may not do this.
     #[error("this account may not do this")]
     Forbidden,
+    /// 403: a request made with a session cookie lacks its CSRF token.
+    #[error("a request made with a session must carry its CSRF token (X-CSRF-Token)")]
+    CsrfRequired,
+    /// 429: too many requests; retry after this many seconds.
+    #[error("too many requests; retry in {0} s")]
+    TooManyRequests(u64),
     /// 404: no such resource (in the caller's network).
     #[error("not found")]
     NotFound,
@@ -107,6 +113,12 @@ impl ApiError {
                 "Not authenticated",
             ),
             ApiError::Forbidden => (StatusCode::FORBIDDEN, "forbidden", "Not allowed"),
+            ApiError::CsrfRequired => (StatusCode::FORBIDDEN, "csrf", "CSRF token missing"),
+            ApiError::TooManyRequests(_) => (
+                StatusCode::TOO_MANY_REQUESTS,
+                "too-many-requests",
+                "Too many requests",
+            ),
             ApiError::NotFound => (StatusCode::NOT_FOUND, "not-found", "Not found"),
             ApiError::Conflict(_) => (StatusCode::CONFLICT, "conflict", "Conflict"),
             ApiError::PreconditionFailed(_) => (
@@ -157,9 +169,18 @@ impl IntoResponse for ApiError {
             header::CONTENT_TYPE,
             HeaderValue::from_static("application/problem+json"),
         );
-        if status == StatusCode::SERVICE_UNAVAILABLE {
+        let retry_after = match &self {
+            ApiError::Busy => Some(1),
+            ApiError::TooManyRequests(s) => Some(*s),
+            _ => None,
+        };
+        if status == StatusCode::UNAUTHORIZED {
             res.headers_mut()
-                .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+                .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+        }
+        if let Some(s) = retry_after {
+            res.headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(s));
         }
         res
     }

@@ -4,11 +4,11 @@
 
 use crate::config::Settings;
 use crate::state::AppState;
-use crate::{api, openapi, ops};
+use crate::{api, auth, hardening, openapi, ops};
 use anyhow::Context;
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
-use axum::routing::get;
+use axum::routing::{get, post};
 use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
 use sportello_store::projection::{ProjectionStatus, supervise};
 use sportello_store::relay::{Relay, RelayConfig};
@@ -40,9 +40,16 @@ pub fn router(state: AppState) -> Router {
         .route("/healthz", get(ops::healthz))
         .route("/readyz", get(ops::readyz))
         .route("/metrics", get(ops::metrics))
+        .route("/", get(auth::login::home))
+        .route("/login", get(auth::login::form).post(auth::login::submit))
+        .route("/logout", post(auth::login::logout))
         .nest("/api/v1", api::router())
         .merge(openapi::router())
         .layer(DefaultBodyLimit::max(MAX_BODY))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            hardening::headers,
+        ))
         .layer(TraceLayer::new_for_http())
         .with_state(state)
 }
@@ -118,7 +125,22 @@ pub async fn launch(
         )));
     }
 
+    let limits = hardening::Limits::new(
+        settings.login_attempts_per_minute,
+        settings.api_requests_per_second,
+    );
+    tasks.push(tokio::spawn({
+        let limits = limits.clone();
+        let cancel = cancel.clone();
+        async move {
+            let mut every = tokio::time::interval(std::time::Duration::from_secs(60));
+            while cancel.run_until_cancelled(every.tick()).await.is_some() {
+                limits.prune();
+            }
+        }
+    }));
     let state = AppState {
+        limits,
         settings: Arc::new(settings),
         store,
         nats: Some(nats),
@@ -129,10 +151,13 @@ pub async fn launch(
     };
     let addr = listener.local_addr()?;
     tracing::info!(%addr, "serving");
-    axum::serve(listener, router(state))
-        .with_graceful_shutdown(shutdown)
-        .await
-        .context("serving HTTP")?;
+    axum::serve(
+        listener,
+        router(state).into_make_service_with_connect_info::<std::net::SocketAddr>(),
+    )
+    .with_graceful_shutdown(shutdown)
+    .await
+    .context("serving HTTP")?;
     tracing::info!("shutting down workers");
     cancel.cancel();
     for t in tasks {

@@ -13,6 +13,7 @@ pub mod auth;
 pub mod command;
 pub mod config;
 pub mod error;
+pub mod hardening;
 pub mod launch;
 pub mod openapi;
 pub mod ops;

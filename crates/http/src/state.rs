@@ -25,6 +25,8 @@ pub struct AppState {
     pub metrics: PrometheusHandle,
     /// Bearer tokens looked up recently.
     pub tokens: crate::auth::TokenCache,
+    /// Rate limits (sign-in attempts, API requests).
+    pub limits: crate::hardening::Limits,
 }
 
 impl AppState {

@@ -1,66 +1,9 @@
-//! Who may do what: the one place every handler asks. This is the minimal
-//! policy of the case and referral work — roles by organisation — and the
-//! seat of the full access model (field-level scoping, consent, audit):
-//! handlers name the [`Act`] they are about to do and never decide access
-//! themselves.
+//! What of a card a partner may see: its own referrals, the needs they
+//! answer, and the identity fields its agreement in force allows.
+//! Allow-lists only: a field not named here is never shown to a partner.
 
-use crate::auth::Caller;
 use crate::error::ApiError;
 use sportello_domain::OrganizationId;
-
-/// The roles of an account.
-pub mod role {
-    /// Desk staff: takes people in charge, screens, refers.
-    pub const DESK_OPERATOR: &str = "desk_operator";
-    /// A provider's staff: works its organisation's inbox.
-    pub const PARTNER: &str = "partner";
-    /// The coordination team: watches and runs the network.
-    pub const COORDINATOR: &str = "coordinator";
-    /// Administrator of the network.
-    pub const ADMIN: &str = "admin";
-    /// Every role.
-    pub const ALL: [&str; 4] = [DESK_OPERATOR, PARTNER, COORDINATOR, ADMIN];
-}
-
-/// Something a caller is about to do.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Act {
-    /// Take in charge, record visits and needs, answer at the desk,
-    /// close, reopen, send, cancel and redirect referrals.
-    DeskWork,
-    /// Read a person's card and history.
-    ReadCard,
-    /// Act on a referral addressed to this organisation.
-    WorkReferral(OrganizationId),
-    /// Read this organisation's inbox.
-    ReadInbox(OrganizationId),
-    /// List, register and change organisations, services and agreements.
-    ManageNetwork,
-    /// Read the network's reports.
-    ReadReports,
-}
-
-/// Whether `caller` may do `act`; `403` if not.
-pub fn allow(caller: &Caller, act: Act) -> Result<(), ApiError> {
-    let r = caller.role.as_str();
-    let desk = r == role::DESK_OPERATOR;
-    let coordination = r == role::COORDINATOR || r == role::ADMIN;
-    let ok = match act {
-        Act::DeskWork => desk,
-        Act::ReadCard => desk || coordination || r == role::PARTNER,
-        Act::WorkReferral(org) => r == role::PARTNER && caller.organization_id == org,
-        Act::ReadInbox(org) => desk || coordination || caller.organization_id == org,
-        Act::ManageNetwork => desk || coordination,
-        Act::ReadReports => desk || coordination,
-    };
-    if ok { Ok(()) } else { Err(ApiError::Forbidden) }
-}
-
-/// The organisation a partner account is limited to (`None`: the desk and
-/// the coordination team see the whole card).
-pub fn partner_scope(caller: &Caller) -> Option<OrganizationId> {
-    (caller.role == role::PARTNER).then_some(caller.organization_id)
-}
 
 /// The agreement in force of an organisation, from the directory.
 pub async fn agreement_of(
