@@ -59,6 +59,7 @@ CREATE TABLE auth_events (
     network_id  uuid
 );
 CREATE INDEX auth_events_account ON auth_events (account_id, id);
+CREATE INDEX auth_events_network ON auth_events (network_id, id);
 
 -- Every read of a person's card, history or export: who, when, whose data,
 -- what and why. Append-only like the event log.

@@ -4,7 +4,8 @@
 //! assets are vendored (it works offline, no CDN).
 
 use crate::api::{
-    activity, card, case, inbox, matches, organizations, persons, referrals, reports,
+    accounts, activity, audit, card, case, inbox, matches, organizations, persons, referrals,
+    reports, subject,
 };
 use crate::error::FieldError;
 use crate::ops;
@@ -47,6 +48,13 @@ use utoipa_swagger_ui::SwaggerUi;
         organizations::patch,
         reports::bottlenecks,
         activity::list,
+        subject::export,
+        accounts::me,
+        accounts::create,
+        accounts::issue,
+        accounts::revoke,
+        audit::reads,
+        audit::sign_ins,
     ),
     components(schemas(FieldError, crate::error::ProblemDoc)),
     modifiers(&BearerAuth),
@@ -58,6 +66,7 @@ use utoipa_swagger_ui::SwaggerUi;
         (name = "organizations", description = "The directory of the network: providers, services, agreements"),
         (name = "reports", description = "Where the network gets stuck"),
         (name = "activity", description = "What moved in the network"),
+        (name = "accounts", description = "Accounts, API tokens and the audit of reads and sign-ins"),
     )
 )]
 pub struct ApiDoc;

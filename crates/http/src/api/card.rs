@@ -118,6 +118,7 @@ pub async fn get(
     let card = card_for(&state, &caller, person, as_of)
         .await?
         .ok_or(ApiError::NotFound)?;
+    crate::audit::record(state.pool(), &caller, person, crate::audit::Read::Card).await?;
     headers.insert(
         header::ETAG,
         format!("\"{}\"", card.case.version)

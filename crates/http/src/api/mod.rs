@@ -2,7 +2,9 @@
 //! share: [`ApiJson`] (JSON bodies whose rejections are problems) and
 //! [`MinPosition`] (read your writes).
 
+pub mod accounts;
 pub mod activity;
+pub mod audit;
 pub mod card;
 pub mod case;
 pub mod inbox;
@@ -12,6 +14,7 @@ pub mod organizations;
 pub mod persons;
 pub mod referrals;
 pub mod reports;
+pub mod subject;
 
 use crate::error::{ApiError, FieldError};
 use crate::state::AppState;
@@ -33,6 +36,7 @@ pub fn router() -> Router<AppState> {
         )
         .route("/persons/{id}/card", get(card::get))
         .route("/persons/{id}/history", get(persons::history))
+        .route("/persons/{id}/export", get(subject::export))
         .route("/persons/{id}/visits", post(case::record_visit))
         .route("/persons/{id}/needs", post(case::record_need))
         .route(
@@ -55,6 +59,12 @@ pub fn router() -> Router<AppState> {
         .route("/organizations/{id}/inbox", get(inbox::get))
         .route("/reports/bottlenecks", get(reports::bottlenecks))
         .route("/activity", get(activity::list))
+        .route("/me", get(accounts::me))
+        .route("/accounts", post(accounts::create))
+        .route("/accounts/{id}/tokens", post(accounts::issue))
+        .route("/tokens/{id}/revoke", post(accounts::revoke))
+        .route("/audit/reads", get(audit::reads))
+        .route("/audit/sign-ins", get(audit::sign_ins))
 }
 
 /// A JSON body; a malformed one answers a 400/422 problem naming the

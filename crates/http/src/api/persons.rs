@@ -267,6 +267,34 @@ pub struct HistoryEvent {
     personal: Personal,
 }
 
+/// The events of the case of `person`, oldest first, personal parts opened
+/// (`None`: no such case in `network`).
+pub async fn case_history(
+    state: &AppState,
+    network: sportello_domain::NetworkId,
+    person: uuid::Uuid,
+) -> Result<Option<Vec<HistoryEvent>>, ApiError> {
+    let events = state.store.read_stream(network, StreamId(person)).await?;
+    if events.is_empty() || events[0].event.stream_kind != STREAM_KIND {
+        return Ok(None);
+    }
+    Ok(Some(
+        events
+            .into_iter()
+            .map(|e| HistoryEvent {
+                event_id: e.event.event_id.to_string(),
+                event_type: e.event.event_type,
+                schema_version: e.event.schema_version,
+                version: e.event.version,
+                position: e.event.cursor.position,
+                recorded_at: e.event.recorded_at,
+                payload: e.event.payload,
+                personal: e.personal,
+            })
+            .collect(),
+    ))
+}
+
 /// The events of a person's case, oldest first.
 #[utoipa::path(
     get,
@@ -286,29 +314,13 @@ pub async fn history(
     caller: Caller,
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
-    allow(&caller, Act::ReadCard)?;
+    allow(&caller, Act::ReadHistory)?;
     let id = path_id(&id)?;
-    let events = state
-        .store
-        .read_stream(caller.network_id, StreamId(id))
-        .await?;
-    if events.is_empty() || events[0].event.stream_kind != STREAM_KIND {
-        return Err(ApiError::NotFound);
-    }
-    let version = events.last().map(|e| e.event.version).unwrap_or(0);
-    let out: Vec<HistoryEvent> = events
-        .into_iter()
-        .map(|e| HistoryEvent {
-            event_id: e.event.event_id.to_string(),
-            event_type: e.event.event_type,
-            schema_version: e.event.schema_version,
-            version: e.event.version,
-            position: e.event.cursor.position,
-            recorded_at: e.event.recorded_at,
-            payload: e.event.payload,
-            personal: e.personal,
-        })
-        .collect();
+    let out = case_history(&state, caller.network_id, id)
+        .await?
+        .ok_or(ApiError::NotFound)?;
+    crate::audit::record(state.pool(), &caller, id, crate::audit::Read::History).await?;
+    let version = out.last().map(|e| e.version).unwrap_or(0);
     Ok((
         [(header::ETAG, format!("\"{version}\""))],
         Json(serde_json::json!({ "events": out })),

@@ -1,0 +1,311 @@
+//! Accounts and credentials: `GET /api/v1/me` (who am I, and for a
+//! partner's system which NATS subjects it may subscribe to), and the
+//! administrator's `POST /api/v1/accounts`, `POST
+//! /api/v1/accounts/{id}/tokens` and `POST /api/v1/tokens/{id}/revoke`.
+//! A token's secret is shown once, when issued; only its hash is kept.
+
+use super::{ApiJson, path_id};
+use crate::access::{Act, Role, allow, nats_subjects};
+use crate::auth::{Caller, password, token};
+use crate::error::{ApiError, FieldError};
+use crate::state::AppState;
+use axum::Json;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use serde::{Deserialize, Serialize};
+use sportello_domain::AccountId;
+use uuid::Uuid;
+
+/// The caller's account.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct Me {
+    /// The account.
+    pub account_id: Uuid,
+    /// Its network.
+    pub network_id: Uuid,
+    /// Its organisation.
+    pub organization_id: Uuid,
+    /// Its role.
+    pub role: Role,
+    /// For a professional: their entry of the registry.
+    pub professional_id: Option<Uuid>,
+    /// For a partner: the NATS subjects its system may subscribe to (the
+    /// events of referrals addressed to it).
+    pub nats_subjects: Vec<String>,
+    /// With a session: the token to send as `X-CSRF-Token` on writes.
+    pub csrf_token: Option<String>,
+}
+
+/// Who am I.
+#[utoipa::path(get, path = "/api/v1/me", tag = "accounts",
+    responses(
+        (status = 200, description = "The caller's account", body = Me),
+        (status = 401, description = "No valid credential", body = crate::error::ProblemDoc, content_type = "application/problem+json"),
+    ),
+    security(("bearer" = [])))]
+#[tracing::instrument(skip_all, fields(network = %caller.network_id, account = %caller.account_id))]
+pub async fn me(
+    State(state): State<AppState>,
+    caller: Caller,
+    headers: axum::http::HeaderMap,
+) -> Result<Json<Me>, ApiError> {
+    let csrf_token = match &caller.session {
+        None => None,
+        Some(_) => {
+            let secret = crate::auth::session::cookie(&headers, crate::auth::session::COOKIE)
+                .unwrap_or_default();
+            crate::auth::session::lookup(state.pool(), secret)
+                .await?
+                .map(|(_, csrf)| csrf)
+        }
+    };
+    Ok(Json(Me {
+        account_id: caller.account_id.0,
+        network_id: caller.network_id.0,
+        organization_id: caller.organization_id.0,
+        role: caller.role,
+        professional_id: caller.professional_id,
+        nats_subjects: match caller.role {
+            Role::Partner => nats_subjects(
+                &state.settings.subject_prefix,
+                caller.network_id,
+                caller.organization_id,
+            ),
+            _ => Vec::new(),
+        },
+        csrf_token,
+    }))
+}
+
+/// Body of `POST /api/v1/accounts`.
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AccountIn {
+    /// Who or what the account is for (a name, a system), shown to
+    /// administrators.
+    pub label: String,
+    /// `desk_operator`, `desk_supervisor`, `partner`, `professional`,
+    /// `coordinator` or `admin`.
+    pub role: String,
+    /// The organisation of the directory it belongs to.
+    pub organization_id: Uuid,
+    /// For a professional: their entry of the registry.
+    pub professional_id: Option<Uuid>,
+    /// A login to sign in with a password (with `password`).
+    pub login: Option<String>,
+    /// The first password (at least 12 characters, 5 different, not
+    /// containing the login, not a common one).
+    pub password: Option<String>,
+}
+
+/// The account created.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct AccountCreated {
+    /// Its id.
+    pub account_id: Uuid,
+}
+
+fn field(field: &str, message: &str) -> FieldError {
+    FieldError {
+        field: field.into(),
+        message: message.into(),
+    }
+}
+
+/// Create an account in the administrator's network.
+#[utoipa::path(post, path = "/api/v1/accounts", tag = "accounts",
+    request_body = AccountIn,
+    responses(
+        (status = 201, description = "Created", body = AccountCreated),
+        (status = 403, description = "Not an administrator", body = crate::error::ProblemDoc, content_type = "application/problem+json"),
+        (status = 409, description = "The login is taken", body = crate::error::ProblemDoc, content_type = "application/problem+json"),
+        (status = 422, description = "Invalid fields (unknown role or organisation, weak password)", body = crate::error::ProblemDoc, content_type = "application/problem+json"),
+    ),
+    security(("bearer" = [])))]
+#[tracing::instrument(skip_all, fields(network = %caller.network_id, account = %caller.account_id))]
+pub async fn create(
+    State(state): State<AppState>,
+    caller: Caller,
+    ApiJson(body, _): ApiJson<AccountIn>,
+) -> Result<Response, ApiError> {
+    allow(&caller, Act::ManageAccounts)?;
+    let mut errors = Vec::new();
+    let label = body.label.trim();
+    if label.is_empty() || label.chars().count() > 200 {
+        errors.push(field("label", "must be 1 to 200 characters"));
+    }
+    let role = Role::parse(&body.role);
+    match role {
+        None => errors.push(field(
+            "role",
+            "must be desk_operator, desk_supervisor, partner, professional, coordinator or admin",
+        )),
+        Some(Role::Professional) if body.professional_id.is_none() => errors.push(field(
+            "professional_id",
+            "a professional's account needs their registry entry",
+        )),
+        Some(r) if r != Role::Professional && body.professional_id.is_some() => errors.push(field(
+            "professional_id",
+            "only a professional's account has one",
+        )),
+        Some(_) => {}
+    }
+    let known_org: bool = sqlx::query_scalar(
+        "SELECT EXISTS (SELECT 1 FROM organizations WHERE network_id = $1 AND organization_id = $2)",
+    )
+    .bind(caller.network_id.0)
+    .bind(body.organization_id)
+    .fetch_one(state.pool())
+    .await?;
+    if !known_org && body.organization_id != caller.organization_id.0 {
+        errors.push(field(
+            "organization_id",
+            "no such organisation in the network's directory",
+        ));
+    }
+    let login = body.login.as_deref().map(str::trim);
+    match (login, body.password.as_deref()) {
+        (None, None) => {}
+        (Some(l), Some(p)) => {
+            if l.is_empty() || l.chars().count() > 200 || l.chars().any(char::is_whitespace) {
+                errors.push(field("login", "must be 1 to 200 characters, no spaces"));
+            }
+            if let Err(m) = password::policy(p, l) {
+                errors.push(field("password", m));
+            }
+        }
+        (Some(_), None) => errors.push(field("password", "a login needs a password")),
+        (None, Some(_)) => errors.push(field("login", "a password needs a login")),
+    }
+    if !errors.is_empty() {
+        return Err(ApiError::Validation(errors));
+    }
+    let role = role.expect("validated");
+    let account = AccountId::new();
+    let mut tx = state.pool().begin().await?;
+    sqlx::query(
+        "INSERT INTO accounts (account_id, network_id, organization_id, role, label, professional_id)
+         VALUES ($1, $2, $3, $4, $5, $6)",
+    )
+    .bind(account.0)
+    .bind(caller.network_id.0)
+    .bind(body.organization_id)
+    .bind(role.as_str())
+    .bind(label)
+    .bind(body.professional_id)
+    .execute(&mut *tx)
+    .await?;
+    if let (Some(l), Some(p)) = (login, body.password.as_deref()) {
+        let taken =
+            sqlx::query("UPDATE accounts SET login = $2, password_hash = $3 WHERE account_id = $1")
+                .bind(account.0)
+                .bind(l)
+                .bind(password::hash(p))
+                .execute(&mut *tx)
+                .await;
+        if let Err(sqlx::Error::Database(e)) = &taken
+            && e.constraint() == Some("accounts_login_key")
+        {
+            return Err(ApiError::Conflict("this login is taken".into()));
+        }
+        taken?;
+    }
+    tx.commit().await?;
+    tracing::info!(created = %account, role = role.as_str(), "account created");
+    Ok((
+        StatusCode::CREATED,
+        Json(AccountCreated {
+            account_id: account.0,
+        }),
+    )
+        .into_response())
+}
+
+/// Body of `POST /api/v1/accounts/{id}/tokens`.
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct TokenIn {
+    /// What the token is for (the partner's system), shown to administrators.
+    pub label: String,
+    /// Days it stays valid, 1 to 365.
+    pub valid_days: i64,
+}
+
+/// Issue an API token for an account of the network; the secret is in
+/// this answer only.
+#[utoipa::path(post, path = "/api/v1/accounts/{id}/tokens", tag = "accounts",
+    params(("id" = uuid::Uuid, Path, description = "The account")),
+    request_body = TokenIn,
+    responses(
+        (status = 201, description = "Issued", body = token::Issued),
+        (status = 403, description = "Not an administrator", body = crate::error::ProblemDoc, content_type = "application/problem+json"),
+        (status = 404, description = "No such account in the network", body = crate::error::ProblemDoc, content_type = "application/problem+json"),
+        (status = 422, description = "Invalid fields", body = crate::error::ProblemDoc, content_type = "application/problem+json"),
+    ),
+    security(("bearer" = [])))]
+#[tracing::instrument(skip_all, fields(network = %caller.network_id, account = %caller.account_id))]
+pub async fn issue(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+    ApiJson(body, _): ApiJson<TokenIn>,
+) -> Result<Response, ApiError> {
+    allow(&caller, Act::ManageAccounts)?;
+    let account = path_id(&id)?;
+    let mut errors = Vec::new();
+    if body.label.trim().is_empty() || body.label.chars().count() > 200 {
+        errors.push(field("label", "must be 1 to 200 characters"));
+    }
+    if !(1..=365).contains(&body.valid_days) {
+        errors.push(field("valid_days", "must be 1 to 365"));
+    }
+    if !errors.is_empty() {
+        return Err(ApiError::Validation(errors));
+    }
+    let ours: bool = sqlx::query_scalar(
+        "SELECT EXISTS (SELECT 1 FROM accounts WHERE account_id = $1 AND network_id = $2)",
+    )
+    .bind(account)
+    .bind(caller.network_id.0)
+    .fetch_one(state.pool())
+    .await?;
+    if !ours {
+        return Err(ApiError::NotFound);
+    }
+    let issued = token::issue(
+        state.pool(),
+        AccountId(account),
+        body.label.trim(),
+        time::Duration::days(body.valid_days),
+    )
+    .await?;
+    tracing::info!(token = %issued.token_id, "token issued");
+    Ok((StatusCode::CREATED, Json(issued)).into_response())
+}
+
+/// Revoke an API token: it stops working at once on this server, within
+/// seconds on the others.
+#[utoipa::path(post, path = "/api/v1/tokens/{id}/revoke", tag = "accounts",
+    params(("id" = uuid::Uuid, Path, description = "The token's id (not its secret)")),
+    responses(
+        (status = 204, description = "Revoked"),
+        (status = 403, description = "Not an administrator", body = crate::error::ProblemDoc, content_type = "application/problem+json"),
+        (status = 404, description = "No such token in the network, or already revoked", body = crate::error::ProblemDoc, content_type = "application/problem+json"),
+    ),
+    security(("bearer" = [])))]
+#[tracing::instrument(skip_all, fields(network = %caller.network_id, account = %caller.account_id))]
+pub async fn revoke(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> Result<StatusCode, ApiError> {
+    allow(&caller, Act::ManageAccounts)?;
+    let token_id = path_id(&id)?;
+    if !token::revoke(state.pool(), caller.network_id, token_id).await? {
+        return Err(ApiError::NotFound);
+    }
+    state.tokens.clear();
+    tracing::info!(token = %token_id, "token revoked");
+    Ok(StatusCode::NO_CONTENT)
+}
