@@ -38,6 +38,8 @@ pub enum Act {
     ManageNetwork,
     /// Read the network's reports.
     ReadReports,
+    /// Record a legal basis for sharing without consent.
+    RecordLegalBasis,
 }
 
 /// Whether `caller` may do `act`; `403` if not.
@@ -52,6 +54,7 @@ pub fn allow(caller: &Caller, act: Act) -> Result<(), ApiError> {
         Act::ReadInbox(org) => desk || coordination || caller.organization_id == org,
         Act::ManageNetwork => desk || coordination,
         Act::ReadReports => desk || coordination,
+        Act::RecordLegalBasis => r == "desk_supervisor",
     };
     if ok { Ok(()) } else { Err(ApiError::Forbidden) }
 }

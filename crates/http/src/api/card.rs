@@ -73,6 +73,13 @@ pub async fn card_for(
     if let Some(org) = partner_of {
         let agreement = access::agreement_of(state, caller.network_id, org).await?;
         access::filter_card(&mut card, org, agreement.as_ref());
+        // A legal basis's reason is about the person and not a field any
+        // agreement lists: never shown to a partner.
+        for b in &mut card.legal_bases {
+            if b.reason.is_some() {
+                b.reason = Some(sportello_projections::card::Sealed::Hidden);
+            }
+        }
     }
     Ok(Some(card))
 }
