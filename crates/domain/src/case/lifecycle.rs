@@ -105,10 +105,6 @@ impl Case {
 
 /// What the desk asks of a case.
 #[derive(Clone, Debug, PartialEq, Eq)]
-#[expect(
-    clippy::large_enum_variant,
-    reason = "short-lived values; the opening is taken once per case"
-)]
 pub enum CaseCommand {
     /// Take the person in charge: opens the case.
     TakeInCharge(PersonTakenInCharge),
@@ -158,10 +154,6 @@ pub enum CaseCommand {
 
 /// What happened to a case.
 #[derive(Clone, Debug, PartialEq, Eq)]
-#[expect(
-    clippy::large_enum_variant,
-    reason = "short-lived values; the opening happens once per case"
-)]
 pub enum CaseEvent {
     /// Opened.
     TakenInCharge(PersonTakenInCharge),
