@@ -17,6 +17,17 @@ pub enum DomainError {
         /// The status it was tried from.
         status: &'static str,
     },
+    /// Neither a consent in force nor a legal basis covers sharing the
+    /// person's data with this organisation for this purpose.
+    #[error(
+        "no consent in force nor legal basis covers organisation {organization} for the purpose {purpose}"
+    )]
+    NotCovered {
+        /// The organisation the data would go to.
+        organization: crate::ids::OrganizationId,
+        /// What for.
+        purpose: crate::case::consent::ConsentPurpose,
+    },
     /// A field is invalid.
     #[error("{field}: {message}")]
     Invalid {

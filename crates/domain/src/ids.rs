@@ -103,6 +103,14 @@ new_id!(
     /// An agreement (protocollo d'intesa) between the network and a provider.
     AgreementId
 );
+new_id!(
+    /// A consent the person gave, recorded on their case.
+    ConsentId
+);
+new_id!(
+    /// A legal basis for sharing without consent, recorded on a case.
+    LegalBasisId
+);
 
 #[cfg(test)]
 mod tests {

@@ -26,8 +26,8 @@ pub use decode::DecodeError;
 pub use error::DomainError;
 pub use event::{DomainEvent, EventParts};
 pub use ids::{
-    AccountId, CommandId, CorrelationId, EventId, NeedId, NetworkId, OrganizationId, PersonId,
-    ReferralId, ServiceId, StreamId,
+    AccountId, CommandId, ConsentId, CorrelationId, EventId, LegalBasisId, NeedId, NetworkId,
+    OrganizationId, PersonId, ReferralId, ServiceId, StreamId,
 };
 pub use metadata::Metadata;
 pub use upcast::{Part, UpcastError, upcast};

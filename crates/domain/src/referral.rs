@@ -692,6 +692,9 @@ pub fn plan(
             status: "not active or without an agreement in force",
         });
     }
+    // The person's consent (or a legal basis) must cover the recipient:
+    // checked last, so a refusal for consent means everything else was right.
+    case.may_refer_to(provider.id)?;
     let agreement = provider.agreement.as_ref();
     Ok(NewReferral {
         id,

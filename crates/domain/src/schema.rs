@@ -3,6 +3,7 @@
 //! `schemas/` are written from here and a test checks they match, so the
 //! contract cannot drift from the code.
 
+use crate::case::consent::{ConsentTerms, LegalBasis, ReasonPersonal, Withdrawal};
 use crate::case::lifecycle::{
     NeedPayload, NoPayload as CaseNoPayload, NotePersonal as CaseNote, ResolvedPayload,
     VisitPayload,
@@ -88,6 +89,9 @@ pub fn event_schemas() -> Vec<EventSchema> {
         event_schema::<ResolvedPayload, CaseNote>("NeedResolved", 1, case, true),
         event_schema::<CaseNoPayload, CaseNoPayload>("CaseClosed", 1, case, false),
         event_schema::<CaseNoPayload, CaseNoPayload>("CaseReopened", 1, case, false),
+        event_schema::<ConsentTerms, CaseNoPayload>("ConsentRecorded", 1, case, false),
+        event_schema::<Withdrawal, CaseNoPayload>("ConsentWithdrawn", 1, case, false),
+        event_schema::<LegalBasis, ReasonPersonal>("LegalBasisRecorded", 1, case, true),
         event_schema::<SentPayload, NotePersonal>("ReferralSent", 1, referral, true),
         event_schema::<NoPayload, NoPayload>("ReferralAcknowledged", 1, referral, false),
         event_schema::<NoPayload, NoPayload>("ReferralAccepted", 1, referral, false),

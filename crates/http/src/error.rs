@@ -48,6 +48,18 @@ pub enum ApiError {
     /// 409: the stream moved on (or already exists).
     #[error("{0}")]
     Conflict(String),
+    /// 409: no consent in force nor legal basis covers sharing the
+    /// person's data with this organisation for this purpose; the problem
+    /// names both (`organization_id`, `purpose`).
+    #[error(
+        "no consent in force nor legal basis covers organisation {organization} for the purpose {purpose}"
+    )]
+    NotCovered {
+        /// The organisation the data would go to.
+        organization: sportello_domain::OrganizationId,
+        /// What for.
+        purpose: sportello_domain::case::consent::ConsentPurpose,
+    },
     /// 412: `If-Match` names a version the stream is no longer at.
     #[error("the resource changed since version {0}")]
     PreconditionFailed(String),
@@ -83,6 +95,10 @@ pub struct ProblemDoc {
     pub detail: String,
     /// For validation errors: the offending fields.
     pub errors: Option<Vec<FieldError>>,
+    /// For `consent-required`: the organisation not covered.
+    pub organization_id: Option<uuid::Uuid>,
+    /// For `consent-required`: the purpose not covered (`referral`, `mediation`).
+    pub purpose: Option<String>,
 }
 
 #[derive(Serialize)]
@@ -94,6 +110,10 @@ struct Problem<'a> {
     detail: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     errors: Option<&'a [FieldError]>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    organization_id: Option<uuid::Uuid>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    purpose: Option<&'static str>,
 }
 
 impl ApiError {
@@ -121,6 +141,11 @@ impl ApiError {
             ),
             ApiError::NotFound => (StatusCode::NOT_FOUND, "not-found", "Not found"),
             ApiError::Conflict(_) => (StatusCode::CONFLICT, "conflict", "Conflict"),
+            ApiError::NotCovered { .. } => (
+                StatusCode::CONFLICT,
+                "consent-required",
+                "No consent or legal basis covers this organisation",
+            ),
             ApiError::PreconditionFailed(_) => (
                 StatusCode::PRECONDITION_FAILED,
                 "precondition-failed",
@@ -157,12 +182,21 @@ impl IntoResponse for ApiError {
             ApiError::Validation(f) => Some(f.as_slice()),
             _ => None,
         };
+        let (organization_id, purpose) = match &self {
+            ApiError::NotCovered {
+                organization,
+                purpose,
+            } => (Some(organization.0), Some(purpose.as_str())),
+            _ => (None, None),
+        };
         let body = Problem {
             type_: format!("{PROBLEM_BASE}{kind}"),
             title,
             status: status.as_u16(),
             detail: self.to_string(),
             errors,
+            organization_id,
+            purpose,
         };
         let mut res = (status, Json(body)).into_response();
         res.headers_mut().insert(
@@ -209,6 +243,13 @@ impl From<sportello_domain::DomainError> for ApiError {
         match e {
             D::NotFound(_) => ApiError::NotFound,
             D::AlreadyExists(_) | D::NotAllowed { .. } => ApiError::Conflict(e.to_string()),
+            D::NotCovered {
+                organization,
+                purpose,
+            } => ApiError::NotCovered {
+                organization,
+                purpose,
+            },
             D::Invalid { field, message } => ApiError::Validation(vec![FieldError {
                 field: field.into(),
                 message: message.into(),

@@ -4,8 +4,8 @@
 //! assets are vendored (it works offline, no CDN).
 
 use crate::api::{
-    accounts, activity, audit, card, case, inbox, matches, organizations, persons, referrals,
-    reports, subject,
+    accounts, activity, audit, card, case, consents, inbox, matches, organizations, persons,
+    referrals, reports, subject,
 };
 use crate::error::FieldError;
 use crate::ops;
@@ -38,6 +38,9 @@ use utoipa_swagger_ui::SwaggerUi;
         case::resolve_need,
         case::close,
         case::reopen,
+        consents::record,
+        consents::withdraw,
+        consents::record_legal_basis,
         matches::get,
         referrals::send,
         referrals::act,
@@ -61,7 +64,7 @@ use utoipa_swagger_ui::SwaggerUi;
     tags(
         (name = "operations", description = "Liveness, readiness, metrics"),
         (name = "persons", description = "Taking in charge, the card and the case's events"),
-        (name = "cases", description = "Visits, screened needs, the desk's own answers, closing"),
+        (name = "cases", description = "Visits, screened needs, the desk's own answers, closing, consent and legal bases"),
         (name = "referrals", description = "Matching, referrals and their lifecycle, partner inboxes"),
         (name = "organizations", description = "The directory of the network: providers, services, agreements"),
         (name = "reports", description = "Where the network gets stuck"),

@@ -12,60 +12,6 @@ use sportello_domain::{NetworkId, OrganizationId};
 mod common;
 use common::*;
 
-/// A provider with one service answering `needs`, active, with an
-/// agreement; returns its id and the service's id.
-async fn provider(
-    s: &Server,
-    token: &str,
-    name: &str,
-    kind: &str,
-    needs: &[&str],
-) -> (String, String) {
-    let body = json!({
-        "name": name,
-        "kind": kind,
-        "ownership": if kind == "patronato" { "private" } else { "public" },
-        "contacts": { "address": "Potenza" },
-        "status": "active",
-        "services": [{
-            "name": format!("{name}: sportello"),
-            "needs": needs,
-            "languages": ["it", "en"],
-            "interpretation": false,
-            "eligibility": "Residenti nella provincia",
-            "location": "Potenza",
-            "hours": {
-                "monday": [{"open": "09:00", "close": "12:00"}],
-                "tuesday": [], "wednesday": [{"open": "09:00", "close": "12:00"}],
-                "thursday": [], "friday": [], "saturday": [], "sunday": []
-            },
-            "closed_on": []
-        }],
-        "agreement": {
-            "signed_on": "2026-01-10",
-            "valid_from": "2026-01-15",
-            "valid_to": "2027-12-31",
-            "acknowledge_within": 2,
-            "first_contact_within": 5,
-            "visible_fields": ["names", "birth_date", "languages", "needs"]
-        }
-    });
-    let w = s.post_ok("/api/v1/organizations", token, &body, 201).await;
-    let id = w["id"].as_str().unwrap().to_owned();
-    let org = s
-        .get_ok(
-            &format!("/api/v1/organizations/{id}?min_position={}", w["position"]),
-            token,
-        )
-        .await;
-    assert_eq!(org["status"], "active");
-    let service = org["services"][0]["service_id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
-    (id, service)
-}
-
 /// Act on a referral as `token`, expecting `status`.
 async fn act(
     s: &Server,
@@ -146,7 +92,7 @@ async fn three_needs_through_the_network() {
         .post_ok(
             "/api/v1/persons",
             &operator,
-            &json!({
+            &consented(json!({
                 "names": [{"kind": "as_in_document", "text": "Demo Amina Esempio"}],
                 "birth_date": "1994-03",
                 "sex": "female",
@@ -155,7 +101,7 @@ async fn three_needs_through_the_network() {
                 "languages": [{"code": "en", "proficiency": "fluent"}],
                 "vulnerabilities": ["single_parent"],
                 "channel": "desk"
-            }),
+            })),
             201,
         )
         .await;
@@ -379,7 +325,8 @@ async fn three_needs_through_the_network() {
     let timeline = card["timeline"].as_array().unwrap();
     assert_eq!(
         timeline.len(),
-        4 + 1 + 4 + 3 + 4,
+        // opening, consent, three needs, one resolved; then the referrals
+        5 + 1 + 4 + 3 + 4,
         "every event once: {timeline:?}"
     );
     // The card as it was before the first referral.
@@ -523,10 +470,10 @@ async fn the_report_names_the_needs_nobody_could_take() {
         .post_ok(
             "/api/v1/persons",
             &operator,
-            &json!({
+            &consented(json!({
                 "names": [{"kind": "as_used", "text": "Demo Karim Esempio"}],
                 "channel": "desk"
-            }),
+            })),
             201,
         )
         .await;
@@ -629,7 +576,12 @@ async fn bad_input_on_every_route_is_a_problem_and_appends_nothing() {
     )
     .await;
     let taken = s
-        .post_ok("/api/v1/persons", &operator, &person("Demo Bad Input"), 201)
+        .post_ok(
+            "/api/v1/persons",
+            &operator,
+            &consented(person("Demo Bad Input")),
+            201,
+        )
         .await;
     let pid = taken["id"].as_str().unwrap().to_owned();
     let need = s
@@ -1104,7 +1056,7 @@ async fn a_case_closes_and_reopens() {
         .post_ok(
             "/api/v1/persons",
             &operator,
-            &person("Demo Oksana Pryklad"),
+            &consented(person("Demo Oksana Pryklad")),
             201,
         )
         .await;
@@ -1142,11 +1094,11 @@ async fn a_case_closes_and_reopens() {
             &format!("/api/v1/persons/{pid}/close"),
             &operator,
             None,
-            &[("if-match", "\"3\"")],
+            &[("if-match", "\"4\"")],
         )
         .await;
     assert_eq!(closed.status(), 200);
-    assert_eq!(closed.headers()["etag"], "\"4\"");
+    assert_eq!(closed.headers()["etag"], "\"5\"");
     let before = s.event_count().await;
     problem(
         s.post_with(
@@ -1249,7 +1201,12 @@ async fn retried_writes_answer_the_first_answer() {
         .account(network, OrganizationId(a.parse().unwrap()), "partner")
         .await;
     let taken = s
-        .post_ok("/api/v1/persons", &operator, &person("Demo Retry"), 201)
+        .post_ok(
+            "/api/v1/persons",
+            &operator,
+            &consented(person("Demo Retry")),
+            201,
+        )
         .await;
     let pid = taken["id"].as_str().unwrap().to_owned();
     let twice = async |path: &str, token: &str, body: Option<Value>, status: u16| {

@@ -1,6 +1,8 @@
 //! The card (scheda di presa in carico unica): the one shared view of a
 //! person's case — identity, needs and where each stands, referrals with
-//! their status history and redirection chain, visits, and a timeline.
+//! their status history and redirection chain, visits, consents and legal
+//! bases, and a timeline. [`Card::sharing`] applies the domain's one
+//! sharing rule to the card's consents and legal bases.
 //!
 //! It is built from the events of the person's case and referral streams
 //! with the very folds of the `cases`, `needs` and `referrals` projections,
@@ -13,10 +15,14 @@
 
 use crate::cases::{CaseRow, NeedRow};
 use crate::referrals::ReferralRow;
-use crate::rows::RowModel;
+use crate::rows::{RowModel, payload};
 use serde::Serialize;
 use serde_json::Value;
+use sportello_domain::OrganizationId;
 use sportello_domain::case;
+use sportello_domain::case::consent::{
+    self, Consent, ConsentPurpose, ConsentTerms, LegalBasis, Sharing, Withdrawal,
+};
 use sportello_domain::taxonomy;
 use sportello_store::projection::ApplyError;
 use sportello_store::{Personal, ReadEvent};
@@ -79,6 +85,19 @@ pub struct CardVisit {
     pub note: Option<Sealed>,
 }
 
+/// A legal basis on the card.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct CardLegalBasis {
+    /// The basis: id, organisation, ground, who recorded it.
+    #[serde(flatten)]
+    pub basis: LegalBasis,
+    /// When it was recorded.
+    #[serde(with = "time::serde::rfc3339")]
+    pub recorded_at: OffsetDateTime,
+    /// The reason in words (personal).
+    pub reason: Option<Sealed>,
+}
+
 /// One line of the timeline.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct TimelineEntry {
@@ -111,11 +130,25 @@ pub struct Card {
     pub referrals: Vec<CardReferral>,
     /// Contacts, oldest first.
     pub visits: Vec<CardVisit>,
+    /// Consents, withdrawn ones included (with `withdrawn_on`), oldest first.
+    pub consents: Vec<Consent>,
+    /// Legal bases, oldest first.
+    pub legal_bases: Vec<CardLegalBasis>,
     /// Everything that happened, oldest first.
     pub timeline: Vec<TimelineEntry>,
     /// The moment the card shows (`None`: now).
     #[serde(with = "time::serde::rfc3339::option")]
     pub as_of: Option<OffsetDateTime>,
+}
+
+impl Card {
+    /// What `org` may receive of this card for `purpose`: the domain's
+    /// [`consent::sharing`] over the card's consents and legal bases (the
+    /// organisation's agreement limits it further).
+    pub fn sharing(&self, org: OrganizationId, purpose: ConsentPurpose) -> Sharing {
+        let bases: Vec<LegalBasis> = self.legal_bases.iter().map(|b| b.basis.clone()).collect();
+        consent::sharing(&self.consents, &bases, org, purpose)
+    }
 }
 
 fn sealed(p: &Personal) -> Option<Sealed> {
@@ -174,6 +207,8 @@ pub fn build(
     let mut needs: BTreeMap<Uuid, (NeedRow, Option<Sealed>)> = BTreeMap::new();
     let mut referrals: BTreeMap<Uuid, (ReferralRow, Vec<(String, Sealed)>)> = BTreeMap::new();
     let mut visit_notes: Vec<Option<Sealed>> = Vec::new();
+    let mut consents: Vec<Consent> = Vec::new();
+    let mut legal_bases: Vec<CardLegalBasis> = Vec::new();
     let mut timeline = Vec::with_capacity(events.len());
     for re in &events {
         let e = &re.event;
@@ -185,6 +220,27 @@ pub fn build(
                     visit_notes.push(None);
                 }
                 "VisitRecorded" => visit_notes.push(note_of(&re.personal)),
+                "ConsentRecorded" => consents.push(Consent {
+                    terms: payload::<ConsentTerms>(e)?,
+                    withdrawn_on: None,
+                }),
+                "ConsentWithdrawn" => {
+                    let w: Withdrawal = payload(e)?;
+                    if let Some(c) = consents
+                        .iter_mut()
+                        .find(|c| c.terms.consent_id == w.consent_id)
+                    {
+                        c.withdrawn_on = Some(w.withdrawn_on);
+                    }
+                }
+                "LegalBasisRecorded" => legal_bases.push(CardLegalBasis {
+                    basis: payload(e)?,
+                    recorded_at: e.metadata.occurred_at,
+                    reason: match sealed(&re.personal) {
+                        Some(Sealed::Open(v)) => v.get("reason").cloned().map(Sealed::Open),
+                        other => other,
+                    },
+                }),
                 _ => {}
             }
             if let Some(key) = NeedRow::key(e) {
@@ -272,6 +328,8 @@ pub fn build(
         needs: need_list,
         referrals: referral_list,
         visits,
+        consents,
+        legal_bases,
         timeline,
         as_of,
     }))

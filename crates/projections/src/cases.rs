@@ -123,7 +123,10 @@ impl RowModel for CaseRow {
                 c.status = "open".into();
                 c.closed_at = None;
             }
-            "NeedRecorded" | "NeedResolved" => {}
+            // Needs have rows of their own; consents and legal bases are
+            // on the card only.
+            "NeedRecorded" | "NeedResolved" | "ConsentRecorded" | "ConsentWithdrawn"
+            | "LegalBasisRecorded" => {}
             other => {
                 return Err(ApplyError::Invalid(format!(
                     "case {} cannot apply {other}",

@@ -290,13 +290,26 @@ fn take_in_charge(
     operator: Option<AccountId>,
     identity: PersonIdentity,
 ) -> Vec<CaseCommand> {
-    vec![CaseCommand::TakeInCharge(PersonTakenInCharge {
-        person_id: person,
-        desk,
-        channel,
-        operator,
-        identity,
-    })]
+    // The information notice at intake: consent to referrals anywhere.
+    let consent = sportello_domain::case::consent::ConsentTerms {
+        consent_id: sportello_domain::ConsentId::new(),
+        purpose: sportello_domain::case::consent::ConsentPurpose::Referral,
+        organizations: sportello_domain::case::consent::OrganizationScope::Network,
+        data: CardField::ALL.into_iter().collect(),
+        given_on: time::macros::date!(2025 - 01 - 10),
+        notice_language: "it".into(),
+        recorded_by: operator.unwrap_or_default(),
+    };
+    vec![
+        CaseCommand::TakeInCharge(PersonTakenInCharge {
+            person_id: person,
+            desk,
+            channel,
+            operator,
+            identity,
+        }),
+        CaseCommand::RecordConsent(consent),
+    ]
 }
 
 fn named(names: &[&str]) -> PersonIdentity {

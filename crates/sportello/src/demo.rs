@@ -55,6 +55,8 @@ pub const DEMO_OPERATOR: Uuid = demo_id(0x0a01);
 pub const DEMO_COORDINATOR: Uuid = demo_id(0x0a02);
 /// The demo administrator's account.
 pub const DEMO_ADMIN: Uuid = demo_id(0x0a03);
+/// The demo desk supervisor's account (records legal bases).
+pub const DEMO_SUPERVISOR: Uuid = demo_id(0x0a04);
 
 /// The seed of the demo's people (and of its organisations' event ids).
 const SEED: u64 = 0x5e0d_2026;
@@ -518,6 +520,7 @@ fn accounts() -> Vec<DemoAccount> {
         desk(role::DESK_OPERATOR, DEMO_OPERATOR, "Demo desk operator"),
         desk(role::COORDINATOR, DEMO_COORDINATOR, "Demo coordinator"),
         desk(role::ADMIN, DEMO_ADMIN, "Demo administrator"),
+        desk(role::DESK_SUPERVISOR, DEMO_SUPERVISOR, "Demo desk supervisor"),
     ];
     all.extend(PROVIDERS.iter().map(|p| DemoAccount {
         role: role::PARTNER,

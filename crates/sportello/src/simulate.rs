@@ -20,6 +20,9 @@ use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use sportello_domain::aggregate::{Aggregate, CaseAggregate, ReferralAggregate};
 use sportello_domain::calendar::WorkingCalendar;
+use sportello_domain::case::consent::{
+    CardField, ConsentId, ConsentPurpose, ConsentTerms, OrganizationScope,
+};
 use sportello_domain::case::lifecycle::{Case, CaseCommand, DeskOutcome};
 use sportello_domain::case::{
     Channel, IdentityDocument, LanguageSkill, PersonContacts, PersonIdentity, PersonName,
@@ -500,6 +503,20 @@ pub fn person(
     };
     let m = g.desk_meta(t0, None);
     case.apply(g.rng, CaseCommand::TakeInCharge(opening), m)?;
+    // The information notice is given at intake: everyone simulated
+    // consents to referrals to the whole network, every kind of data (the
+    // demo has people with narrower consents and legal bases).
+    let consent = ConsentTerms {
+        consent_id: ConsentId(v7(g.rng, t0)),
+        purpose: ConsentPurpose::Referral,
+        organizations: OrganizationScope::Network,
+        data: CardField::ALL.into_iter().collect(),
+        given_on: sportello_domain::matching::rome_date(t0),
+        notice_language: "it".into(),
+        recorded_by: net.operator,
+    };
+    let m = g.desk_meta(t0, None);
+    case.apply(g.rng, CaseCommand::RecordConsent(consent), m)?;
     let mut at = t0;
     let total = pick(g.rng, &[(1usize, 50), (2, 35), (3, 15)]);
     let visits = pick(g.rng, &[(0usize, 35), (1, 35), (2, 20), (3, 10)]);
@@ -1470,6 +1487,17 @@ mod tests {
                             }
                             CaseEvent::Reopened => {
                                 case::decide(state.as_ref(), CaseCommand::Reopen).unwrap()
+                            }
+                            CaseEvent::ConsentRecorded(terms) => {
+                                case::decide(state.as_ref(), CaseCommand::RecordConsent(terms))
+                                    .unwrap()
+                            }
+                            CaseEvent::ConsentWithdrawn(w) => {
+                                case::decide(state.as_ref(), CaseCommand::WithdrawConsent(w))
+                                    .unwrap()
+                            }
+                            CaseEvent::LegalBasisRecorded { .. } => {
+                                panic!("the simulation records no legal basis")
                             }
                         };
                         assert_eq!(again, vec![event.clone()]);

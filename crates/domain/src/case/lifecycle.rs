@@ -6,7 +6,12 @@
 //! answers itself is resolved with its outcome; the others are referred
 //! (their referrals are streams of their own). A closed case can be
 //! reopened. Statuses and their transitions are here, in one place.
+//! Consents and legal bases (see [`super::consent`]) are recorded on the
+//! case, and [`Case::may_refer_to`] is what a referral's plan asks.
 
+use super::consent::{
+    self, Consent, ConsentPurpose, ConsentTerms, LegalBasis, ReasonPersonal, Sharing, Withdrawal,
+};
 use super::{Channel, PersonTakenInCharge, PersonTakenInChargePayload};
 use crate::decode::{DecodeError, payload};
 use crate::error::DomainError;
@@ -71,14 +76,35 @@ pub struct Case {
     pub needs: BTreeMap<NeedId, Need>,
     /// Contacts with the person, the first included.
     pub visits: u32,
+    /// Consents recorded, withdrawn ones included, oldest first.
+    pub consents: Vec<Consent>,
+    /// Legal bases recorded, oldest first.
+    pub legal_bases: Vec<LegalBasis>,
+}
+
+impl Case {
+    /// What `org` may receive of the card for `purpose` (see
+    /// [`consent::sharing`]).
+    pub fn sharing(&self, org: OrganizationId, purpose: ConsentPurpose) -> Sharing {
+        consent::sharing(&self.consents, &self.legal_bases, org, purpose)
+    }
+
+    /// Whether a need may be referred to `org`: a consent in force for
+    /// referrals covers it, or a legal basis does.
+    pub fn may_refer_to(&self, org: OrganizationId) -> Result<(), DomainError> {
+        if self.sharing(org, ConsentPurpose::Referral).covered() {
+            Ok(())
+        } else {
+            Err(DomainError::NotCovered {
+                organization: org,
+                purpose: ConsentPurpose::Referral,
+            })
+        }
+    }
 }
 
 /// What the desk asks of a case.
 #[derive(Clone, Debug, PartialEq, Eq)]
-#[expect(
-    clippy::large_enum_variant,
-    reason = "short-lived values; the opening is taken once per case"
-)]
 pub enum CaseCommand {
     /// Take the person in charge: opens the case.
     TakeInCharge(PersonTakenInCharge),
@@ -113,14 +139,21 @@ pub enum CaseCommand {
     Close,
     /// Reopen a closed case.
     Reopen,
+    /// Record a consent the person gave.
+    RecordConsent(ConsentTerms),
+    /// The person withdraws a consent.
+    WithdrawConsent(Withdrawal),
+    /// Record a legal basis for sharing without consent.
+    RecordLegalBasis {
+        /// The basis.
+        basis: LegalBasis,
+        /// Why, in words (personal: sealed).
+        reason: String,
+    },
 }
 
 /// What happened to a case.
 #[derive(Clone, Debug, PartialEq, Eq)]
-#[expect(
-    clippy::large_enum_variant,
-    reason = "short-lived values; the opening happens once per case"
-)]
 pub enum CaseEvent {
     /// Opened.
     TakenInCharge(PersonTakenInCharge),
@@ -155,6 +188,17 @@ pub enum CaseEvent {
     Closed,
     /// Reopened.
     Reopened,
+    /// A consent recorded.
+    ConsentRecorded(ConsentTerms),
+    /// A consent withdrawn.
+    ConsentWithdrawn(Withdrawal),
+    /// A legal basis recorded.
+    LegalBasisRecorded {
+        /// The basis.
+        basis: LegalBasis,
+        /// Why (personal; `None` when read back to decide).
+        reason: Option<String>,
+    },
 }
 
 fn check_note(note: &Option<String>) -> Result<(), DomainError> {
@@ -246,6 +290,58 @@ pub fn decide(state: Option<&Case>, command: CaseCommand) -> Result<Vec<CaseEven
         CaseCommand::Close => CaseEvent::Closed,
         CaseCommand::Reopen if !closed => return Err(refuse("reopen")),
         CaseCommand::Reopen => CaseEvent::Reopened,
+        // Consent, its withdrawal and legal bases are recorded whether the
+        // case is open or closed: a person may withdraw at any time (and it
+        // must be as easy as giving it, art. 7(3)), and a desk that gives
+        // the notice at a later contact records what was said then, before
+        // reopening anything.
+        CaseCommand::RecordConsent(terms) => {
+            if case
+                .consents
+                .iter()
+                .any(|c| c.terms.consent_id == terms.consent_id)
+            {
+                return Err(DomainError::AlreadyExists("consent"));
+            }
+            consent::check_terms(&terms)?;
+            CaseEvent::ConsentRecorded(terms)
+        }
+        CaseCommand::WithdrawConsent(w) => {
+            let Some(c) = case
+                .consents
+                .iter()
+                .find(|c| c.terms.consent_id == w.consent_id)
+            else {
+                return Err(DomainError::NotFound("consent"));
+            };
+            if !c.in_force() {
+                return Err(DomainError::NotAllowed {
+                    action: "withdraw the consent",
+                    status: "already withdrawn",
+                });
+            }
+            if w.withdrawn_on < c.terms.given_on {
+                return Err(DomainError::Invalid {
+                    field: "withdrawn_on",
+                    message: "cannot be before the consent was given",
+                });
+            }
+            CaseEvent::ConsentWithdrawn(w)
+        }
+        CaseCommand::RecordLegalBasis { basis, reason } => {
+            if case
+                .legal_bases
+                .iter()
+                .any(|b| b.legal_basis_id == basis.legal_basis_id)
+            {
+                return Err(DomainError::AlreadyExists("legal basis"));
+            }
+            consent::check_reason(&reason)?;
+            CaseEvent::LegalBasisRecorded {
+                basis,
+                reason: Some(reason),
+            }
+        }
     }])
 }
 
@@ -258,6 +354,8 @@ pub fn evolve(state: Option<Case>, event: &CaseEvent) -> Option<Case> {
             status: CaseStatus::Open,
             needs: BTreeMap::new(),
             visits: 1,
+            consents: Vec::new(),
+            legal_bases: Vec::new(),
         }),
         (None, _) => None,
         (Some(mut c), e) => {
@@ -283,6 +381,20 @@ pub fn evolve(state: Option<Case>, event: &CaseEvent) -> Option<Case> {
                 }
                 CaseEvent::Closed => c.status = CaseStatus::Closed,
                 CaseEvent::Reopened => c.status = CaseStatus::Open,
+                CaseEvent::ConsentRecorded(terms) => c.consents.push(Consent {
+                    terms: terms.clone(),
+                    withdrawn_on: None,
+                }),
+                CaseEvent::ConsentWithdrawn(w) => {
+                    if let Some(x) = c
+                        .consents
+                        .iter_mut()
+                        .find(|x| x.terms.consent_id == w.consent_id)
+                    {
+                        x.withdrawn_on = Some(w.withdrawn_on);
+                    }
+                }
+                CaseEvent::LegalBasisRecorded { basis, .. } => c.legal_bases.push(basis.clone()),
             }
             Some(c)
         }
@@ -299,6 +411,9 @@ impl CaseEvent {
             CaseEvent::NeedResolved { .. } => "NeedResolved",
             CaseEvent::Closed => "CaseClosed",
             CaseEvent::Reopened => "CaseReopened",
+            CaseEvent::ConsentRecorded(_) => "ConsentRecorded",
+            CaseEvent::ConsentWithdrawn(_) => "ConsentWithdrawn",
+            CaseEvent::LegalBasisRecorded { .. } => "LegalBasisRecorded",
         }
     }
 }
@@ -384,6 +499,12 @@ impl DomainEvent for Stored<'_> {
                 note(n),
             ),
             CaseEvent::Closed | CaseEvent::Reopened => (part(NoPayload {}), None),
+            CaseEvent::ConsentRecorded(terms) => (part(terms), None),
+            CaseEvent::ConsentWithdrawn(w) => (part(w), None),
+            CaseEvent::LegalBasisRecorded { basis, reason } => (
+                part(basis),
+                reason.map(|reason| (person, part(ReasonPersonal { reason }))),
+            ),
         };
         EventParts {
             event_type,
@@ -436,6 +557,12 @@ pub fn decode(event_type: &str, value: &serde_json::Value) -> Result<CaseEvent, 
         }
         "CaseClosed" => CaseEvent::Closed,
         "CaseReopened" => CaseEvent::Reopened,
+        "ConsentRecorded" => CaseEvent::ConsentRecorded(payload(event_type, value)?),
+        "ConsentWithdrawn" => CaseEvent::ConsentWithdrawn(payload(event_type, value)?),
+        "LegalBasisRecorded" => CaseEvent::LegalBasisRecorded {
+            basis: payload(event_type, value)?,
+            reason: None,
+        },
         other => return Err(DecodeError::UnknownType(other.to_owned())),
     })
 }

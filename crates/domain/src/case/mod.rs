@@ -1,8 +1,10 @@
 //! A person's case (the stream kind `case`): taking in charge, visits,
-//! screened needs, the desk's own answers, closing and reopening. The
+//! screened needs, the desk's own answers, closing and reopening, consent
+//! and legal bases for sharing ([`consent`]). The
 //! identity types and the opening event are here; the commands, the state
 //! and the pure `decide`/`evolve` are in [`lifecycle`].
 
+pub mod consent;
 pub mod lifecycle;
 pub mod search;
 

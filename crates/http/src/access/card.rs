@@ -1,6 +1,8 @@
 //! What of a card a partner may see: its own referrals, the needs they
-//! answer, and the identity fields its agreement in force allows.
-//! Allow-lists only: a field not named here is never shown to a partner.
+//! answer, and the fields both its agreement in force and the person's
+//! consent (or a legal basis) allow — the intersection of two allow-lists:
+//! a field not named in both is never shown to a partner. Of consents and
+//! legal bases it sees only those that name it, never a basis's reason.
 
 use crate::error::ApiError;
 use sportello_domain::OrganizationId;
@@ -31,17 +33,20 @@ pub async fn agreement_of(
 }
 
 /// Limit a card to what a partner may see: its own referrals (and the
-/// needs they answer, unless its agreement shows every need), the
-/// identity fields its agreement in force allows, notes only if allowed,
-/// and the timeline of the case and its own referrals.
+/// needs they answer, unless agreement and consent show every need), the
+/// identity fields its agreement in force and the person's consent allow,
+/// notes only if both allow them, the consents and legal bases that name
+/// it, and the timeline of the case and its own referrals.
 pub fn filter_card(
     card: &mut sportello_projections::card::Card,
     org: OrganizationId,
     agreement: Option<&sportello_domain::organization::Agreement>,
 ) {
+    use sportello_domain::case::consent::ConsentPurpose;
     use sportello_domain::organization::CardField as F;
     use sportello_projections::card::Sealed;
-    let may = |f: F| agreement.is_some_and(|a| a.may_see(f));
+    let sharing = card.sharing(org, ConsentPurpose::Referral);
+    let may = |f: F| agreement.is_some_and(|a| a.may_see(f)) && sharing.allows(f);
     let mine: Vec<uuid::Uuid> = card
         .referrals
         .iter()
@@ -74,6 +79,13 @@ pub fn filter_card(
     }
     card.timeline
         .retain(|t| t.stream_kind != "referral" || mine.contains(&t.stream_id));
+    card.consents
+        .retain(|c| c.terms.organizations.covers(org));
+    card.legal_bases
+        .retain(|b| b.basis.organization_id == org);
+    for b in &mut card.legal_bases {
+        b.reason = b.reason.as_ref().map(|_| Sealed::Hidden);
+    }
     if let Sealed::Open(serde_json::Value::Object(identity)) = &mut card.identity {
         let fields: [(&[&str], F); 7] = [
             (&["names"], F::Names),
@@ -84,7 +96,6 @@ pub fn filter_card(
             (&["documents"], F::Documents),
             (&["vulnerabilities"], F::Vulnerabilities),
         ];
-        // Allow-list: a field not named here is never shown to a partner.
         let allowed: Vec<&str> = fields
             .iter()
             .filter(|(_, f)| may(*f))

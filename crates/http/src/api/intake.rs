@@ -45,6 +45,9 @@ pub struct TakeInCharge {
     /// How the person came: `desk`, `phone` or `outreach`.
     #[schema(value_type = String, example = "desk")]
     pub channel: Channel,
+    /// The consent the person gave when the desk gave the information
+    /// notice at intake, recorded with the opening (same write).
+    pub consent: Option<super::consents::ConsentIn>,
 }
 
 /// One name.

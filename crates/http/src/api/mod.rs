@@ -7,6 +7,7 @@ pub mod activity;
 pub mod audit;
 pub mod card;
 pub mod case;
+pub mod consents;
 pub mod inbox;
 pub mod intake;
 pub mod matches;
@@ -44,6 +45,15 @@ pub fn router() -> Router<AppState> {
             post(case::resolve_need),
         )
         .route("/persons/{id}/needs/{nid}/matches", get(matches::get))
+        .route("/persons/{id}/consents", post(consents::record))
+        .route(
+            "/persons/{id}/consents/{cid}/withdraw",
+            post(consents::withdraw),
+        )
+        .route(
+            "/persons/{id}/legal-bases",
+            post(consents::record_legal_basis),
+        )
         .route("/persons/{id}/close", post(case::close))
         .route("/persons/{id}/reopen", post(case::reopen))
         .route("/referrals", post(referrals::send))

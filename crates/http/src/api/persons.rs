@@ -3,11 +3,12 @@
 //! `GET /api/v1/persons/{id}/history` (the case's events, personal parts
 //! opened while the person's key exists).
 
+use super::consents::{check_scope, today};
 use super::intake::TakeInCharge;
 use super::{ApiJson, ApiQuery, Written, idempotency, path_id};
 use crate::access::{Act, allow};
 use crate::auth::Caller;
-use crate::command::prepare;
+use crate::command::prepare_all;
 use crate::error::ApiError;
 use crate::state::AppState;
 use axum::Json;
@@ -18,7 +19,7 @@ use serde::Serialize;
 use sportello_domain::aggregate::CaseAggregate;
 use sportello_domain::case::lifecycle::CaseCommand;
 use sportello_domain::case::{PersonTakenInCharge, STREAM_KIND, search};
-use sportello_domain::{Metadata, PersonId, StreamId};
+use sportello_domain::{ConsentId, Metadata, PersonId, StreamId};
 use sportello_store::person_index::likely_duplicate;
 use sportello_store::{Personal, StoreError};
 use time::OffsetDateTime;
@@ -45,14 +46,31 @@ pub async fn take_in_charge(
     State(state): State<AppState>,
     caller: Caller,
     headers: HeaderMap,
-    ApiJson(body, raw): ApiJson<TakeInCharge>,
+    ApiJson(mut body, raw): ApiJson<TakeInCharge>,
 ) -> Result<Response, ApiError> {
     allow(&caller, Act::DeskWork)?;
     let idem = idempotency(&headers, "POST /api/v1/persons", &raw)?;
+    let now = OffsetDateTime::now_utc();
+    let consent_in = body.consent.take();
     let (channel, identity) = body.validate()?;
-    let terms = search::terms(&identity);
+    // A retry with the same key names the same consent.
+    let consent_id = ConsentId(match &idem {
+        Some(i) => {
+            uuid::Builder::from_custom_bytes(i.request_hash[16..32].try_into().expect("16 bytes"))
+                .into_uuid()
+        }
+        None => uuid::Uuid::now_v7(),
+    });
+    let consent = match consent_in {
+        Some(c) => Some(c.terms(consent_id, caller.account_id, today(now), "consent.")?),
+        None => None,
+    };
     let store = &state.store;
     let network = caller.network_id;
+    if let Some(c) = &consent {
+        check_scope(store, network, &c.organizations, "consent.organizations").await?;
+    }
+    let terms = search::terms(&identity);
     let found = store.find_duplicates(network, &terms, 20).await?;
     let result = match &idem {
         Some(i) => store.idempotent_answer(network, i).await?,
@@ -62,23 +80,22 @@ pub async fn take_in_charge(
         Some(replayed) => replayed,
         None => {
             let person = PersonId::new();
-            let (req, _) = prepare::<CaseAggregate>(
+            // The opening and the consent given at intake: one write.
+            let mut commands = vec![CaseCommand::TakeInCharge(PersonTakenInCharge {
+                person_id: person,
+                desk: caller.organization_id,
+                channel,
+                operator: Some(caller.account_id),
+                identity,
+            })];
+            commands.extend(consent.iter().cloned().map(CaseCommand::RecordConsent));
+            let (req, _) = prepare_all::<CaseAggregate>(
                 network,
                 StreamId(person.0),
                 None,
                 0,
-                CaseCommand::TakeInCharge(PersonTakenInCharge {
-                    person_id: person,
-                    desk: caller.organization_id,
-                    channel,
-                    operator: Some(caller.account_id),
-                    identity,
-                }),
-                Metadata::for_command(
-                    caller.account_id,
-                    caller.organization_id,
-                    OffsetDateTime::now_utc(),
-                ),
+                commands,
+                Metadata::for_command(caller.account_id, caller.organization_id, now),
                 idem,
             )?;
             // The event and the person's index rows in one transaction.
@@ -125,6 +142,7 @@ pub async fn take_in_charge(
         ],
         Json(TakenInCharge {
             person_id: written.id,
+            consent_id: consent.map(|c| c.consent_id.0),
             written,
             duplicates,
         }),
@@ -151,6 +169,8 @@ pub struct DuplicateCandidate {
 pub struct TakenInCharge {
     /// The person (and case) id.
     pub person_id: uuid::Uuid,
+    /// The consent recorded with the opening, if one was given.
+    pub consent_id: Option<uuid::Uuid>,
     /// The new case: `id` is the person too.
     #[serde(flatten)]
     pub written: Written,

@@ -148,6 +148,25 @@ pub fn person(name: &str) -> Value {
     json!({ "names": [{ "kind": "as_in_document", "text": name }], "birth_date": "1990-05", "channel": "desk" })
 }
 
+/// A person's body with the consent given at intake: referrals to any
+/// organisation of the network, every kind of data.
+pub fn consented(mut body: Value) -> Value {
+    body["consent"] = network_consent();
+    body
+}
+
+/// A consent for referrals to every organisation, every kind of data.
+pub fn network_consent() -> Value {
+    json!({
+        "purpose": "referral",
+        "organizations": "network",
+        "data": ["names", "birth_date", "citizenship", "languages", "contacts",
+                 "documents", "vulnerabilities", "needs", "notes"],
+        "given_on": "2025-01-10",
+        "notice_language": "it"
+    })
+}
+
 pub async fn problem(res: reqwest::Response, status: u16) -> Value {
     assert_eq!(res.status().as_u16(), status);
     assert_eq!(
@@ -212,4 +231,58 @@ impl Server {
         assert_eq!(got, 200, "GET {path}: {text}");
         serde_json::from_str(&text).unwrap()
     }
+}
+
+/// A provider with one service answering `needs`, active, with an
+/// agreement; returns its id and the service's id.
+pub async fn provider(
+    s: &Server,
+    token: &str,
+    name: &str,
+    kind: &str,
+    needs: &[&str],
+) -> (String, String) {
+    let body = json!({
+        "name": name,
+        "kind": kind,
+        "ownership": if kind == "patronato" { "private" } else { "public" },
+        "contacts": { "address": "Potenza" },
+        "status": "active",
+        "services": [{
+            "name": format!("{name}: sportello"),
+            "needs": needs,
+            "languages": ["it", "en"],
+            "interpretation": false,
+            "eligibility": "Residenti nella provincia",
+            "location": "Potenza",
+            "hours": {
+                "monday": [{"open": "09:00", "close": "12:00"}],
+                "tuesday": [], "wednesday": [{"open": "09:00", "close": "12:00"}],
+                "thursday": [], "friday": [], "saturday": [], "sunday": []
+            },
+            "closed_on": []
+        }],
+        "agreement": {
+            "signed_on": "2026-01-10",
+            "valid_from": "2026-01-15",
+            "valid_to": "2027-12-31",
+            "acknowledge_within": 2,
+            "first_contact_within": 5,
+            "visible_fields": ["names", "birth_date", "languages", "needs"]
+        }
+    });
+    let w = s.post_ok("/api/v1/organizations", token, &body, 201).await;
+    let id = w["id"].as_str().unwrap().to_owned();
+    let org = s
+        .get_ok(
+            &format!("/api/v1/organizations/{id}?min_position={}", w["position"]),
+            token,
+        )
+        .await;
+    assert_eq!(org["status"], "active");
+    let service = org["services"][0]["service_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    (id, service)
 }

@@ -374,6 +374,14 @@ fn identity(rng: &mut StdRng, index: u64) -> Value {
         ],
         "contacts": { "phone": format!("+39 300 000 {:04}", index % 10_000) },
         "channel": channel,
+        // The information notice at intake: referrals need this consent.
+        "consent": {
+            "purpose": "referral",
+            "organizations": "network",
+            "data": ["names", "birth_date", "languages", "contacts", "needs"],
+            "given_on": "2025-01-10",
+            "notice_language": language,
+        },
     });
     if rng.random_bool(0.7) {
         body["documents"] = json!([{
