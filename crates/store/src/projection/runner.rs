@@ -137,8 +137,10 @@ impl ProjectionRunner {
         error: String,
     ) -> RunnerError {
         let name = m.projection.name();
-        m.status.failed.store(true, Ordering::Relaxed);
+        // The gauge first: whoever sees the projection stopped (readyz)
+        // finds the metric saying so too.
         metrics::gauge!("sportello_projection_failed", "projection" => name).set(1.0);
+        m.status.failed.store(true, Ordering::Relaxed);
         RunnerError::Stopped {
             projection: name,
             event_id,
