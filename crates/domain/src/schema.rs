@@ -92,6 +92,12 @@ pub fn event_schemas() -> Vec<EventSchema> {
         event_schema::<ConsentTerms, CaseNoPayload>("ConsentRecorded", 1, case, false),
         event_schema::<Withdrawal, CaseNoPayload>("ConsentWithdrawn", 1, case, false),
         event_schema::<LegalBasis, ReasonPersonal>("LegalBasisRecorded", 1, case, true),
+        event_schema::<crate::case::erasure::ErasedPayload, CaseNoPayload>(
+            "PersonErased",
+            1,
+            case,
+            false,
+        ),
         event_schema::<SentPayload, NotePersonal>("ReferralSent", 1, referral, true),
         event_schema::<NoPayload, NoPayload>("ReferralAcknowledged", 1, referral, false),
         event_schema::<NoPayload, NoPayload>("ReferralAccepted", 1, referral, false),

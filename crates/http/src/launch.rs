@@ -125,6 +125,13 @@ pub async fn launch(
         )));
     }
 
+    if settings.run_workers && settings.retention_years > 0 {
+        tasks.push(tokio::spawn(crate::erasure::run_retention(
+            store.clone(),
+            settings.retention_years,
+            cancel.clone(),
+        )));
+    }
     let limits = hardening::Limits::new(
         settings.login_attempts_per_minute,
         settings.api_requests_per_second,

@@ -13,6 +13,7 @@ pub mod audit;
 pub mod auth;
 pub mod command;
 pub mod config;
+pub mod erasure;
 pub mod error;
 pub mod hardening;
 pub mod launch;

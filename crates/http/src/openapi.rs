@@ -52,6 +52,7 @@ use utoipa_swagger_ui::SwaggerUi;
         reports::bottlenecks,
         activity::list,
         subject::export,
+        subject::erase,
         accounts::me,
         accounts::create,
         accounts::issue,

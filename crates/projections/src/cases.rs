@@ -124,9 +124,10 @@ impl RowModel for CaseRow {
                 c.closed_at = None;
             }
             // Needs have rows of their own; consents and legal bases are
-            // on the card only.
+            // on the card only. An erasure changes no fact of the case (the
+            // statistics stay), only what the person's key opened.
             "NeedRecorded" | "NeedResolved" | "ConsentRecorded" | "ConsentWithdrawn"
-            | "LegalBasisRecorded" => {}
+            | "LegalBasisRecorded" | "PersonErased" => {}
             other => {
                 return Err(ApplyError::Invalid(format!(
                     "case {} cannot apply {other}",

@@ -1496,8 +1496,8 @@ mod tests {
                                 case::decide(state.as_ref(), CaseCommand::WithdrawConsent(w))
                                     .unwrap()
                             }
-                            CaseEvent::LegalBasisRecorded { .. } => {
-                                panic!("the simulation records no legal basis")
+                            CaseEvent::LegalBasisRecorded { .. } | CaseEvent::Erased(_) => {
+                                panic!("the simulation records no legal basis and erases no one")
                             }
                         };
                         assert_eq!(again, vec![event.clone()]);

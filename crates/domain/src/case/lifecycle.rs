@@ -12,6 +12,7 @@
 use super::consent::{
     self, Consent, ConsentPurpose, ConsentTerms, LegalBasis, ReasonPersonal, Sharing, Withdrawal,
 };
+use super::erasure::{ErasedPayload, ErasureReason};
 use super::{Channel, PersonTakenInCharge, PersonTakenInChargePayload};
 use crate::decode::{DecodeError, payload};
 use crate::error::DomainError;
@@ -80,6 +81,8 @@ pub struct Case {
     pub consents: Vec<Consent>,
     /// Legal bases recorded, oldest first.
     pub legal_bases: Vec<LegalBasis>,
+    /// The person's data was erased: the case takes no more commands.
+    pub erased: bool,
 }
 
 impl Case {
@@ -92,6 +95,12 @@ impl Case {
     /// Whether a need may be referred to `org`: a consent in force for
     /// referrals covers it, or a legal basis does.
     pub fn may_refer_to(&self, org: OrganizationId) -> Result<(), DomainError> {
+        if self.erased {
+            return Err(DomainError::NotAllowed {
+                action: "refer a need",
+                status: "erased",
+            });
+        }
         if self.sharing(org, ConsentPurpose::Referral).covered() {
             Ok(())
         } else {
@@ -108,6 +117,8 @@ impl Case {
 pub enum CaseCommand {
     /// Take the person in charge: opens the case.
     TakeInCharge(PersonTakenInCharge),
+    /// Record that the person's data is erased (the store shreds the key).
+    Erase(ErasureReason),
     /// Another contact with the person.
     RecordVisit {
         /// How.
@@ -192,6 +203,8 @@ pub enum CaseEvent {
     ConsentRecorded(ConsentTerms),
     /// A consent withdrawn.
     ConsentWithdrawn(Withdrawal),
+    /// The person's data was erased.
+    Erased(ErasureReason),
     /// A legal basis recorded.
     LegalBasisRecorded {
         /// The basis.
@@ -227,6 +240,12 @@ pub fn decide(state: Option<&Case>, command: CaseCommand) -> Result<Vec<CaseEven
             _ => Err(DomainError::NotFound("case")),
         };
     };
+    if case.erased {
+        return Err(DomainError::NotAllowed {
+            action: "change the case",
+            status: "erased",
+        });
+    }
     let closed = case.status == CaseStatus::Closed;
     let refuse = |action: &'static str| DomainError::NotAllowed {
         action,
@@ -234,6 +253,8 @@ pub fn decide(state: Option<&Case>, command: CaseCommand) -> Result<Vec<CaseEven
     };
     Ok(vec![match command {
         CaseCommand::TakeInCharge(_) => return Err(DomainError::AlreadyExists("case")),
+        // Erasure answers a right, open case or closed.
+        CaseCommand::Erase(reason) => CaseEvent::Erased(reason),
         // The desk takes in charge whoever comes: a visit reopens nothing
         // by itself, but it is always recorded, open or closed.
         CaseCommand::RecordVisit { channel, note } => {
@@ -356,6 +377,7 @@ pub fn evolve(state: Option<Case>, event: &CaseEvent) -> Option<Case> {
             visits: 1,
             consents: Vec::new(),
             legal_bases: Vec::new(),
+            erased: false,
         }),
         (None, _) => None,
         (Some(mut c), e) => {
@@ -380,6 +402,7 @@ pub fn evolve(state: Option<Case>, event: &CaseEvent) -> Option<Case> {
                     }
                 }
                 CaseEvent::Closed => c.status = CaseStatus::Closed,
+                CaseEvent::Erased(_) => c.erased = true,
                 CaseEvent::Reopened => c.status = CaseStatus::Open,
                 CaseEvent::ConsentRecorded(terms) => c.consents.push(Consent {
                     terms: terms.clone(),
@@ -410,6 +433,7 @@ impl CaseEvent {
             CaseEvent::NeedRecorded { .. } => "NeedRecorded",
             CaseEvent::NeedResolved { .. } => "NeedResolved",
             CaseEvent::Closed => "CaseClosed",
+            CaseEvent::Erased(_) => "PersonErased",
             CaseEvent::Reopened => "CaseReopened",
             CaseEvent::ConsentRecorded(_) => "ConsentRecorded",
             CaseEvent::ConsentWithdrawn(_) => "ConsentWithdrawn",
@@ -499,6 +523,7 @@ impl DomainEvent for Stored<'_> {
                 note(n),
             ),
             CaseEvent::Closed | CaseEvent::Reopened => (part(NoPayload {}), None),
+            CaseEvent::Erased(reason) => (part(ErasedPayload { reason }), None),
             CaseEvent::ConsentRecorded(terms) => (part(terms), None),
             CaseEvent::ConsentWithdrawn(w) => (part(w), None),
             CaseEvent::LegalBasisRecorded { basis, reason } => (
@@ -556,6 +581,10 @@ pub fn decode(event_type: &str, value: &serde_json::Value) -> Result<CaseEvent, 
             }
         }
         "CaseClosed" => CaseEvent::Closed,
+        "PersonErased" => {
+            let p: ErasedPayload = payload(event_type, value)?;
+            CaseEvent::Erased(p.reason)
+        }
         "CaseReopened" => CaseEvent::Reopened,
         "ConsentRecorded" => CaseEvent::ConsentRecorded(payload(event_type, value)?),
         "ConsentWithdrawn" => CaseEvent::ConsentWithdrawn(payload(event_type, value)?),

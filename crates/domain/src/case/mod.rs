@@ -5,6 +5,7 @@
 //! and the pure `decide`/`evolve` are in [`lifecycle`].
 
 pub mod consent;
+pub mod erasure;
 pub mod lifecycle;
 pub mod search;
 

@@ -38,6 +38,7 @@ pub fn router() -> Router<AppState> {
         .route("/persons/{id}/card", get(card::get))
         .route("/persons/{id}/history", get(persons::history))
         .route("/persons/{id}/export", get(subject::export))
+        .route("/persons/{id}/erase", post(subject::erase))
         .route("/persons/{id}/visits", post(case::record_visit))
         .route("/persons/{id}/needs", post(case::record_need))
         .route(

@@ -3,6 +3,7 @@
 //! them — the whole card, every event of their case with its personal
 //! parts opened, and who has read their data — as JSON, or as a document
 //! to print with `?format=html`. Exports are themselves audited reads.
+//! `POST /api/v1/persons/{id}/erase` erases them (see [`crate::erasure`]).
 
 use super::{ApiQuery, path_id};
 use crate::access::{Act, allow};
@@ -138,6 +139,56 @@ pub async fn export(
     } else {
         Ok(Json(export).into_response())
     }
+}
+
+/// Body of `POST /api/v1/persons/{id}/erase`.
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct EraseIn {
+    /// `request`: the person asked (the retention rule erases on its own).
+    pub reason: String,
+}
+
+/// Erase a person's data: their key is deleted, so nothing personal of
+/// theirs can be read anywhere again; the case keeps its facts (and the
+/// reports their figures) and records the erasure.
+#[utoipa::path(post, path = "/api/v1/persons/{id}/erase", tag = "persons",
+    params(("id" = uuid::Uuid, Path, description = "The person")),
+    request_body = EraseIn,
+    responses(
+        (status = 200, description = "Erased; ETag is the case's version", body = super::Written),
+        (status = 403, description = "Only a desk supervisor erases a person's data", body = crate::error::ProblemDoc, content_type = "application/problem+json"),
+        (status = 404, description = "No such case in the network", body = crate::error::ProblemDoc, content_type = "application/problem+json"),
+        (status = 410, description = "Already erased", body = crate::error::ProblemDoc, content_type = "application/problem+json"),
+        (status = 422, description = "Invalid reason", body = crate::error::ProblemDoc, content_type = "application/problem+json"),
+    ),
+    security(("bearer" = [])))]
+#[tracing::instrument(skip_all, fields(network = %caller.network_id, account = %caller.account_id))]
+pub async fn erase(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+    super::ApiJson(body, _): super::ApiJson<EraseIn>,
+) -> Result<Response, ApiError> {
+    allow(&caller, Act::SubjectRights)?;
+    let person = path_id(&id)?;
+    if body.reason != "request" {
+        return Err(ApiError::Validation(vec![FieldError {
+            field: "reason".into(),
+            message: "must be request (the retention rule erases on its own)".into(),
+        }]));
+    }
+    let done = crate::erasure::erase(
+        &state.store,
+        caller.network_id,
+        sportello_domain::PersonId(person),
+        sportello_domain::case::erasure::ErasureReason::Request,
+        Some((caller.account_id, caller.organization_id)),
+        OffsetDateTime::now_utc(),
+    )
+    .await?
+    .ok_or(ApiError::Erased)?;
+    Ok(super::Written::of(&done).respond(axum::http::StatusCode::OK))
 }
 
 struct Section {

@@ -42,7 +42,10 @@ pub const TOKEN_CACHE_TTL: std::time::Duration = std::time::Duration::from_secs(
 /// Tokens looked up recently (by hash), so a busy client does not cost a
 /// query per request. Bounded: cleared when it grows past 10,000 entries.
 #[derive(Clone, Default)]
-pub struct TokenCache(Arc<Mutex<HashMap<Vec<u8>, (Caller, Instant)>>>);
+pub struct TokenCache(Arc<Mutex<CachedTokens>>);
+
+/// Callers by token hash, with when they were looked up.
+type CachedTokens = HashMap<Vec<u8>, (Caller, Instant)>;
 
 impl TokenCache {
     pub(crate) fn get(&self, hash: &[u8]) -> Option<Caller> {

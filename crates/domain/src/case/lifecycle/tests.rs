@@ -199,3 +199,40 @@ proptest! {
         }
     }
 }
+
+#[test]
+fn an_erased_case_takes_no_more_commands_and_refers_nothing() {
+    let case = run(opened(), CaseCommand::Close).unwrap();
+    // Erasure answers a right whether the case is open or closed.
+    let erased = run(case, CaseCommand::Erase(ErasureReason::Retention)).unwrap();
+    assert!(erased.erased);
+    for cmd in [
+        CaseCommand::Reopen,
+        CaseCommand::RecordVisit {
+            channel: Channel::Phone,
+            note: None,
+        },
+        CaseCommand::Erase(ErasureReason::Request),
+    ] {
+        assert_eq!(
+            decide(Some(&erased), cmd),
+            Err(DomainError::NotAllowed {
+                action: "change the case",
+                status: "erased",
+            })
+        );
+    }
+    assert!(erased.may_refer_to(OrganizationId::new()).is_err());
+    // The event carries the reason and nothing personal.
+    let parts = Stored {
+        event: CaseEvent::Erased(ErasureReason::Request),
+        case: &erased,
+    }
+    .into_parts();
+    assert_eq!(parts.event_type, "PersonErased");
+    assert!(parts.personal.is_none());
+    assert_eq!(
+        decode("PersonErased", &parts.payload).unwrap(),
+        CaseEvent::Erased(ErasureReason::Request)
+    );
+}

@@ -1,0 +1,134 @@
+//! Erasing a person, on their request or by the retention rule: their key
+//! is shredded first (so once this returns, nothing of theirs can be read
+//! anywhere — log, bus, read models, backups of the log), then the case
+//! records `PersonErased` with the reason. Shredding first makes a retry
+//! after a failure finish the job; an already erased case is not erased
+//! twice. Read models keep the case's facts (needs, referrals, times), so
+//! reports do not change.
+//!
+//! The retention rule ([`retain`]) erases every person whose case has
+//! been closed longer than the retention period, and says what it did.
+
+use crate::command::{Expect, execute_all, load};
+use crate::error::ApiError;
+use sportello_domain::aggregate::CaseAggregate;
+use sportello_domain::case::erasure::ErasureReason;
+use sportello_domain::case::lifecycle::CaseCommand;
+use sportello_domain::{AccountId, Metadata, NetworkId, PersonId, StreamId};
+use sportello_store::{AppendResult, EventStore};
+use time::OffsetDateTime;
+use uuid::Uuid;
+
+/// The account the retention rule acts as (no person signs its erasures).
+pub const RETENTION_ACCOUNT: AccountId = AccountId(Uuid::nil());
+
+/// Erase `person` of `network`; the append, or `None` if the case was
+/// already erased (its key is shredded again all the same). `by`: the
+/// account asking, `None` for the retention rule.
+pub async fn erase(
+    store: &EventStore,
+    network: NetworkId,
+    person: PersonId,
+    reason: ErasureReason,
+    by: Option<(AccountId, sportello_domain::OrganizationId)>,
+    now: OffsetDateTime,
+) -> Result<Option<AppendResult>, ApiError> {
+    let (case, version) = load::<CaseAggregate>(store, network, StreamId(person.0)).await?;
+    let case = case.ok_or(ApiError::NotFound)?;
+    store.keyring().shred(store.pool(), network, person).await?;
+    if case.erased {
+        return Ok(None);
+    }
+    let (account, org) = by.unwrap_or((RETENTION_ACCOUNT, case.desk));
+    let done = execute_all::<CaseAggregate>(
+        store,
+        network,
+        StreamId(person.0),
+        Expect::Latest,
+        vec![CaseCommand::Erase(reason)],
+        Metadata::for_command(account, org, now),
+        None,
+        Some((Some(case), version)),
+    )
+    .await?;
+    metrics::counter!("sportello_erasures_total", "reason" => reason.as_str()).increment(1);
+    tracing::info!(network = %network, person = %person, reason = reason.as_str(), "person erased");
+    Ok(Some(done.result))
+}
+
+/// What a retention run did.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct RetentionReport {
+    /// People erased (network, person), oldest closing first.
+    pub erased: Vec<(NetworkId, PersonId)>,
+    /// People due whose erasure failed (and will be tried again next run).
+    pub failed: usize,
+}
+
+/// The people of every network whose case was closed before `cutoff` and
+/// who are not erased yet, oldest closing first.
+pub async fn due(
+    pool: &sqlx::PgPool,
+    cutoff: OffsetDateTime,
+) -> Result<Vec<(NetworkId, PersonId)>, sqlx::Error> {
+    let rows: Vec<(Uuid, Uuid)> = sqlx::query_as(
+        "SELECT c.network_id, c.person_id FROM cases c
+           LEFT JOIN person_keys k ON k.person_id = c.person_id
+          WHERE c.status = 'closed' AND c.closed_at < $1 AND k.shredded_at IS NULL
+          ORDER BY c.closed_at",
+    )
+    .bind(cutoff)
+    .fetch_all(pool)
+    .await?;
+    Ok(rows
+        .into_iter()
+        .map(|(n, p)| (NetworkId(n), PersonId(p)))
+        .collect())
+}
+
+/// Erase everyone whose case has been closed for `years` at `now`.
+pub async fn retain(
+    store: &EventStore,
+    years: u32,
+    now: OffsetDateTime,
+) -> Result<RetentionReport, ApiError> {
+    let cutoff = now
+        .replace_year(now.year() - years as i32)
+        .unwrap_or_else(|_| now - time::Duration::days(365 * i64::from(years) + 1));
+    let mut report = RetentionReport::default();
+    for (network, person) in due(store.pool(), cutoff).await? {
+        match erase(store, network, person, ErasureReason::Retention, None, now).await {
+            Ok(_) => report.erased.push((network, person)),
+            Err(e) => {
+                report.failed += 1;
+                tracing::warn!(network = %network, person = %person, error = %e, "retention: erasure failed");
+            }
+        }
+    }
+    tracing::info!(
+        years,
+        erased = report.erased.len(),
+        failed = report.failed,
+        "retention rule run"
+    );
+    Ok(report)
+}
+
+/// How often the retention rule runs in a server with workers.
+pub const RETENTION_EVERY: std::time::Duration = std::time::Duration::from_secs(3600);
+
+/// Run the retention rule now and then every [`RETENTION_EVERY`], until
+/// cancelled. Several servers may run it: an erasure already done is not
+/// done again.
+pub async fn run_retention(
+    store: EventStore,
+    years: u32,
+    cancel: tokio_util::sync::CancellationToken,
+) {
+    let mut every = tokio::time::interval(RETENTION_EVERY);
+    while cancel.run_until_cancelled(every.tick()).await.is_some() {
+        if let Err(e) = retain(&store, years, OffsetDateTime::now_utc()).await {
+            tracing::warn!(error = %e, "retention rule run failed");
+        }
+    }
+}
