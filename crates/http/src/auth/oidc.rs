@@ -65,11 +65,14 @@ type Client = CoreClient<
     EndpointMaybeSet,
 >;
 
+/// Metadata as fetched, and when.
+type Fetched = (Instant, Arc<CoreProviderMetadata>);
+
 /// The provider's discovery document and keys, fetched on first use and
 /// kept for [`DISCOVERY_TTL`], and the HTTP client to reach it.
 #[derive(Clone, Default)]
 pub struct Discovery {
-    cached: Arc<Mutex<Option<(Instant, Arc<CoreProviderMetadata>)>>>,
+    cached: Arc<Mutex<Option<Fetched>>>,
     http: Arc<OnceLock<openidconnect::reqwest::Client>>,
 }
 
