@@ -214,6 +214,13 @@ async fn an_unknown_or_disabled_subject_is_refused() {
     provider.next_subject("sub-disabled");
     let callback = to_provider_and_back(&server, &mut browser).await;
     assert_refused(&mut browser, &callback).await;
+    let recorded: Option<uuid::Uuid> = sqlx::query_scalar(
+        "SELECT account_id FROM auth_events WHERE kind = 'oidc_refused' ORDER BY id DESC LIMIT 1",
+    )
+    .fetch_one(&server.db.pool)
+    .await
+    .unwrap();
+    assert_eq!(recorded, Some(account.0), "the refusal names the account");
 
     // The same subject at another issuer is another identity.
     sqlx::query(

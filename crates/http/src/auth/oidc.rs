@@ -212,6 +212,7 @@ enum Refusal {
     NoIdToken,
     IdToken(&'static str),
     UnknownSubject,
+    Disabled,
 }
 
 impl Refusal {
@@ -228,6 +229,7 @@ impl Refusal {
             Refusal::NoIdToken => "no_id_token",
             Refusal::IdToken(kind) => kind,
             Refusal::UnknownSubject => "unknown_subject",
+            Refusal::Disabled => "account_disabled",
         }
     }
 }
@@ -346,9 +348,9 @@ pub async fn callback(
         Ok(c) => c,
         Err(e) => return refuse(&state, Refusal::IdToken(claims_failure(&e)), None).await,
     };
-    let account: Option<(Uuid, Uuid)> = match sqlx::query_as(
-        "SELECT account_id, network_id FROM accounts
-          WHERE oidc_issuer = $1 AND oidc_subject = $2 AND disabled_at IS NULL",
+    let account: Option<(Uuid, Uuid, bool)> = match sqlx::query_as(
+        "SELECT account_id, network_id, disabled_at IS NOT NULL FROM accounts
+          WHERE oidc_issuer = $1 AND oidc_subject = $2",
     )
     .bind(claims.issuer().as_str())
     .bind(claims.subject().as_str())
@@ -358,8 +360,10 @@ pub async fn callback(
         Ok(a) => a,
         Err(e) => return ApiError::from(e).into_response(),
     };
-    let Some((account, network)) = account else {
-        return refuse(&state, Refusal::UnknownSubject, None).await;
+    let (account, network) = match account {
+        None => return refuse(&state, Refusal::UnknownSubject, None).await,
+        Some((a, n, true)) => return refuse(&state, Refusal::Disabled, Some((a, n))).await,
+        Some((a, n, false)) => (a, n),
     };
     record(pool, AuthEvent::OidcSucceeded, Some(account), Some(network)).await;
     home_from_cross_site(signed_in(pool, account).await)
