@@ -43,6 +43,8 @@ pub fn router(state: AppState) -> Router {
         .route("/", get(auth::login::home))
         .route("/login", get(auth::login::form).post(auth::login::submit))
         .route("/logout", post(auth::login::logout))
+        .route("/auth/oidc/login", get(auth::oidc::login))
+        .route("/auth/oidc/callback", get(auth::oidc::callback))
         .nest("/api/v1", api::router())
         .merge(openapi::router())
         .layer(DefaultBodyLimit::max(MAX_BODY))
@@ -155,6 +157,7 @@ pub async fn launch(
         projections,
         metrics: metrics_handle(),
         tokens: Default::default(),
+        oidc: Default::default(),
     };
     let addr = listener.local_addr()?;
     tracing::info!(%addr, "serving");

@@ -27,6 +27,9 @@ pub struct AppState {
     pub tokens: crate::auth::TokenCache,
     /// Rate limits (sign-in attempts, API requests).
     pub limits: crate::hardening::Limits,
+    /// The OpenID Connect provider's discovery document and keys, once
+    /// fetched.
+    pub oidc: crate::auth::oidc::Discovery,
 }
 
 impl AppState {

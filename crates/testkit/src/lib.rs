@@ -2,10 +2,13 @@
 //! a fresh PostgreSQL database per test on the machine's server, a
 //! JetStream stream name and subject prefix of its own, and private
 //! `nats-server` processes for tests that stop or kill the bus (the shared
-//! services are never touched).
+//! services are never touched), and a small OpenID Connect provider
+//! ([`oidc`]).
 //!
 //! Settings come from `DATABASE_URL` (a server URL; the database name is
 //! replaced) and `NATS_URL`, with the local defaults.
+
+pub mod oidc;
 
 use sportello_store::bus::BusConfig;
 use sqlx::PgPool;

@@ -8,6 +8,7 @@
 
 pub mod accounts;
 pub mod login;
+pub mod oidc;
 pub mod password;
 pub mod record;
 pub mod session;

@@ -24,6 +24,12 @@ pub struct Server {
 
 impl Server {
     pub async fn start() -> Server {
+        Self::start_with(|_, _| {}).await
+    }
+
+    /// A server whose settings `tweak` changes first, given the server's
+    /// base URL (e.g. to configure OpenID Connect and its redirect URL).
+    pub async fn start_with(tweak: impl FnOnce(&mut Settings, &str)) -> Server {
         // TEST_LOG=1 shows the server's logs.
         if std::env::var_os("TEST_LOG").is_some() {
             let _ = tracing_subscriber::fmt()
@@ -33,7 +39,7 @@ impl Server {
         }
         let db = TestDb::new().await;
         let bus = unique_bus();
-        let settings = Settings {
+        let mut settings = Settings {
             database_url: db.url.clone(),
             nats_url: nats_url(),
             stream_name: bus.stream_name,
@@ -44,6 +50,7 @@ impl Server {
         };
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let base = format!("http://{}", listener.local_addr().unwrap());
+        tweak(&mut settings, &base);
         let (tx, rx) = oneshot::channel::<()>();
         let task = tokio::spawn(launch(settings.clone(), listener, async move {
             let _ = rx.await;
