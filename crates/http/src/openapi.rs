@@ -1,14 +1,10 @@
 //! The OpenAPI 3.1 document, generated from the handlers' annotations
-//! (`#[utoipa::path]`) and the request/response types, served at
+//! (`#[utoipa::path]`) and the request/response types as the routes are
+//! registered ([`crate::api::routes`]), served at
 //! `/api/v1/openapi.json`, with an interactive page at `/api/docs` whose
 //! assets are vendored (it works offline, no CDN).
 
-use crate::api::{
-    accounts, activity, audit, card, case, consents, inbox, matches, organizations, persons,
-    referrals, reports, subject,
-};
 use crate::error::FieldError;
-use crate::ops;
 use axum::Router;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
@@ -24,41 +20,6 @@ use utoipa_swagger_ui::SwaggerUi;
                        coordination team. Errors are RFC 9457 problems; writes answer the \
                        stream version as ETag and the global log position; reads accept \
                        ?min_position= to read their writes."
-    ),
-    paths(
-        ops::healthz,
-        ops::readyz,
-        ops::metrics,
-        persons::take_in_charge,
-        persons::search,
-        persons::history,
-        card::get,
-        case::record_visit,
-        case::record_need,
-        case::resolve_need,
-        case::close,
-        case::reopen,
-        consents::record,
-        consents::withdraw,
-        consents::record_legal_basis,
-        matches::get,
-        referrals::send,
-        referrals::act,
-        inbox::get,
-        organizations::list,
-        organizations::create,
-        organizations::get,
-        organizations::patch,
-        reports::bottlenecks,
-        activity::list,
-        subject::export,
-        subject::erase,
-        accounts::me,
-        accounts::create,
-        accounts::issue,
-        accounts::revoke,
-        audit::reads,
-        audit::sign_ins,
     ),
     components(schemas(FieldError, crate::error::ProblemDoc)),
     modifiers(&BearerAuth),
@@ -87,9 +48,15 @@ impl Modify for BearerAuth {
     }
 }
 
-/// Routes serving the document and the interactive page.
-pub fn router<S: Clone + Send + Sync + 'static>() -> Router<S> {
+/// The whole document: [`ApiDoc`]'s description with the paths of every
+/// route [`crate::api::routes`] serves.
+pub fn document() -> utoipa::openapi::OpenApi {
+    crate::api::routes().split_for_parts().1
+}
+
+/// Routes serving `doc` and the interactive page.
+pub fn router<S: Clone + Send + Sync + 'static>(doc: utoipa::openapi::OpenApi) -> Router<S> {
     SwaggerUi::new("/api/docs")
-        .url("/api/v1/openapi.json", ApiDoc::openapi())
+        .url("/api/v1/openapi.json", doc)
         .into()
 }

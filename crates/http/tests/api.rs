@@ -447,7 +447,7 @@ async fn openapi_document_and_offline_docs_page() {
     assert!(doc["openapi"].as_str().unwrap().starts_with("3.1"));
     for (path, method) in [
         ("/api/v1/persons", "post"),
-        ("/api/v1/persons", "get"),
+        ("/api/v1/persons/search", "post"),
         ("/api/v1/persons/{id}/card", "get"),
         ("/api/v1/persons/{id}/history", "get"),
         ("/api/v1/persons/{id}/visits", "post"),

@@ -1014,7 +1014,15 @@ async fn likely_duplicates_are_shown_not_merged() {
     assert!(dups.contains(&a.as_str()), "{unknown_year}");
     assert!(dups.contains(&second["person_id"].as_str().unwrap()));
     // The search.
-    let found = s.get_ok("/api/v1/persons?q=diallo%201994", &operator).await;
+    // In the body: names never go in a URL.
+    let found = s
+        .post_ok(
+            "/api/v1/persons/search",
+            &operator,
+            &json!({ "q": "diallo 1994" }),
+            200,
+        )
+        .await;
     let ids: Vec<&str> = found["items"]
         .as_array()
         .unwrap()
@@ -1024,9 +1032,27 @@ async fn likely_duplicates_are_shown_not_merged() {
     assert_eq!(ids.len(), 3, "{found}");
     assert!(ids.contains(&a.as_str()));
     assert_eq!(found["items"][0]["identity"]["state"], "open");
-    let by_doc = s.get_ok("/api/v1/persons?q=DM1234567", &operator).await;
+    let by_doc = s
+        .post_ok(
+            "/api/v1/persons/search",
+            &operator,
+            &json!({ "q": "DM1234567" }),
+            200,
+        )
+        .await;
     assert_eq!(by_doc["items"].as_array().unwrap().len(), 2);
-    problem(s.get("/api/v1/persons?q=", &operator).await, 422).await;
+    let empty = json!({ "q": "" });
+    problem(
+        s.post_with("/api/v1/persons/search", &operator, Some(&empty), &[])
+            .await,
+        422,
+    )
+    .await;
+    // The search of old, with the name in the URL, is gone.
+    assert_eq!(
+        s.get("/api/v1/persons?q=diallo", &operator).await.status(),
+        405
+    );
     // No name in clear in the index.
     let raw: Vec<Vec<u8>> = sqlx::query_scalar("SELECT term FROM person_index")
         .fetch_all(&s.db.pool)

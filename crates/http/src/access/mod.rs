@@ -156,6 +156,15 @@ pub fn allow(caller: &Caller, act: Act) -> Result<(), ApiError> {
     }
 }
 
+/// A resource of `owner` (a referral) does not exist for a partner of
+/// another organisation: `404`, so its id is never confirmed to them.
+pub fn hide_from_other_partners(caller: &Caller, owner: OrganizationId) -> Result<(), ApiError> {
+    match partner_scope(caller) {
+        Some(org) if org != owner => Err(ApiError::NotFound),
+        _ => Ok(()),
+    }
+}
+
 /// The organisation a partner account is limited to (`None`: the desk
 /// sees the whole card).
 pub fn partner_scope(caller: &Caller) -> Option<OrganizationId> {

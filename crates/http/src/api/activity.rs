@@ -3,6 +3,7 @@
 //! cursor; honours `?min_position=`.
 
 use super::{ApiQuery, MinPosition, Page};
+use crate::access::{Act, allow};
 use crate::auth::Caller;
 use crate::error::ApiError;
 use crate::state::AppState;
@@ -49,6 +50,7 @@ pub struct ActivityRow {
     responses(
         (status = 200, description = "A page of `items` and a `next_cursor`; a `Sportello-Caught-Up-To` header when `min_position` was not reached in time", body = Object),
         (status = 401, description = "No valid bearer token", body = crate::error::ProblemDoc, content_type = "application/problem+json"),
+        (status = 403, description = "Not a desk account", body = crate::error::ProblemDoc, content_type = "application/problem+json"),
         (status = 422, description = "Invalid query parameters", body = crate::error::ProblemDoc, content_type = "application/problem+json"),
     ),
     security(("bearer" = []))
@@ -58,6 +60,7 @@ pub async fn list(
     caller: Caller,
     ApiQuery(q): ApiQuery<ActivityQuery>,
 ) -> Result<Response, ApiError> {
+    allow(&caller, Act::ReadActivity)?;
     let page = Page::parse(q.cursor.as_deref(), q.limit)?;
     let mut headers = HeaderMap::new();
     MinPosition {

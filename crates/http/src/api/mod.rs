@@ -1,5 +1,5 @@
-//! The `/api/v1` routes, one module per resource, plus the extractors they
-//! share: [`ApiJson`] (JSON bodies whose rejections are problems) and
+//! The `/api/v1` routes ([`routes`]), one module per resource, plus the
+//! extractors they share: [`ApiJson`] (JSON bodies whose rejections are problems) and
 //! [`MinPosition`] (read your writes).
 
 pub mod accounts;
@@ -19,63 +19,56 @@ pub mod subject;
 
 use crate::error::{ApiError, FieldError};
 use crate::state::AppState;
-use axum::Router;
 use axum::extract::rejection::JsonRejection;
 use axum::extract::{FromRequest, Request};
 use axum::http::HeaderMap;
-use axum::routing::{get, post};
 use serde::Deserialize;
 use serde::de::DeserializeOwned;
 use std::time::Duration;
+use utoipa::OpenApi;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
-/// The routes of `/api/v1`.
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route(
-            "/persons",
-            get(persons::search).post(persons::take_in_charge),
-        )
-        .route("/persons/{id}/card", get(card::get))
-        .route("/persons/{id}/history", get(persons::history))
-        .route("/persons/{id}/export", get(subject::export))
-        .route("/persons/{id}/erase", post(subject::erase))
-        .route("/persons/{id}/visits", post(case::record_visit))
-        .route("/persons/{id}/needs", post(case::record_need))
-        .route(
-            "/persons/{id}/needs/{nid}/resolve",
-            post(case::resolve_need),
-        )
-        .route("/persons/{id}/needs/{nid}/matches", get(matches::get))
-        .route("/persons/{id}/consents", post(consents::record))
-        .route(
-            "/persons/{id}/consents/{cid}/withdraw",
-            post(consents::withdraw),
-        )
-        .route(
-            "/persons/{id}/legal-bases",
-            post(consents::record_legal_basis),
-        )
-        .route("/persons/{id}/close", post(case::close))
-        .route("/persons/{id}/reopen", post(case::reopen))
-        .route("/referrals", post(referrals::send))
-        .route("/referrals/{id}/{action}", post(referrals::act))
-        .route(
-            "/organizations",
-            get(organizations::list).post(organizations::create),
-        )
-        .route(
-            "/organizations/{id}",
-            get(organizations::get).patch(organizations::patch),
-        )
-        .route("/organizations/{id}/inbox", get(inbox::get))
-        .route("/reports/bottlenecks", get(reports::bottlenecks))
-        .route("/activity", get(activity::list))
-        .route("/me", get(accounts::me))
-        .route("/accounts", post(accounts::create))
-        .route("/accounts/{id}/tokens", post(accounts::issue))
-        .route("/tokens/{id}/revoke", post(accounts::revoke))
-        .route("/audit/reads", get(audit::reads))
-        .route("/audit/sign-ins", get(audit::sign_ins))
+/// Every route of the API and the operations endpoints, each registered
+/// with its OpenAPI description (`#[utoipa::path]`): the router and the
+/// document come from this one list, so no route goes undocumented, and
+/// the authorization matrix test (`tests/matrix.rs`) enumerates exactly
+/// the routes served. Routes are added here and nowhere else (the sign-in
+/// pages, which are not API, are in [`crate::launch::router`]).
+pub fn routes() -> OpenApiRouter<AppState> {
+    use crate::ops;
+    OpenApiRouter::with_openapi(crate::openapi::ApiDoc::openapi())
+        .routes(routes!(ops::healthz))
+        .routes(routes!(ops::readyz))
+        .routes(routes!(ops::metrics))
+        .routes(routes!(persons::take_in_charge))
+        .routes(routes!(persons::search))
+        .routes(routes!(card::get))
+        .routes(routes!(persons::history))
+        .routes(routes!(subject::export))
+        .routes(routes!(subject::erase))
+        .routes(routes!(case::record_visit))
+        .routes(routes!(case::record_need))
+        .routes(routes!(case::resolve_need))
+        .routes(routes!(matches::get))
+        .routes(routes!(consents::record))
+        .routes(routes!(consents::withdraw))
+        .routes(routes!(consents::record_legal_basis))
+        .routes(routes!(case::close))
+        .routes(routes!(case::reopen))
+        .routes(routes!(referrals::send))
+        .routes(routes!(referrals::act))
+        .routes(routes!(organizations::list, organizations::create))
+        .routes(routes!(organizations::get, organizations::patch))
+        .routes(routes!(inbox::get))
+        .routes(routes!(reports::bottlenecks))
+        .routes(routes!(activity::list))
+        .routes(routes!(accounts::me))
+        .routes(routes!(accounts::create))
+        .routes(routes!(accounts::issue))
+        .routes(routes!(accounts::revoke))
+        .routes(routes!(audit::reads))
+        .routes(routes!(audit::sign_ins))
 }
 
 /// A JSON body; a malformed one answers a 400/422 problem naming the

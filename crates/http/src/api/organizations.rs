@@ -424,6 +424,7 @@ pub async fn list(
     caller: Caller,
     ApiQuery(q): ApiQuery<ListQuery>,
 ) -> Result<Response, ApiError> {
+    allow(&caller, Act::ReadDirectory)?;
     let page = Page::parse(q.cursor.as_deref(), q.limit)?;
     if let Some(s) = &q.status
         && !OnboardingStatus::ALL.iter().any(|x| x.as_str() == s)
@@ -462,6 +463,7 @@ pub async fn get(
     Path(id): Path<String>,
     ApiQuery(q): ApiQuery<MinPosition>,
 ) -> Result<Response, ApiError> {
+    allow(&caller, Act::ReadDirectory)?;
     let id = path_id(&id)?;
     let mut headers = HeaderMap::new();
     q.wait(&state, "organizations", &mut headers).await?;

@@ -5,7 +5,7 @@
 
 use super::consents::{check_scope, today};
 use super::intake::TakeInCharge;
-use super::{ApiJson, ApiQuery, Written, idempotency, path_id};
+use super::{ApiJson, Written, idempotency, path_id};
 use crate::access::{Act, allow};
 use crate::auth::Caller;
 use crate::command::prepare_all;
@@ -179,10 +179,11 @@ pub struct TakenInCharge {
     pub duplicates: Vec<DuplicateCandidate>,
 }
 
-/// Query of the search.
-#[derive(Debug, serde::Deserialize, utoipa::IntoParams)]
-#[into_params(parameter_in = Query)]
-pub struct SearchQuery {
+/// Body of the search: in the body, never in the URL (names and document
+/// numbers would end up in proxies' and browsers' logs and histories).
+#[derive(Debug, serde::Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SearchIn {
     /// Name words, a birth year, a document number (any order).
     pub q: String,
 }
@@ -204,8 +205,8 @@ pub struct FoundPerson {
 }
 
 /// Search people by name words, birth year or document number.
-#[utoipa::path(get, path = "/api/v1/persons", tag = "persons",
-    params(SearchQuery),
+#[utoipa::path(post, path = "/api/v1/persons/search", tag = "persons",
+    request_body = SearchIn,
     responses(
         (status = 200, description = "`items`: people found, best first (at most 20)", body = Object),
         (status = 403, description = "Not a desk account", body = crate::error::ProblemDoc, content_type = "application/problem+json"),
@@ -216,7 +217,7 @@ pub struct FoundPerson {
 pub async fn search(
     State(state): State<AppState>,
     caller: Caller,
-    ApiQuery(q): ApiQuery<SearchQuery>,
+    ApiJson(q, _): ApiJson<SearchIn>,
 ) -> Result<Response, ApiError> {
     allow(&caller, Act::DeskWork)?;
     let terms = search::query_terms(&q.q);

@@ -8,7 +8,7 @@
 
 use super::intake::Problems;
 use super::{ApiJson, OptionalJson, Written, idempotency, if_match, path_id};
-use crate::access::{Act, allow};
+use crate::access::{self, Act, allow};
 use crate::auth::Caller;
 use crate::command::{Expect, execute, execute_all, load, prepare};
 use crate::error::{ApiError, FieldError};
@@ -383,6 +383,7 @@ pub async fn act(
     let (current, version) =
         load::<ReferralAggregate>(&state.store, caller.network_id, StreamId(id.0)).await?;
     let current = current.ok_or(ApiError::NotFound)?;
+    access::hide_from_other_partners(&caller, current.organization)?;
     match action {
         ReferralAction::Cancel | ReferralAction::Redirect => allow(&caller, Act::DeskWork)?,
         _ => allow(&caller, Act::WorkReferral(current.organization))?,

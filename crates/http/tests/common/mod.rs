@@ -249,7 +249,27 @@ pub async fn provider(
     kind: &str,
     needs: &[&str],
 ) -> (String, String) {
-    let body = json!({
+    let body = provider_body(name, kind, needs);
+    let w = s.post_ok("/api/v1/organizations", token, &body, 201).await;
+    let id = w["id"].as_str().unwrap().to_owned();
+    let org = s
+        .get_ok(
+            &format!("/api/v1/organizations/{id}?min_position={}", w["position"]),
+            token,
+        )
+        .await;
+    assert_eq!(org["status"], "active");
+    let service = org["services"][0]["service_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    (id, service)
+}
+
+/// The body registering an active provider with one service answering
+/// `needs` and an agreement showing names, birth date, languages, needs.
+pub fn provider_body(name: &str, kind: &str, needs: &[&str]) -> Value {
+    json!({
         "name": name,
         "kind": kind,
         "ownership": if kind == "patronato" { "private" } else { "public" },
@@ -277,19 +297,5 @@ pub async fn provider(
             "first_contact_within": 5,
             "visible_fields": ["names", "birth_date", "languages", "needs"]
         }
-    });
-    let w = s.post_ok("/api/v1/organizations", token, &body, 201).await;
-    let id = w["id"].as_str().unwrap().to_owned();
-    let org = s
-        .get_ok(
-            &format!("/api/v1/organizations/{id}?min_position={}", w["position"]),
-            token,
-        )
-        .await;
-    assert_eq!(org["status"], "active");
-    let service = org["services"][0]["service_id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
-    (id, service)
+    })
 }
