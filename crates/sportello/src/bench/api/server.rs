@@ -99,6 +99,8 @@ impl Server {
                 DB_MAX_CONNECTIONS.to_string(),
             )
             .env("SPORTELLO_RUN_WORKERS", l.workers.to_string())
+            // The benchmark measures the server, not its per-account limit.
+            .env("SPORTELLO_API_REQUESTS_PER_SECOND", "0")
             .env("RUST_LOG", "warn")
             .env_remove("SPORTELLO_LOG_FORMAT")
             .stdin(Stdio::null())
