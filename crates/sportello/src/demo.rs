@@ -624,14 +624,22 @@ pub async fn run(settings: &Settings, credentials: Option<&Path>) -> anyhow::Res
 
     if let Some(path) = credentials {
         let mut out = Vec::new();
-        for a in accounts() {
+        for (i, a) in accounts().into_iter().enumerate() {
             let token = issue_token(&pool, AccountId(a.id), time::Duration::days(30)).await?;
+            // A login for the sign-in page too, with a fresh random
+            // password each time the credentials are written.
+            let login = format!("demo.{}.{i}", a.role.replace('_', "-"));
+            let password = sportello_http::auth::token::secret("");
+            sportello_http::auth::accounts::set_login(&pool, AccountId(a.id), &login, &password)
+                .await?;
             out.push(json!({
                 "role": a.role,
                 "account_id": a.id,
                 "organization_id": a.organization,
                 "organization": a.organization_name,
                 "token": token,
+                "login": login,
+                "password": password,
             }));
         }
         let out = json!({
