@@ -86,15 +86,21 @@ pub async fn due(
         .collect())
 }
 
+/// The moment `years` before `now` (29 February falls back a day).
+pub fn cutoff(now: OffsetDateTime, years: u32) -> OffsetDateTime {
+    let year = now.year() - i32::try_from(years).unwrap_or(i32::MAX / 2);
+    now.replace_year(year)
+        .or_else(|_| (now - time::Duration::days(1)).replace_year(year))
+        .unwrap_or(OffsetDateTime::UNIX_EPOCH)
+}
+
 /// Erase everyone whose case has been closed for `years` at `now`.
 pub async fn retain(
     store: &EventStore,
     years: u32,
     now: OffsetDateTime,
 ) -> Result<RetentionReport, ApiError> {
-    let cutoff = now
-        .replace_year(now.year() - years as i32)
-        .unwrap_or_else(|_| now - time::Duration::days(365 * i64::from(years) + 1));
+    let cutoff = cutoff(now, years);
     let mut report = RetentionReport::default();
     for (network, person) in due(store.pool(), cutoff).await? {
         match erase(store, network, person, ErasureReason::Retention, None, now).await {
@@ -130,5 +136,24 @@ pub async fn run_retention(
         if let Err(e) = retain(&store, years, OffsetDateTime::now_utc()).await {
             tracing::warn!(error = %e, "retention rule run failed");
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use time::macros::datetime;
+
+    #[test]
+    fn the_cutoff_is_the_same_moment_years_before() {
+        assert_eq!(
+            cutoff(datetime!(2036-05-10 09:30 UTC), 10),
+            datetime!(2026-05-10 09:30 UTC)
+        );
+        // No 29 February that year: the day before.
+        assert_eq!(
+            cutoff(datetime!(2028-02-29 12:00 UTC), 1),
+            datetime!(2027-02-28 12:00 UTC)
+        );
     }
 }

@@ -50,6 +50,13 @@ enum Command {
         #[arg(long, default_value = "schemas")]
         write: PathBuf,
     },
+    /// Erase now everyone whose case has been closed longer than the
+    /// retention period (the server also does it hourly), and say whom.
+    Retention {
+        /// Only list who is due; erase nobody.
+        #[arg(long)]
+        dry_run: bool,
+    },
     /// Benchmarks.
     Bench {
         #[command(subcommand)]
@@ -132,7 +139,46 @@ async fn main() -> anyhow::Result<()> {
             println!("rebuilt {projection} from {n} events");
             Ok(())
         }
+        Command::Retention { dry_run } => retention(&settings, dry_run).await,
         Command::Bench { which } => bench::run(&settings, which).await,
         Command::Schemas { .. } => unreachable!("handled before loading settings"),
     }
+}
+
+/// `sportello retention`: the retention rule, run once; prints the ids of
+/// the people erased (or due), never anything personal.
+async fn retention(settings: &sportello_http::Settings, dry_run: bool) -> anyhow::Result<()> {
+    let years = settings.retention_years;
+    anyhow::ensure!(years > 0, "retention_years is 0: the retention rule is off");
+    let pool = sportello_store::db::connect(&settings.database_url, 2).await?;
+    sportello_store::db::migrate(&pool).await?;
+    let now = time::OffsetDateTime::now_utc();
+    if dry_run {
+        let due = sportello_http::erasure::due(&pool, sportello_http::erasure::cutoff(now, years))
+            .await?;
+        for (network, person) in &due {
+            println!("due: network {network} person {person}");
+        }
+        println!(
+            "{} people due for erasure (cases closed over {years} years)",
+            due.len()
+        );
+        return Ok(());
+    }
+    let keyring = sportello_store::Keyring::new(settings.master_key.clone().context("master key")?);
+    keyring.verify_master_key(&pool).await?;
+    let store = sportello_store::EventStore::new(pool, keyring);
+    let report = sportello_http::erasure::retain(&store, years, now)
+        .await
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
+    for (network, person) in &report.erased {
+        println!("erased: network {network} person {person}");
+    }
+    println!(
+        "{} people erased, {} failed (cases closed over {years} years)",
+        report.erased.len(),
+        report.failed
+    );
+    anyhow::ensure!(report.failed == 0, "some erasures failed; see the log");
+    Ok(())
 }
