@@ -214,12 +214,15 @@ impl Marks {
     }
 }
 
+/// Whether partner `n`, allowed these fields, must receive a marker.
+type ShownTo = Box<dyn Fn(usize, &BTreeSet<CardField>) -> bool>;
+
 /// Something personal (or an id) the partner must receive exactly when
 /// `shown_to` says so.
 struct Marker {
     text: String,
     what: String,
-    shown_to: Box<dyn Fn(usize, &BTreeSet<CardField>) -> bool>,
+    shown_to: ShownTo,
 }
 
 /// What was written about a person.
