@@ -7,6 +7,9 @@
 use crate::error::ApiError;
 use sportello_domain::OrganizationId;
 
+#[cfg(test)]
+mod tests;
+
 /// The agreement in force of an organisation, from the directory.
 pub async fn agreement_of(
     state: &crate::state::AppState,
