@@ -199,14 +199,14 @@ async fn three_needs_through_the_network() {
         .post_ok("/api/v1/referrals", &operator, &json!({ "person_id": pid, "need_id": n_job, "organization_id": cpi, "service_id": cpi_service }), 201)
         .await;
     let rj = r_job["referral_id"].as_str().unwrap().to_owned();
-    // Another provider may not act on it; the desk may not decline it.
+    // To another provider it does not exist; the desk may not decline it.
     act(
         &s,
         &asl_staff,
         &rj,
         "decline",
         Some(json!({ "reason": "no_capacity" })),
-        403,
+        404,
     )
     .await;
     act(
