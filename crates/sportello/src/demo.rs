@@ -520,7 +520,11 @@ fn accounts() -> Vec<DemoAccount> {
         desk(role::DESK_OPERATOR, DEMO_OPERATOR, "Demo desk operator"),
         desk(role::COORDINATOR, DEMO_COORDINATOR, "Demo coordinator"),
         desk(role::ADMIN, DEMO_ADMIN, "Demo administrator"),
-        desk(role::DESK_SUPERVISOR, DEMO_SUPERVISOR, "Demo desk supervisor"),
+        desk(
+            role::DESK_SUPERVISOR,
+            DEMO_SUPERVISOR,
+            "Demo desk supervisor",
+        ),
     ];
     all.extend(PROVIDERS.iter().map(|p| DemoAccount {
         role: role::PARTNER,

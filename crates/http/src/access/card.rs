@@ -79,10 +79,8 @@ pub fn filter_card(
     }
     card.timeline
         .retain(|t| t.stream_kind != "referral" || mine.contains(&t.stream_id));
-    card.consents
-        .retain(|c| c.terms.organizations.covers(org));
-    card.legal_bases
-        .retain(|b| b.basis.organization_id == org);
+    card.consents.retain(|c| c.terms.organizations.covers(org));
+    card.legal_bases.retain(|b| b.basis.organization_id == org);
     for b in &mut card.legal_bases {
         b.reason = b.reason.as_ref().map(|_| Sealed::Hidden);
     }
