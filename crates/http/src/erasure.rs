@@ -66,15 +66,19 @@ pub struct RetentionReport {
 }
 
 /// The people of every network whose case was closed before `cutoff` and
-/// who are not erased yet, oldest closing first.
+/// whose erasure is not recorded yet, oldest closing first. A person whose
+/// key is shredded but whose case has no `PersonErased` (a run that failed
+/// between the two) is still due, so the next run finishes the job.
 pub async fn due(
     pool: &sqlx::PgPool,
     cutoff: OffsetDateTime,
 ) -> Result<Vec<(NetworkId, PersonId)>, sqlx::Error> {
     let rows: Vec<(Uuid, Uuid)> = sqlx::query_as(
         "SELECT c.network_id, c.person_id FROM cases c
-           LEFT JOIN person_keys k ON k.person_id = c.person_id
-          WHERE c.status = 'closed' AND c.closed_at < $1 AND k.shredded_at IS NULL
+          WHERE c.status = 'closed' AND c.closed_at < $1
+            AND NOT EXISTS (SELECT 1 FROM events e
+                             WHERE e.stream_id = c.person_id
+                               AND e.event_type = 'PersonErased')
           ORDER BY c.closed_at",
     )
     .bind(cutoff)
@@ -104,7 +108,9 @@ pub async fn retain(
     let mut report = RetentionReport::default();
     for (network, person) in due(store.pool(), cutoff).await? {
         match erase(store, network, person, ErasureReason::Retention, None, now).await {
-            Ok(_) => report.erased.push((network, person)),
+            Ok(Some(_)) => report.erased.push((network, person)),
+            // Erased meanwhile by another run: not this run's doing.
+            Ok(None) => {}
             Err(e) => {
                 report.failed += 1;
                 tracing::warn!(network = %network, person = %person, error = %e, "retention: erasure failed");

@@ -6,7 +6,6 @@
 use serde_json::{Value, json};
 use sportello_domain::{AccountId, NetworkId, OrganizationId, PersonId};
 use sportello_store::Keyring;
-use sportello_testkit::nats_url;
 use std::time::{Duration, Instant};
 
 mod common;
@@ -218,31 +217,6 @@ async fn networks_never_see_each_other_over_http() {
     s.stop().await;
 }
 
-/// Every text rendering of every row of every table, concatenated.
-async fn all_table_text(pool: &sqlx::PgPool) -> String {
-    let tables: Vec<String> = sqlx::query_scalar(
-        "SELECT table_name::text FROM information_schema.tables
-          WHERE table_schema = 'public' AND table_type = 'BASE TABLE'",
-    )
-    .fetch_all(pool)
-    .await
-    .unwrap();
-    let mut out = String::new();
-    for t in tables {
-        let rows: Vec<String> =
-            sqlx::query_scalar(sqlx::AssertSqlSafe(format!("SELECT t::text FROM {t} t")))
-                .fetch_all(pool)
-                .await
-                .unwrap();
-        out.extend(rows);
-    }
-    out
-}
-
-fn hex(s: &str) -> String {
-    s.bytes().map(|b| format!("{b:02x}")).collect()
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn after_crypto_shredding_no_personal_value_is_found_anywhere() {
     let s = Server::start().await;
@@ -277,18 +251,7 @@ async fn after_crypto_shredding_no_personal_value_is_found_anywhere() {
         "the check can see the values: {before}"
     );
     // Wait until the relay has published it.
-    let client = async_nats::connect(nats_url()).await.unwrap();
-    let js = async_nats::jetstream::new(client);
-    let deadline = Instant::now() + Duration::from_secs(20);
-    let mut stream = loop {
-        if let Ok(mut st) = js.get_stream(&s.settings.stream_name).await
-            && st.info().await.unwrap().state.messages >= 1
-        {
-            break st;
-        }
-        assert!(Instant::now() < deadline, "relay did not publish");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    };
+    let mut stream = relayed(&s, 1).await;
     let _ = pos;
 
     let keyring = Keyring::new(s.settings.master_key.clone().unwrap());
@@ -310,18 +273,7 @@ async fn after_crypto_shredding_no_personal_value_is_found_anywhere() {
     for n in &needles {
         assert!(!tables.contains(n.as_str()), "found {n:?} in a table");
     }
-    let n = stream.info().await.unwrap().state.messages;
-    for seq in 1..=n {
-        let msg = stream.get_raw_message(seq).await.unwrap();
-        let mut raw = msg.subject.as_bytes().to_vec();
-        for (k, v) in msg.headers.iter() {
-            raw.extend_from_slice(k.to_string().as_bytes());
-            for v in v {
-                raw.extend_from_slice(v.as_str().as_bytes());
-            }
-        }
-        raw.extend_from_slice(&msg.payload);
-        let raw = String::from_utf8_lossy(&raw);
+    for raw in raw_messages(&mut stream).await {
         for n in &needles {
             assert!(!raw.contains(n.as_str()), "found {n:?} on the bus");
         }

@@ -299,3 +299,66 @@ pub fn provider_body(name: &str, kind: &str, needs: &[&str]) -> Value {
         }
     })
 }
+
+/// Every text rendering of every row of every table (read models,
+/// idempotency, audit, person index and all), concatenated.
+pub async fn all_table_text(pool: &sqlx::PgPool) -> String {
+    let tables: Vec<String> = sqlx::query_scalar(
+        "SELECT table_name::text FROM information_schema.tables
+          WHERE table_schema = 'public' AND table_type = 'BASE TABLE'",
+    )
+    .fetch_all(pool)
+    .await
+    .unwrap();
+    let mut out = String::new();
+    for t in tables {
+        let rows: Vec<String> =
+            sqlx::query_scalar(sqlx::AssertSqlSafe(format!("SELECT t::text FROM {t} t")))
+                .fetch_all(pool)
+                .await
+                .unwrap();
+        out.extend(rows);
+    }
+    out
+}
+
+/// `s`'s bytes in lower-case hex (as PostgreSQL renders a `bytea`).
+pub fn hex(s: &str) -> String {
+    s.bytes().map(|b| format!("{b:02x}")).collect()
+}
+
+/// The server's JetStream stream, once it holds at least `messages`.
+pub async fn relayed(s: &Server, messages: u64) -> async_nats::jetstream::stream::Stream {
+    let client = async_nats::connect(nats_url()).await.unwrap();
+    let js = async_nats::jetstream::new(client);
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        if let Ok(mut st) = js.get_stream(&s.settings.stream_name).await
+            && st.info().await.unwrap().state.messages >= messages
+        {
+            return st;
+        }
+        assert!(Instant::now() < deadline, "relay did not publish");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// Every message of `stream`, raw: subject, headers (names and values)
+/// and payload, as text (lossy), one string per message.
+pub async fn raw_messages(stream: &mut async_nats::jetstream::stream::Stream) -> Vec<String> {
+    let n = stream.info().await.unwrap().state.messages;
+    let mut out = Vec::with_capacity(n as usize);
+    for seq in 1..=n {
+        let msg = stream.get_raw_message(seq).await.unwrap();
+        let mut raw = msg.subject.as_bytes().to_vec();
+        for (k, v) in msg.headers.iter() {
+            raw.extend_from_slice(k.to_string().as_bytes());
+            for v in v {
+                raw.extend_from_slice(v.as_str().as_bytes());
+            }
+        }
+        raw.extend_from_slice(&msg.payload);
+        out.push(String::from_utf8_lossy(&raw).into_owned());
+    }
+    out
+}
