@@ -25,7 +25,10 @@ CREATE UNIQUE INDEX accounts_oidc_key ON accounts (oidc_issuer, oidc_subject);
 -- Tokens get an id (to list and revoke them without their secret) and a label.
 ALTER TABLE api_tokens
     ADD COLUMN token_id  uuid NOT NULL DEFAULT gen_random_uuid(),
-    ADD COLUMN label     text NOT NULL DEFAULT '';
+    ADD COLUMN label     text NOT NULL DEFAULT '',
+    -- The administrator who issued it (NULL: issued by the installation's
+    -- tooling, e.g. the demo loader).
+    ADD COLUMN issued_by uuid;
 CREATE UNIQUE INDEX api_tokens_id_key ON api_tokens (token_id);
 
 -- Browser sessions: only the SHA-256 of the cookie's secret is stored.

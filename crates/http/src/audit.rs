@@ -1,5 +1,5 @@
-//! The read audit: every read of a person's card, case history or export
-//! is recorded — who (account, role, organisation), when, whose data, what
+//! The read audit: every read of a person's card, case history or export,
+//! and every person shown in a search's results, is recorded — who (account, role, organisation), when, whose data, what
 //! and for what purpose — in `read_audit`, append-only (the database
 //! refuses updates and deletes). A read that cannot be recorded is not
 //! served. Administrators query it (`GET /api/v1/audit/reads`); a person's
@@ -22,6 +22,8 @@ pub enum Read {
     History,
     /// Everything held about the person, handed to them.
     Export,
+    /// Their names and birth date among the results of a search.
+    Search,
 }
 
 impl Read {
@@ -31,6 +33,7 @@ impl Read {
             Read::Card => "card",
             Read::History => "history",
             Read::Export => "export",
+            Read::Search => "search",
         }
     }
 }
@@ -53,20 +56,34 @@ pub async fn record(
     person: Uuid,
     what: Read,
 ) -> Result<(), ApiError> {
+    record_many(pool, caller, &[person], what).await
+}
+
+/// Record that `caller` read `what` of each of `persons` (one statement).
+pub async fn record_many(
+    pool: &PgPool,
+    caller: &Caller,
+    persons: &[Uuid],
+    what: Read,
+) -> Result<(), ApiError> {
+    if persons.is_empty() {
+        return Ok(());
+    }
     sqlx::query(
         "INSERT INTO read_audit (network_id, account_id, role, organization_id, person_id, what, purpose)
-         VALUES ($1, $2, $3, $4, $5, $6, $7)",
+         SELECT $1, $2, $3, $4, p, $6, $7 FROM unnest($5::uuid[]) AS p",
     )
     .bind(caller.network_id.0)
     .bind(caller.account_id.0)
     .bind(caller.role.as_str())
     .bind(caller.organization_id.0)
-    .bind(person)
+    .bind(persons)
     .bind(what.as_str())
     .bind(purpose(caller.role, what))
     .execute(pool)
     .await?;
-    metrics::counter!("sportello_audited_reads_total", "what" => what.as_str()).increment(1);
+    metrics::counter!("sportello_audited_reads_total", "what" => what.as_str())
+        .increment(persons.len() as u64);
     Ok(())
 }
 
@@ -89,7 +106,7 @@ pub struct ReadRecord {
     pub organization_name: Option<String>,
     /// Whose data.
     pub person_id: Uuid,
-    /// `card`, `history` or `export`.
+    /// `card`, `history`, `export` or `search`.
     pub what: String,
     /// `case_work`, `referral`, `activation` or `subject_access`.
     pub purpose: String,

@@ -9,11 +9,11 @@
 //! The retention rule ([`retain`]) erases every person whose case has
 //! been closed longer than the retention period, and says what it did.
 
-use crate::command::{Expect, execute_all, load};
+use crate::command::{Expect, execute_all, rebuild};
 use crate::error::ApiError;
 use sportello_domain::aggregate::CaseAggregate;
 use sportello_domain::case::erasure::ErasureReason;
-use sportello_domain::case::lifecycle::CaseCommand;
+use sportello_domain::case::lifecycle::{CaseCommand, CaseStatus};
 use sportello_domain::{AccountId, Metadata, NetworkId, PersonId, StreamId};
 use sportello_store::{AppendResult, EventStore};
 use time::OffsetDateTime;
@@ -22,35 +22,76 @@ use uuid::Uuid;
 /// The account the retention rule acts as (no person signs its erasures).
 pub const RETENTION_ACCOUNT: AccountId = AccountId(Uuid::nil());
 
+/// Why a person is erased.
+#[derive(Clone, Copy, Debug)]
+pub enum Why {
+    /// They asked; the account (and its organisation) that carries it out.
+    Request(AccountId, sportello_domain::OrganizationId),
+    /// The retention rule: the case must be closed, last closed before
+    /// `cutoff` — checked on the case's own events, not on a read model
+    /// that may lag behind a reopening.
+    Retention {
+        /// Closed before this moment.
+        cutoff: OffsetDateTime,
+    },
+}
+
 /// Erase `person` of `network`; the append, or `None` if the case was
-/// already erased (its key is shredded again all the same). `by`: the
-/// account asking, `None` for the retention rule.
+/// already erased (its key is shredded again all the same) or — for the
+/// retention rule — is not due after all.
 pub async fn erase(
     store: &EventStore,
     network: NetworkId,
     person: PersonId,
-    reason: ErasureReason,
-    by: Option<(AccountId, sportello_domain::OrganizationId)>,
+    why: Why,
     now: OffsetDateTime,
 ) -> Result<Option<AppendResult>, ApiError> {
-    let (case, version) = load::<CaseAggregate>(store, network, StreamId(person.0)).await?;
+    let stream = StreamId(person.0);
+    let events = store.load_stream(network, stream).await?;
+    let (case, version) = rebuild::<CaseAggregate>(&events)?;
     let case = case.ok_or(ApiError::NotFound)?;
+    let (reason, account, org) = match why {
+        Why::Request(account, org) => (ErasureReason::Request, account, org),
+        Why::Retention { cutoff } => {
+            let last_closed = events
+                .iter()
+                .rev()
+                .find(|e| e.event_type == "CaseClosed")
+                .map(|e| e.metadata.occurred_at);
+            let due = case.status == CaseStatus::Closed && last_closed.is_some_and(|t| t < cutoff);
+            if !due {
+                return Ok(None);
+            }
+            (ErasureReason::Retention, RETENTION_ACCOUNT, case.desk)
+        }
+    };
     store.keyring().shred(store.pool(), network, person).await?;
     if case.erased {
         return Ok(None);
     }
-    let (account, org) = by.unwrap_or((RETENTION_ACCOUNT, case.desk));
     let done = execute_all::<CaseAggregate>(
         store,
         network,
-        StreamId(person.0),
+        stream,
         Expect::Latest,
         vec![CaseCommand::Erase(reason)],
         Metadata::for_command(account, org, now),
         None,
         Some((Some(case), version)),
     )
-    .await?;
+    .await;
+    let done = match done {
+        Ok(done) => done,
+        // Erased meanwhile by someone else (another replica's retention
+        // run, a supervisor): done, not by us.
+        Err(e) => {
+            let (again, _) = crate::command::load::<CaseAggregate>(store, network, stream).await?;
+            if again.is_some_and(|c| c.erased) {
+                return Ok(None);
+            }
+            return Err(e);
+        }
+    };
     metrics::counter!("sportello_erasures_total", "reason" => reason.as_str()).increment(1);
     tracing::info!(network = %network, person = %person, reason = reason.as_str(), "person erased");
     Ok(Some(done.result))
@@ -78,6 +119,8 @@ pub async fn due(
           WHERE c.status = 'closed' AND c.closed_at < $1
             AND NOT EXISTS (SELECT 1 FROM events e
                              WHERE e.stream_id = c.person_id
+                               AND e.network_id = c.network_id
+                               AND e.stream_kind = 'case'
                                AND e.event_type = 'PersonErased')
           ORDER BY c.closed_at",
     )
@@ -107,9 +150,10 @@ pub async fn retain(
     let cutoff = cutoff(now, years);
     let mut report = RetentionReport::default();
     for (network, person) in due(store.pool(), cutoff).await? {
-        match erase(store, network, person, ErasureReason::Retention, None, now).await {
+        match erase(store, network, person, Why::Retention { cutoff }, now).await {
             Ok(Some(_)) => report.erased.push((network, person)),
             // Erased meanwhile by another run: not this run's doing.
+            // Erased meanwhile, or reopened since the read model saw it.
             Ok(None) => {}
             Err(e) => {
                 report.failed += 1;

@@ -12,7 +12,7 @@ use crate::state::AppState;
 use axum::extract::{Request, State};
 use axum::http::{HeaderName, HeaderValue, header};
 use axum::middleware::Next;
-use axum::response::Response;
+use axum::response::{IntoResponse, Response};
 use governor::clock::{Clock, DefaultClock};
 use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
 use std::net::IpAddr;
@@ -57,26 +57,28 @@ impl Limits {
     }
 
     /// One sign-in attempt from `ip`; `Err(seconds to wait)` if too many.
-    pub fn login(&self, ip: IpAddr) -> Result<(), u64> {
-        self.login.check_key(&ip).map_err(|not_until| {
-            not_until
-                .wait_time_from(DefaultClock::default().now())
-                .as_secs()
-                .max(1)
-        })
+    /// An IPv6 client is counted by its /64 (one host holds a whole /64);
+    /// a request whose address is unknown counts against one shared key,
+    /// so the limit never silently lapses.
+    pub fn login(&self, ip: Option<IpAddr>) -> Result<(), u64> {
+        let key = match ip {
+            Some(IpAddr::V6(v6)) => {
+                let mut octets = v6.octets();
+                octets[8..].fill(0);
+                IpAddr::from(octets)
+            }
+            Some(v4) => v4,
+            None => IpAddr::from([0, 0, 0, 0]),
+        };
+        self.login.check_key(&key).map_err(wait_secs)
     }
 
     /// One API request of `account`; `Err(seconds to wait)` if too many.
     pub fn api(&self, account: uuid::Uuid) -> Result<(), u64> {
-        let Some(api) = &self.api else {
-            return Ok(());
-        };
-        api.check_key(&account).map_err(|not_until| {
-            not_until
-                .wait_time_from(DefaultClock::default().now())
-                .as_secs()
-                .max(1)
-        })
+        match &self.api {
+            None => Ok(()),
+            Some(api) => api.check_key(&account).map_err(wait_secs),
+        }
     }
 
     /// Forget keys that are back to a full quota (bounded memory).
@@ -88,10 +90,26 @@ impl Limits {
     }
 }
 
-/// Add the security headers to every answer.
+/// Seconds until a refused request may be tried again (at least one).
+fn wait_secs(not_until: governor::NotUntil<governor::clock::QuantaInstant>) -> u64 {
+    not_until
+        .wait_time_from(DefaultClock::default().now())
+        .as_secs()
+        .max(1)
+}
+
+/// Add the security headers to every answer. Also: `HEAD` is refused on
+/// people's routes (axum would answer it with the `GET` handler, which
+/// records a read in the audit although nothing is sent).
 pub async fn headers(State(state): State<AppState>, req: Request, next: Next) -> Response {
     let docs = req.uri().path().starts_with("/api/docs");
-    let mut res = next.run(req).await;
+    let mut res = if req.method() == axum::http::Method::HEAD
+        && req.uri().path().starts_with("/api/v1/persons")
+    {
+        axum::http::StatusCode::METHOD_NOT_ALLOWED.into_response()
+    } else {
+        next.run(req).await
+    };
     let h = res.headers_mut();
     let set = |h: &mut axum::http::HeaderMap, name: HeaderName, value: &'static str| {
         if !h.contains_key(&name) {

@@ -59,7 +59,7 @@ async fn person_with_login(s: &Server, role: &str, login: &str, password: &str) 
 async fn login_form(s: &Server, b: &reqwest::Client) -> (String, String) {
     let res = b.get(s.url("/login")).send().await.unwrap();
     assert_eq!(res.status(), 200);
-    let cookie = set_cookie(&res, "sportello_login_csrf").expect("a CSRF cookie");
+    let cookie = set_cookie(&res, "__Host-sportello_login_csrf").expect("a CSRF cookie");
     let html = res.text().await.unwrap();
     (csrf_field(&html), cookie)
 }
@@ -73,7 +73,7 @@ async fn try_login(
 ) -> reqwest::Response {
     let (csrf, cookie) = login_form(s, b).await;
     b.post(s.url("/login"))
-        .header("cookie", format!("sportello_login_csrf={cookie}"))
+        .header("cookie", format!("__Host-sportello_login_csrf={cookie}"))
         .form(&[("login", login), ("password", password), ("csrf", &csrf)])
         .send()
         .await
@@ -108,7 +108,7 @@ async fn wrong_passwords_in_a_loop_lock_the_account() {
     for _ in 0..4 {
         let res = try_login(&s, &b, "operatrice.demo", "wrong horse battery").await;
         assert_eq!(res.status(), 401);
-        assert!(set_cookie(&res, "sportello_session").is_none());
+        assert!(set_cookie(&res, "__Host-sportello_session").is_none());
     }
     // The fifth locks the account; now even the right password is refused,
     // with the same answer (an attacker learns nothing).
@@ -117,7 +117,7 @@ async fn wrong_passwords_in_a_loop_lock_the_account() {
     let wrong_page = fifth.text().await.unwrap();
     let res = try_login(&s, &b, "OPERATRICE.demo", "correct horse battery").await;
     assert_eq!(res.status(), 401);
-    assert!(set_cookie(&res, "sportello_session").is_none());
+    assert!(set_cookie(&res, "__Host-sportello_session").is_none());
     assert_eq!(res.text().await.unwrap().len(), wrong_page.len());
     // An unknown login answers the same.
     let res = try_login(&s, &b, "nobody.here", "correct horse battery").await;
@@ -213,7 +213,7 @@ async fn forms_and_writes_without_their_csrf_token_are_refused() {
     let (_, cookie) = login_form(&s, &b).await;
     let res = b
         .post(s.url("/login"))
-        .header("cookie", format!("sportello_login_csrf={cookie}"))
+        .header("cookie", format!("__Host-sportello_login_csrf={cookie}"))
         .form(&[
             ("login", "op.csrf"),
             ("password", "correct horse battery"),
@@ -223,14 +223,14 @@ async fn forms_and_writes_without_their_csrf_token_are_refused() {
         .await
         .unwrap();
     assert_eq!(res.status(), 403);
-    assert!(set_cookie(&res, "sportello_session").is_none());
+    assert!(set_cookie(&res, "__Host-sportello_session").is_none());
 
     // Signed in: an API write with the session but without the token is
     // refused and appends nothing; with it, it goes through.
     let res = try_login(&s, &b, "op.csrf", "correct horse battery").await;
     assert_eq!(res.status(), 303);
-    let session = set_cookie(&res, "sportello_session").unwrap();
-    let cookie = format!("sportello_session={session}");
+    let session = set_cookie(&res, "__Host-sportello_session").unwrap();
+    let cookie = format!("__Host-sportello_session={session}");
     let me: Value = b
         .get(s.url("/api/v1/me"))
         .header("cookie", &cookie)
@@ -314,14 +314,14 @@ async fn a_session_cookie_replayed_after_logout_is_refused() {
         .get_all("set-cookie")
         .iter()
         .map(|v| v.to_str().unwrap().to_owned())
-        .find(|v| v.starts_with("sportello_session="))
+        .find(|v| v.starts_with("__Host-sportello_session="))
         .unwrap();
     for flag in ["HttpOnly", "Secure", "SameSite=Strict", "Path=/"] {
         assert!(set.contains(flag), "{set}");
     }
     let cookie = format!(
-        "sportello_session={}",
-        set_cookie(&res, "sportello_session").unwrap()
+        "__Host-sportello_session={}",
+        set_cookie(&res, "__Host-sportello_session").unwrap()
     );
 
     // The home page shows who is signed in and carries the sign-out form.
@@ -344,7 +344,7 @@ async fn a_session_cookie_replayed_after_logout_is_refused() {
         .await
         .unwrap();
     assert_eq!(res.status(), 303);
-    assert!(set_cookie(&res, "sportello_session").is_some_and(|v| v.is_empty()));
+    assert!(set_cookie(&res, "__Host-sportello_session").is_some_and(|v| v.is_empty()));
 
     // Replayed: refused on the API and on the pages.
     let res = b
@@ -417,7 +417,7 @@ async fn forged_expired_and_revoked_tokens_are_refused() {
         .post_ok(
             "/api/v1/accounts",
             &admin,
-            &json!({ "label": "Sistema ASL", "role": "desk_operator", "organization_id": desk.0 }),
+            &json!({ "label": "Sistema ASL", "role": "partner", "organization_id": desk.0 }),
             201,
         )
         .await;
@@ -690,6 +690,227 @@ async fn every_read_of_a_person_is_audited_and_told_to_them() {
             .execute(&s.db.pool)
             .await
             .is_err()
+    );
+    s.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_disabled_account_is_out_at_once_and_tokens_go_to_partner_systems_only() {
+    let s = Server::start().await;
+    let b = browser();
+    let network = NetworkId::new();
+    let desk = OrganizationId::new();
+    let admin = s.account(network, desk, "admin").await;
+    // A desk account with a password, signed in, with a session.
+    let created = s
+        .post_ok(
+            "/api/v1/accounts",
+            &admin,
+            &json!({ "label": "Demo Uscente", "role": "desk_operator", "organization_id": desk.0,
+                     "login": "uscente.demo", "password": "a long enough phrase" }),
+            201,
+        )
+        .await;
+    let leaver = created["account_id"].as_str().unwrap().to_owned();
+    // No token for a desk account: an administrator would read people as
+    // someone else.
+    let p = problem(
+        s.post_with(
+            &format!("/api/v1/accounts/{leaver}/tokens"),
+            &admin,
+            Some(&json!({ "label": "x", "valid_days": 1 })),
+            &[],
+        )
+        .await,
+        422,
+    )
+    .await;
+    assert_eq!(p["errors"][0]["field"], "account", "{p}");
+    let res = try_login(&s, &b, "uscente.demo", "a long enough phrase").await;
+    assert_eq!(res.status(), 303);
+    let cookie = format!(
+        "__Host-sportello_session={}",
+        set_cookie(&res, "__Host-sportello_session").unwrap()
+    );
+    assert_eq!(
+        b.get(s.url("/api/v1/me"))
+            .header("cookie", &cookie)
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        200
+    );
+    // A partner system's token, issued and recorded with its issuer.
+    let system = s
+        .post_ok(
+            "/api/v1/accounts",
+            &admin,
+            &json!({ "label": "Sistema", "role": "partner", "organization_id": desk.0 }),
+            201,
+        )
+        .await;
+    let system = system["account_id"].as_str().unwrap().to_owned();
+    let issued = s
+        .post_ok(
+            &format!("/api/v1/accounts/{system}/tokens"),
+            &admin,
+            &json!({ "label": "integrazione", "valid_days": 7 }),
+            201,
+        )
+        .await;
+    let token = issued["token"].as_str().unwrap().to_owned();
+    s.get_ok("/api/v1/me", &token).await;
+
+    // Both leave: session, password and token stop working at once.
+    for who in [&leaver, &system] {
+        let res = s
+            .post_with(
+                &format!("/api/v1/accounts/{who}/disable"),
+                &admin,
+                None,
+                &[],
+            )
+            .await;
+        assert_eq!(res.status(), 204);
+    }
+    problem(
+        b.get(s.url("/api/v1/me"))
+            .header("cookie", &cookie)
+            .send()
+            .await
+            .unwrap(),
+        401,
+    )
+    .await;
+    problem(s.get("/api/v1/me", &token).await, 401).await;
+    assert_eq!(
+        try_login(&s, &b, "uscente.demo", "a long enough phrase")
+            .await
+            .status(),
+        401
+    );
+    // Disabled twice: no such live account.
+    let res = s
+        .post_with(
+            &format!("/api/v1/accounts/{leaver}/disable"),
+            &admin,
+            None,
+            &[],
+        )
+        .await;
+    problem(res, 404).await;
+    let leaver_id = AccountId(leaver.parse().unwrap());
+    let kinds = recorded(&s, Some(leaver_id)).await;
+    // (The refused sign-in after disabling names no account: to the
+    // sign-in, a disabled login is as unknown as any.)
+    assert_eq!(
+        kinds,
+        ["account_created", "login_succeeded", "account_disabled"]
+    );
+    let issued_by: Option<uuid::Uuid> =
+        sqlx::query_scalar("SELECT issued_by FROM api_tokens WHERE token_id = $1")
+            .bind(
+                issued["token_id"]
+                    .as_str()
+                    .unwrap()
+                    .parse::<uuid::Uuid>()
+                    .unwrap(),
+            )
+            .fetch_one(&s.db.pool)
+            .await
+            .unwrap();
+    assert!(issued_by.is_some());
+    s.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_past_card_is_shown_to_a_partner_as_todays_consent_allows() {
+    let s = Server::start().await;
+    let network = NetworkId::new();
+    let desk = OrganizationId::new();
+    let operator = s.account(network, desk, "desk_operator").await;
+    let (asl, service) = provider(
+        &s,
+        &operator,
+        "Demo ASL",
+        "health_authority",
+        &["health_stp_code"],
+    )
+    .await;
+    let partner = s
+        .account(network, OrganizationId(asl.parse().unwrap()), "partner")
+        .await;
+    let created = s
+        .post_ok(
+            "/api/v1/persons",
+            &operator,
+            &consented(person("Demo Ritirata Consenso")),
+            201,
+        )
+        .await;
+    let pid = created["person_id"].as_str().unwrap().to_owned();
+    let consent = created["consent_id"].as_str().unwrap().to_owned();
+    let need = s
+        .post_ok(
+            &format!("/api/v1/persons/{pid}/needs"),
+            &operator,
+            &json!({ "code": "health_stp_code" }),
+            201,
+        )
+        .await;
+    let sent = s
+        .post_ok(
+            "/api/v1/referrals",
+            &operator,
+            &json!({ "person_id": pid, "need_id": need["need_id"], "organization_id": asl, "service_id": service }),
+            201,
+        )
+        .await;
+    let card = s
+        .get_ok(
+            &format!(
+                "/api/v1/persons/{pid}/card?min_position={}",
+                sent["position"]
+            ),
+            &partner,
+        )
+        .await;
+    assert_eq!(
+        card["identity"]["data"]["names"][0]["text"],
+        "Demo Ritirata Consenso"
+    );
+    let before = time::OffsetDateTime::now_utc()
+        .format(&time::format_description::well_known::Rfc3339)
+        .unwrap();
+    tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    s.post_ok(
+        &format!("/api/v1/persons/{pid}/consents/{consent}/withdraw"),
+        &operator,
+        &json!({ "withdrawn_on": time::OffsetDateTime::now_utc().date().to_string() }),
+        200,
+    )
+    .await;
+    // Today, and as the card was before the withdrawal: no name.
+    for query in [String::new(), format!("?as_of={before}")] {
+        let card = s
+            .get_ok(&format!("/api/v1/persons/{pid}/card{query}"), &partner)
+            .await;
+        assert!(
+            card["identity"]["data"].get("names").is_none(),
+            "{query}: {card}"
+        );
+    }
+    // The desk still sees the past card whole.
+    let card = s
+        .get_ok(
+            &format!("/api/v1/persons/{pid}/card?as_of={before}"),
+            &operator,
+        )
+        .await;
+    assert_eq!(
+        card["identity"]["data"]["names"][0]["text"],
+        "Demo Ritirata Consenso"
     );
     s.stop().await;
 }

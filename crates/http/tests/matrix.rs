@@ -82,7 +82,10 @@ fn expected(
         ("get", "/api/v1/activity") => yes(desk),
         (
             "post",
-            "/api/v1/accounts" | "/api/v1/accounts/{id}/tokens" | "/api/v1/tokens/{id}/revoke",
+            "/api/v1/accounts"
+            | "/api/v1/accounts/{id}/tokens"
+            | "/api/v1/accounts/{id}/disable"
+            | "/api/v1/tokens/{id}/revoke",
         )
         | ("get", "/api/v1/audit/reads" | "/api/v1/audit/sign-ins") => yes(admin),
         (
@@ -152,6 +155,7 @@ fn served() -> Vec<(String, String)> {
 }
 
 struct World {
+    network: NetworkId,
     operator: String,
     person: String,
     need: String,
@@ -251,6 +255,12 @@ impl World {
             (_, "/api/v1/accounts/{id}/tokens") => {
                 url = url.replace("{id}", &self.some_account.0.to_string());
                 Some(json!({ "label": "matrix", "valid_days": 1 }))
+            }
+            (_, "/api/v1/accounts/{id}/disable") => {
+                // Each its own live account: a disabled one is not found.
+                let (fresh, _) = account(s, self.network, OrganizationId::new(), "partner").await;
+                url = url.replace("{id}", &fresh.0.to_string());
+                None
             }
             (_, "/api/v1/tokens/{id}/revoke") => {
                 // Each revocation its own live token.
@@ -379,6 +389,7 @@ async fn every_route_every_role_own_and_other_organisation() {
     }
     let (some_account, _) = account(&s, network, desk, "partner").await;
     let world = World {
+        network,
         operator,
         person: person_id,
         need,

@@ -58,7 +58,7 @@ impl Browser {
     }
 
     fn session(&self) -> Option<&String> {
-        self.cookies.get("sportello_session")
+        self.cookies.get("__Host-sportello_session")
     }
 }
 

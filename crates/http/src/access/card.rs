@@ -6,6 +6,7 @@
 
 use crate::error::ApiError;
 use sportello_domain::OrganizationId;
+use sportello_domain::case::consent::{ConsentPurpose, Sharing};
 
 #[cfg(test)]
 mod tests;
@@ -45,10 +46,22 @@ pub fn filter_card(
     org: OrganizationId,
     agreement: Option<&sportello_domain::organization::Agreement>,
 ) {
-    use sportello_domain::case::consent::ConsentPurpose;
+    let sharing = card.sharing(org, ConsentPurpose::Referral);
+    filter_card_with(card, org, agreement, &sharing);
+}
+
+/// [`filter_card`] with what the person's consent allows given apart: the
+/// card as it was (`?as_of=`) is filtered by today's consent, so a
+/// withdrawn consent never opens a past card.
+pub fn filter_card_with(
+    card: &mut sportello_projections::card::Card,
+    org: OrganizationId,
+    agreement: Option<&sportello_domain::organization::Agreement>,
+    sharing: &Sharing,
+) {
+    use sportello_domain::case::consent::OrganizationScope;
     use sportello_domain::organization::CardField as F;
     use sportello_projections::card::Sealed;
-    let sharing = card.sharing(org, ConsentPurpose::Referral);
     let may = |f: F| agreement.is_some_and(|a| a.may_see(f)) && sharing.allows(f);
     let mine: Vec<uuid::Uuid> = card
         .referrals
@@ -80,9 +93,22 @@ pub fn filter_card(
             v.note = v.note.as_ref().map(|_| Sealed::Hidden);
         }
     }
-    card.timeline
-        .retain(|t| t.stream_kind != "referral" || mine.contains(&t.stream_id));
+    // Of the case's own events, only its opening, closing and erasure: the
+    // others (needs, consents, bases) would tell what the lists hide.
+    card.timeline.retain(|t| {
+        if t.stream_kind == "referral" {
+            mine.contains(&t.stream_id)
+        } else {
+            CASE_EVENTS_SHOWN.contains(&t.event_type.as_str())
+        }
+    });
     card.consents.retain(|c| c.terms.organizations.covers(org));
+    // Which other organisations a consent names is not this one's business.
+    for c in &mut card.consents {
+        if let OrganizationScope::Only(_) = c.terms.organizations {
+            c.terms.organizations = OrganizationScope::Only([org].into());
+        }
+    }
     card.legal_bases.retain(|b| b.basis.organization_id == org);
     for b in &mut card.legal_bases {
         b.reason = b.reason.as_ref().map(|_| Sealed::Hidden);
@@ -103,5 +129,16 @@ pub fn filter_card(
             .flat_map(|(keys, _)| keys.iter().copied())
             .collect();
         identity.retain(|k, _| allowed.contains(&k.as_str()));
+    } else if let Sealed::Open(_) = card.identity {
+        // Not the shape the allow-list knows: shown to nobody outside.
+        card.identity = Sealed::Hidden;
     }
 }
+
+/// The case's own events a partner's timeline shows.
+const CASE_EVENTS_SHOWN: [&str; 4] = [
+    sportello_domain::case::PersonTakenInCharge::TYPE,
+    "CaseClosed",
+    "CaseReopened",
+    "PersonErased",
+];

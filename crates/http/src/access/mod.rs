@@ -22,7 +22,7 @@
 
 pub mod card;
 
-pub use card::{agreement_of, filter_card};
+pub use card::{agreement_of, filter_card, filter_card_with};
 
 use crate::auth::Caller;
 use crate::error::ApiError;

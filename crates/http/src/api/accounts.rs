@@ -6,7 +6,8 @@
 
 use super::{ApiJson, path_id};
 use crate::access::{Act, Role, allow, nats_subjects};
-use crate::auth::{Caller, password, token};
+use crate::auth::record::{AuthEvent, record};
+use crate::auth::{Caller, accounts, password, token};
 use crate::error::{ApiError, FieldError};
 use crate::state::AppState;
 use axum::Json;
@@ -79,7 +80,7 @@ pub async fn me(
 }
 
 /// Body of `POST /api/v1/accounts`.
-#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct AccountIn {
     /// Who or what the account is for (a name, a system), shown to
@@ -97,6 +98,21 @@ pub struct AccountIn {
     /// The first password (at least 12 characters, 5 different, not
     /// containing the login, not a common one).
     pub password: Option<String>,
+    /// An OpenID Connect identity to sign in with: the provider's issuer
+    /// URL (with `oidc_subject`).
+    pub oidc_issuer: Option<String>,
+    /// The subject (`sub`) the provider gives this person.
+    pub oidc_subject: Option<String>,
+}
+
+impl std::fmt::Debug for AccountIn {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AccountIn")
+            .field("role", &self.role)
+            .field("organization_id", &self.organization_id)
+            .field("professional_id", &self.professional_id)
+            .finish_non_exhaustive()
+    }
 }
 
 /// The account created.
@@ -137,10 +153,13 @@ pub async fn create(
     }
     let role = Role::parse(&body.role);
     match role {
-        None => errors.push(field(
-            "role",
-            "must be desk_operator, desk_supervisor, partner, professional, coordinator or admin",
-        )),
+        None => {
+            let names: Vec<&str> = Role::ALL.iter().map(|r| r.as_str()).collect();
+            errors.push(FieldError {
+                field: "role".into(),
+                message: format!("must be one of {}", names.join(", ")),
+            })
+        }
         Some(Role::Professional) if body.professional_id.is_none() => errors.push(field(
             "professional_id",
             "a professional's account needs their registry entry",
@@ -178,6 +197,27 @@ pub async fn create(
         (Some(_), None) => errors.push(field("password", "a login needs a password")),
         (None, Some(_)) => errors.push(field("login", "a password needs a login")),
     }
+    let oidc = match (body.oidc_issuer.as_deref(), body.oidc_subject.as_deref()) {
+        (None, None) => None,
+        (Some(i), Some(s)) if i.starts_with("https://") || i.starts_with("http://") => {
+            if s.is_empty() || s.len() > 255 {
+                errors.push(field("oidc_subject", "must be 1 to 255 characters"));
+            }
+            Some((i, s))
+        }
+        (Some(_), Some(_)) => {
+            errors.push(field("oidc_issuer", "must be the provider's issuer URL"));
+            None
+        }
+        (Some(_), None) => {
+            errors.push(field("oidc_subject", "an issuer needs a subject"));
+            None
+        }
+        (None, Some(_)) => {
+            errors.push(field("oidc_issuer", "a subject needs an issuer"));
+            None
+        }
+    };
     if !errors.is_empty() {
         return Err(ApiError::Validation(errors));
     }
@@ -196,14 +236,9 @@ pub async fn create(
     .bind(body.professional_id)
     .execute(&mut *tx)
     .await?;
-    if let (Some(l), Some(p)) = (login, body.password.as_deref()) {
-        let taken =
-            sqlx::query("UPDATE accounts SET login = $2, password_hash = $3 WHERE account_id = $1")
-                .bind(account.0)
-                .bind(l)
-                .bind(password::hash(p))
-                .execute(&mut *tx)
-                .await;
+    if let (Some(l), Some(p)) = (login, body.password.clone()) {
+        let hashed = password::hash_blocking(p).await?;
+        let taken = accounts::set_login_hash(&mut *tx, account, l, &hashed).await;
         if let Err(sqlx::Error::Database(e)) = &taken
             && e.constraint() == Some("accounts_login_key")
         {
@@ -211,8 +246,25 @@ pub async fn create(
         }
         taken?;
     }
+    if let Some((issuer, subject)) = oidc {
+        let taken = accounts::set_oidc_identity(&mut *tx, account, issuer, subject).await;
+        if let Err(sqlx::Error::Database(e)) = &taken
+            && e.constraint() == Some("accounts_oidc_key")
+        {
+            return Err(ApiError::Conflict(
+                "this identity is bound to another account".into(),
+            ));
+        }
+        taken?;
+    }
     tx.commit().await?;
-    tracing::info!(created = %account, role = role.as_str(), "account created");
+    record(
+        state.pool(),
+        AuthEvent::AccountCreated,
+        Some(account.0),
+        Some(caller.network_id.0),
+    )
+    .await;
     Ok((
         StatusCode::CREATED,
         Json(AccountCreated {
@@ -263,24 +315,37 @@ pub async fn issue(
     if !errors.is_empty() {
         return Err(ApiError::Validation(errors));
     }
-    let ours: bool = sqlx::query_scalar(
-        "SELECT EXISTS (SELECT 1 FROM accounts WHERE account_id = $1 AND network_id = $2)",
+    let role: Option<String> = sqlx::query_scalar(
+        "SELECT role FROM accounts WHERE account_id = $1 AND network_id = $2 AND disabled_at IS NULL",
     )
     .bind(account)
     .bind(caller.network_id.0)
-    .fetch_one(state.pool())
+    .fetch_optional(state.pool())
     .await?;
-    if !ours {
-        return Err(ApiError::NotFound);
+    let role = role.ok_or(ApiError::NotFound)?;
+    // Tokens are for partner systems: a token for a desk account would let
+    // an administrator read people as someone else.
+    if role != Role::Partner.as_str() {
+        return Err(ApiError::Validation(vec![field(
+            "account",
+            "API tokens are issued to partner accounts only",
+        )]));
     }
-    let issued = token::issue(
+    let issued = token::issue_by(
         state.pool(),
         AccountId(account),
         body.label.trim(),
         time::Duration::days(body.valid_days),
+        Some(caller.account_id),
     )
     .await?;
-    tracing::info!(token = %issued.token_id, "token issued");
+    record(
+        state.pool(),
+        AuthEvent::TokenIssued,
+        Some(account),
+        Some(caller.network_id.0),
+    )
+    .await;
     Ok((StatusCode::CREATED, Json(issued)).into_response())
 }
 
@@ -306,6 +371,50 @@ pub async fn revoke(
         return Err(ApiError::NotFound);
     }
     state.tokens.clear();
-    tracing::info!(token = %token_id, "token revoked");
+    record(
+        state.pool(),
+        AuthEvent::TokenRevoked,
+        None,
+        Some(caller.network_id.0),
+    )
+    .await;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// Disable an account (someone left): it can no longer sign in, its
+/// sessions end and its tokens are revoked, at once.
+#[utoipa::path(post, path = "/api/v1/accounts/{id}/disable", tag = "accounts",
+    params(("id" = uuid::Uuid, Path, description = "The account")),
+    responses(
+        (status = 204, description = "Disabled"),
+        (status = 403, description = "Not an administrator", body = crate::error::ProblemDoc, content_type = "application/problem+json"),
+        (status = 404, description = "No such live account in the network", body = crate::error::ProblemDoc, content_type = "application/problem+json"),
+        (status = 409, description = "An administrator cannot disable their own account", body = crate::error::ProblemDoc, content_type = "application/problem+json"),
+    ),
+    security(("bearer" = [])))]
+#[tracing::instrument(skip_all, fields(network = %caller.network_id, account = %caller.account_id))]
+pub async fn disable(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> Result<StatusCode, ApiError> {
+    allow(&caller, Act::ManageAccounts)?;
+    let account = path_id(&id)?;
+    if account == caller.account_id.0 {
+        return Err(ApiError::Conflict(
+            "an administrator cannot disable their own account".into(),
+        ));
+    }
+    if !accounts::disable(state.pool(), caller.network_id, AccountId(account)).await? {
+        return Err(ApiError::NotFound);
+    }
+    state.tokens.clear();
+    record(
+        state.pool(),
+        AuthEvent::AccountDisabled,
+        Some(account),
+        Some(caller.network_id.0),
+    )
+    .await;
     Ok(StatusCode::NO_CONTENT)
 }

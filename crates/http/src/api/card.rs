@@ -17,6 +17,7 @@ use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 use sportello_domain::StreamId;
 use sportello_domain::case::STREAM_KIND;
+use sportello_domain::case::consent::{ConsentPurpose, Sharing};
 use sportello_projections::card::{self, Card};
 use time::OffsetDateTime;
 use uuid::Uuid;
@@ -65,14 +66,24 @@ pub async fn card_for(
         return Ok(None);
     }
     let events = state.store.open(events).await?;
-    let card = card::build(&events, as_of, OffsetDateTime::now_utc())
-        .map_err(|e| ApiError::Internal(anyhow::anyhow!("building a card: {e}")))?;
-    let Some(mut card) = card else {
+    let now = OffsetDateTime::now_utc();
+    let build = |at| {
+        card::build(&events, at, now)
+            .map_err(|e| ApiError::Internal(anyhow::anyhow!("building a card: {e}")))
+    };
+    let Some(mut card) = build(as_of)? else {
         return Ok(None);
     };
     if let Some(org) = partner_of {
         let agreement = access::agreement_of(state, caller.network_id, org).await?;
-        access::filter_card(&mut card, org, agreement.as_ref());
+        // What the person allows today, whatever moment the card shows.
+        let sharing = match as_of {
+            None => card.sharing(org, ConsentPurpose::Referral),
+            Some(_) => build(None)?
+                .map(|today| today.sharing(org, ConsentPurpose::Referral))
+                .unwrap_or(Sharing::NotCovered),
+        };
+        access::filter_card_with(&mut card, org, agreement.as_ref(), &sharing);
     }
     Ok(Some(card))
 }

@@ -298,8 +298,9 @@ pub async fn withdraw(
     Ok(w.respond(StatusCode::OK))
 }
 
-/// Body of `POST /api/v1/persons/{id}/legal-bases`.
-#[derive(Debug, Deserialize, utoipa::ToSchema)]
+/// Body of `POST /api/v1/persons/{id}/legal-bases` (its `Debug` leaves the
+/// reason out: it is about the person).
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct LegalBasisIn {
     /// The organisation it lets the desk share with.
@@ -309,6 +310,15 @@ pub struct LegalBasisIn {
     pub basis: LegalBasisKind,
     /// Why, in words (personal: sealed), 1 to 2000 characters.
     pub reason: String,
+}
+
+impl std::fmt::Debug for LegalBasisIn {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LegalBasisIn")
+            .field("organization_id", &self.organization_id)
+            .field("basis", &self.basis)
+            .finish_non_exhaustive()
+    }
 }
 
 /// The answer of recording a legal basis.

@@ -67,6 +67,7 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(accounts::create))
         .routes(routes!(accounts::issue))
         .routes(routes!(accounts::revoke))
+        .routes(routes!(accounts::disable))
         .routes(routes!(audit::reads))
         .routes(routes!(audit::sign_ins))
 }

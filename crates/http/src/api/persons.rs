@@ -269,6 +269,8 @@ pub async fn search(
             document: f.document,
         })
         .collect();
+    let shown: Vec<uuid::Uuid> = items.iter().map(|i| i.person_id).collect();
+    crate::audit::record_many(state.pool(), &caller, &shown, crate::audit::Read::Search).await?;
     Ok(Json(serde_json::json!({ "items": items })).into_response())
 }
 

@@ -182,8 +182,7 @@ pub async fn erase(
         &state.store,
         caller.network_id,
         sportello_domain::PersonId(person),
-        sportello_domain::case::erasure::ErasureReason::Request,
-        Some((caller.account_id, caller.organization_id)),
+        crate::erasure::Why::Request(caller.account_id, caller.organization_id),
         OffsetDateTime::now_utc(),
     )
     .await?

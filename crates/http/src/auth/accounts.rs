@@ -46,18 +46,31 @@ pub async fn set_login(
     login: &str,
     password: &str,
 ) -> Result<(), sqlx::Error> {
+    let hashed = password::hash_blocking(password.to_owned())
+        .await
+        .map_err(|e| sqlx::Error::Protocol(e.to_string()))?;
+    set_login_hash(pool, account, login, &hashed).await
+}
+
+/// Give an account a login and an Argon2id hash (PHC string).
+pub async fn set_login_hash(
+    db: impl sqlx::PgExecutor<'_>,
+    account: AccountId,
+    login: &str,
+    hash: &str,
+) -> Result<(), sqlx::Error> {
     sqlx::query("UPDATE accounts SET login = $2, password_hash = $3 WHERE account_id = $1")
         .bind(account.0)
         .bind(login)
-        .bind(password::hash(password))
-        .execute(pool)
+        .bind(hash)
+        .execute(db)
         .await?;
     Ok(())
 }
 
 /// Bind an account to an OpenID Connect identity (issuer and subject).
 pub async fn set_oidc_identity(
-    pool: &PgPool,
+    db: impl sqlx::PgExecutor<'_>,
     account: AccountId,
     issuer: &str,
     subject: &str,
@@ -66,9 +79,43 @@ pub async fn set_oidc_identity(
         .bind(account.0)
         .bind(issuer)
         .bind(subject)
-        .execute(pool)
+        .execute(db)
         .await?;
     Ok(())
+}
+
+/// Disable a live account of `network`: no more sign-in, its sessions
+/// ended and its tokens revoked, in one transaction. Whether there was
+/// such an account.
+pub async fn disable(
+    pool: &PgPool,
+    network: NetworkId,
+    account: AccountId,
+) -> Result<bool, sqlx::Error> {
+    let mut tx = pool.begin().await?;
+    let done = sqlx::query(
+        "UPDATE accounts SET disabled_at = now()
+          WHERE account_id = $1 AND network_id = $2 AND disabled_at IS NULL",
+    )
+    .bind(account.0)
+    .bind(network.0)
+    .execute(&mut *tx)
+    .await?;
+    if done.rows_affected() == 0 {
+        return Ok(false);
+    }
+    sqlx::query("UPDATE sessions SET ended_at = now() WHERE account_id = $1 AND ended_at IS NULL")
+        .bind(account.0)
+        .execute(&mut *tx)
+        .await?;
+    sqlx::query(
+        "UPDATE api_tokens SET revoked_at = now() WHERE account_id = $1 AND revoked_at IS NULL",
+    )
+    .bind(account.0)
+    .execute(&mut *tx)
+    .await?;
+    tx.commit().await?;
+    Ok(true)
 }
 
 /// What a password sign-in found.
@@ -84,27 +131,51 @@ pub enum SignIn {
 }
 
 /// Check a login and password, counting failures and locking the account
-/// after [`MAX_FAILURES`]. The password is hashed whatever the login, so
-/// an unknown login takes as long as a known one.
+/// after [`MAX_FAILURES`]. Each attempt is counted *before* the password
+/// is checked, in one statement that refuses a locked account, so
+/// attempts made in parallel cannot get past the count; a right password
+/// then clears it. The password is hashed whatever the login, so an
+/// unknown login takes as long as a known one.
 pub async fn sign_in(pool: &PgPool, login: &str, pass: &str) -> Result<SignIn, sqlx::Error> {
-    type Row = (Uuid, Uuid, Option<String>, Option<OffsetDateTime>);
-    let row: Option<Row> = sqlx::query_as(
-        "SELECT account_id, network_id, password_hash, locked_until FROM accounts
-          WHERE lower(login) = lower($1) AND disabled_at IS NULL",
+    type Claimed = (Uuid, Uuid, Option<String>, bool);
+    let claimed: Option<Claimed> = sqlx::query_as(
+        "UPDATE accounts
+            SET failed_logins = CASE WHEN failed_logins + 1 >= $2 THEN 0 ELSE failed_logins + 1 END,
+                locked_until = CASE WHEN failed_logins + 1 >= $2 THEN $3 ELSE locked_until END
+          WHERE lower(login) = lower($1) AND disabled_at IS NULL
+            AND (locked_until IS NULL OR locked_until <= now())
+      RETURNING account_id, network_id, password_hash,
+                locked_until IS NOT NULL AND locked_until > now()",
     )
     .bind(login)
+    .bind(MAX_FAILURES)
+    .bind(OffsetDateTime::now_utc() + LOCK_FOR)
     .fetch_optional(pool)
     .await?;
-    let now = OffsetDateTime::now_utc();
-    let Some((account, network, hash, locked_until)) = row else {
-        password::verify(pass, None);
-        return Ok(SignIn::Wrong(None));
+    let verify = |hash: Option<String>| {
+        let pass = pass.to_owned();
+        async move {
+            tokio::task::spawn_blocking(move || password::verify(&pass, hash.as_deref()))
+                .await
+                .unwrap_or(false)
+        }
     };
-    if locked_until.is_some_and(|t| t > now) {
-        password::verify(pass, None);
-        return Ok(SignIn::Locked(account, network));
-    }
-    if password::verify(pass, hash.as_deref()) {
+    let Some((account, network, hash, locks)) = claimed else {
+        verify(None).await;
+        // Unknown, disabled, or locked: which, for the record only.
+        let locked: Option<(Uuid, Uuid)> = sqlx::query_as(
+            "SELECT account_id, network_id FROM accounts
+              WHERE lower(login) = lower($1) AND disabled_at IS NULL AND locked_until > now()",
+        )
+        .bind(login)
+        .fetch_optional(pool)
+        .await?;
+        return Ok(match locked {
+            Some((a, n)) => SignIn::Locked(a, n),
+            None => SignIn::Wrong(None),
+        });
+    };
+    if verify(hash).await {
         sqlx::query(
             "UPDATE accounts SET failed_logins = 0, locked_until = NULL WHERE account_id = $1",
         )
@@ -113,19 +184,7 @@ pub async fn sign_in(pool: &PgPool, login: &str, pass: &str) -> Result<SignIn, s
         .await?;
         return Ok(SignIn::Ok(account, network));
     }
-    let locked: bool = sqlx::query_scalar(
-        "UPDATE accounts
-            SET failed_logins = CASE WHEN failed_logins + 1 >= $2 THEN 0 ELSE failed_logins + 1 END,
-                locked_until = CASE WHEN failed_logins + 1 >= $2 THEN $3 ELSE locked_until END
-          WHERE account_id = $1
-      RETURNING locked_until IS NOT NULL AND locked_until > now()",
-    )
-    .bind(account)
-    .bind(MAX_FAILURES)
-    .bind(now + LOCK_FOR)
-    .fetch_one(pool)
-    .await?;
-    Ok(if locked {
+    Ok(if locks {
         SignIn::NowLocked(account, network)
     } else {
         SignIn::Wrong(Some((account, network)))

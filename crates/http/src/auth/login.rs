@@ -104,9 +104,7 @@ pub async fn submit(
     body: bytes::Bytes,
 ) -> Response {
     let pool = state.pool();
-    if let Some(ip) = ip
-        && let Err(wait) = state.limits.login(ip)
-    {
+    if let Err(wait) = state.limits.login(ip) {
         record(pool, AuthEvent::RateLimited, None, None).await;
         let mut res = login_form(&state, StatusCode::TOO_MANY_REQUESTS, Some(WRONG));
         res.headers_mut()

@@ -143,9 +143,7 @@ pub async fn login(State(state): State<AppState>, PeerIp(ip): PeerIp) -> Respons
     };
     let pool = state.pool();
     // Each visit stores a row: limited like password sign-ins.
-    if let Some(ip) = ip
-        && let Err(wait) = state.limits.login(ip)
-    {
+    if let Err(wait) = state.limits.login(ip) {
         record(pool, AuthEvent::RateLimited, None, None).await;
         return ApiError::TooManyRequests(wait).into_response();
     }

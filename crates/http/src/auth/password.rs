@@ -60,6 +60,14 @@ pub fn hash(password: &str) -> String {
         .to_string()
 }
 
+/// [`hash`] on the blocking pool: Argon2 takes tens of milliseconds of
+/// CPU and memory, which must not stall the async workers.
+pub async fn hash_blocking(password: String) -> Result<String, crate::error::ApiError> {
+    tokio::task::spawn_blocking(move || hash(&password))
+        .await
+        .map_err(|e| crate::error::ApiError::Internal(e.into()))
+}
+
 /// Whether `password` matches the stored hash. With no hash (an unknown
 /// login, an account without a password) a dummy hash is checked anyway,
 /// so the answer takes as long and tells nothing.

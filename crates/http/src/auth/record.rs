@@ -32,6 +32,15 @@ pub enum AuthEvent {
     OidcRefused,
     /// Signed in through OpenID Connect.
     OidcSucceeded,
+    /// An administrator created an account (the account named is the new one).
+    AccountCreated,
+    /// An administrator disabled an account: its sessions ended, its
+    /// tokens revoked.
+    AccountDisabled,
+    /// An administrator issued an API token to an account.
+    TokenIssued,
+    /// An administrator revoked an API token.
+    TokenRevoked,
 }
 
 impl AuthEvent {
@@ -49,6 +58,10 @@ impl AuthEvent {
             AuthEvent::LoggedOut => "logged_out",
             AuthEvent::OidcRefused => "oidc_refused",
             AuthEvent::OidcSucceeded => "oidc_succeeded",
+            AuthEvent::AccountCreated => "account_created",
+            AuthEvent::AccountDisabled => "account_disabled",
+            AuthEvent::TokenIssued => "token_issued",
+            AuthEvent::TokenRevoked => "token_revoked",
         }
     }
 }
@@ -58,7 +71,13 @@ impl AuthEvent {
 pub async fn record(pool: &PgPool, kind: AuthEvent, account: Option<Uuid>, network: Option<Uuid>) {
     metrics::counter!("sportello_auth_events_total", "kind" => kind.as_str()).increment(1);
     match kind {
-        AuthEvent::LoginSucceeded | AuthEvent::LoggedOut | AuthEvent::OidcSucceeded => {
+        AuthEvent::LoginSucceeded
+        | AuthEvent::LoggedOut
+        | AuthEvent::OidcSucceeded
+        | AuthEvent::AccountCreated
+        | AuthEvent::AccountDisabled
+        | AuthEvent::TokenIssued
+        | AuthEvent::TokenRevoked => {
             tracing::info!(kind = kind.as_str(), account = ?account, "auth")
         }
         _ => tracing::warn!(kind = kind.as_str(), account = ?account, "auth refused"),

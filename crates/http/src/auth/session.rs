@@ -14,10 +14,10 @@ use subtle::ConstantTimeEq;
 use time::{Duration, OffsetDateTime};
 
 /// The session cookie's name.
-pub const COOKIE: &str = "sportello_session";
+pub const COOKIE: &str = "__Host-sportello_session";
 /// The cookie holding the CSRF token of the sign-in form (before there is
 /// a session).
-pub const LOGIN_CSRF_COOKIE: &str = "sportello_login_csrf";
+pub const LOGIN_CSRF_COOKIE: &str = "__Host-sportello_login_csrf";
 /// The header carrying a session's CSRF token on unsafe API requests.
 pub const CSRF_HEADER: &str = "x-csrf-token";
 /// How long a session lasts (a working day), however busy.
@@ -128,7 +128,10 @@ mod tests {
     #[test]
     fn cookies_are_found_by_name_among_several() {
         let mut h = axum::http::HeaderMap::new();
-        h.append("cookie", "a=1; sportello_session=xyz".parse().unwrap());
+        h.append(
+            "cookie",
+            "a=1; __Host-sportello_session=xyz".parse().unwrap(),
+        );
         h.append("cookie", "b=2".parse().unwrap());
         assert_eq!(cookie(&h, COOKIE), Some("xyz"));
         assert_eq!(cookie(&h, "b"), Some("2"));

@@ -85,8 +85,8 @@ pub(crate) async fn lookup(pool: &PgPool, hashed: &[u8]) -> Result<Option<Caller
     Ok(row.and_then(super::AccountRow::caller))
 }
 
-/// A token just issued: its secret is shown once.
-#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
+/// A token just issued: its secret is shown once (and never in `Debug`).
+#[derive(serde::Serialize, utoipa::ToSchema)]
 pub struct Issued {
     /// Its id (to revoke it).
     pub token_id: Uuid,
@@ -98,6 +98,16 @@ pub struct Issued {
     pub expires_at: OffsetDateTime,
 }
 
+impl std::fmt::Debug for Issued {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Issued")
+            .field("token_id", &self.token_id)
+            .field("token", &"<redacted>")
+            .field("expires_at", &self.expires_at)
+            .finish()
+    }
+}
+
 /// Issue a new API token for an account, valid for `valid_for`. The token
 /// is returned once; only its hash is kept.
 pub async fn issue(
@@ -106,16 +116,28 @@ pub async fn issue(
     label: &str,
     valid_for: Duration,
 ) -> Result<Issued, sqlx::Error> {
+    issue_by(pool, account, label, valid_for, None).await
+}
+
+/// [`issue`], recording the administrator who issued it.
+pub async fn issue_by(
+    pool: &PgPool,
+    account: AccountId,
+    label: &str,
+    valid_for: Duration,
+    issued_by: Option<AccountId>,
+) -> Result<Issued, sqlx::Error> {
     let token = secret("spt_");
     let expires_at = OffsetDateTime::now_utc() + valid_for;
     let token_id: Uuid = sqlx::query_scalar(
-        "INSERT INTO api_tokens (token_hash, account_id, expires_at, label)
-         VALUES ($1, $2, $3, $4) RETURNING token_id",
+        "INSERT INTO api_tokens (token_hash, account_id, expires_at, label, issued_by)
+         VALUES ($1, $2, $3, $4, $5) RETURNING token_id",
     )
     .bind(hash(&token))
     .bind(account.0)
     .bind(expires_at)
     .bind(label)
+    .bind(issued_by.map(|a| a.0))
     .fetch_one(pool)
     .await?;
     Ok(Issued {
