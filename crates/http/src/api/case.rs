@@ -151,13 +151,8 @@ pub async fn record_need(
     // A retry with the same key must name the same need: derive its id
     // from the key when there is one.
     let person = path_id(&id)?;
-    let need = match idempotency(&headers, &format!("need {person}"), &raw)? {
-        Some(i) => NeedId(
-            uuid::Builder::from_custom_bytes(i.request_hash[..16].try_into().expect("16 bytes"))
-                .into_uuid(),
-        ),
-        None => NeedId::new(),
-    };
+    let idem = idempotency(&headers, &format!("need {person}"), &raw)?;
+    let need = NeedId(super::minted_id(idem.as_ref(), "need"));
     let command = CaseCommand::RecordNeed {
         need,
         code,

@@ -146,18 +146,6 @@ async fn organization_exists(
     }
 }
 
-/// An id for what this request records: derived from the idempotency key
-/// when there is one, so a retry names the same consent or legal basis.
-fn minted(idem: Option<&Idempotency>) -> Uuid {
-    match idem {
-        Some(i) => {
-            uuid::Builder::from_custom_bytes(i.request_hash[..16].try_into().expect("16 bytes"))
-                .into_uuid()
-        }
-        None => Uuid::now_v7(),
-    }
-}
-
 /// Carry out a command on the case `person` for `caller`.
 async fn run(
     state: &AppState,
@@ -228,7 +216,7 @@ pub async fn record(
     let person = path_id(&id)?;
     let idem = idempotency(&headers, &format!("consent {person}"), &raw)?;
     let now = OffsetDateTime::now_utc();
-    let consent = ConsentId(minted(idem.as_ref()));
+    let consent = ConsentId(super::minted_id(idem.as_ref(), "consent"));
     let terms = body.terms(consent, caller.account_id, today(now), "")?;
     check_scope(
         &state.store,
@@ -366,7 +354,7 @@ pub async fn record_legal_basis(
             message: "no such organisation in this network".into(),
         }]));
     }
-    let basis_id = LegalBasisId(minted(idem.as_ref()));
+    let basis_id = LegalBasisId(super::minted_id(idem.as_ref(), "legal_basis"));
     let command = CaseCommand::RecordLegalBasis {
         basis: LegalBasis {
             legal_basis_id: basis_id,

@@ -211,6 +211,25 @@ pub fn idempotency(
     )))
 }
 
+/// An id for what a request creates: derived from its idempotency key,
+/// route and body when there is a key — a retry names the same thing, the
+/// same body under another key a new one — and random (v7) otherwise.
+/// `what` keeps apart the things one request creates.
+pub fn minted_id(idem: Option<&sportello_store::Idempotency>, what: &str) -> uuid::Uuid {
+    use sha2::{Digest, Sha256};
+    match idem {
+        None => uuid::Uuid::now_v7(),
+        Some(i) => {
+            let digest = Sha256::new()
+                .chain_update(i.key.as_bytes())
+                .chain_update(i.request_hash)
+                .chain_update(what.as_bytes())
+                .finalize();
+            uuid::Builder::from_custom_bytes(digest[..16].try_into().expect("16 bytes")).into_uuid()
+        }
+    }
+}
+
 /// `If-Match: "<version>"`: the stream version the write expects.
 pub fn if_match(headers: &HeaderMap) -> Result<Option<i64>, ApiError> {
     let Some(v) = headers.get(axum::http::header::IF_MATCH) else {

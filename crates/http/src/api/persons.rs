@@ -54,13 +54,7 @@ pub async fn take_in_charge(
     let consent_in = body.consent.take();
     let (channel, identity) = body.validate()?;
     // A retry with the same key names the same consent.
-    let consent_id = ConsentId(match &idem {
-        Some(i) => {
-            uuid::Builder::from_custom_bytes(i.request_hash[16..32].try_into().expect("16 bytes"))
-                .into_uuid()
-        }
-        None => uuid::Uuid::now_v7(),
-    });
+    let consent_id = ConsentId(super::minted_id(idem.as_ref(), "consent"));
     let consent = match consent_in {
         Some(c) => Some(c.terms(consent_id, caller.account_id, today(now), "consent.")?),
         None => None,

@@ -130,13 +130,7 @@ pub async fn plan_send(
 /// A referral id for this request: derived from the idempotency key when
 /// there is one, so a retry names the same referral.
 fn referral_id(idem: Option<&Idempotency>) -> ReferralId {
-    match idem {
-        Some(i) => ReferralId(
-            uuid::Builder::from_custom_bytes(i.request_hash[..16].try_into().expect("16 bytes"))
-                .into_uuid(),
-        ),
-        None => ReferralId::new(),
-    }
+    ReferralId(super::minted_id(idem, "referral"))
 }
 
 fn answer(status: StatusCode, result: &AppendResult, sent: &NewReferral) -> Response {
