@@ -46,21 +46,7 @@ pub struct Me {
     ),
     security(("bearer" = [])))]
 #[tracing::instrument(skip_all, fields(network = %caller.network_id, account = %caller.account_id))]
-pub async fn me(
-    State(state): State<AppState>,
-    caller: Caller,
-    headers: axum::http::HeaderMap,
-) -> Result<Json<Me>, ApiError> {
-    let csrf_token = match &caller.session {
-        None => None,
-        Some(_) => {
-            let secret = crate::auth::session::cookie(&headers, crate::auth::session::COOKIE)
-                .unwrap_or_default();
-            crate::auth::session::lookup(state.pool(), secret)
-                .await?
-                .map(|(_, csrf)| csrf)
-        }
-    };
+pub async fn me(State(state): State<AppState>, caller: Caller) -> Result<Json<Me>, ApiError> {
     Ok(Json(Me {
         account_id: caller.account_id.0,
         network_id: caller.network_id.0,
@@ -75,7 +61,7 @@ pub async fn me(
             ),
             _ => Vec::new(),
         },
-        csrf_token,
+        csrf_token: caller.session.map(|s| s.csrf),
     }))
 }
 

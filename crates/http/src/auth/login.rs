@@ -172,18 +172,26 @@ pub async fn signed_in(pool: &sqlx::PgPool, account: uuid::Uuid) -> Response {
     res
 }
 
+/// The caller of the session a request's cookie names, if it is live.
+async fn signed_in_caller(
+    pool: &sqlx::PgPool,
+    headers: &HeaderMap,
+) -> Result<Option<(crate::auth::Caller, session::Session)>, ApiError> {
+    let Some(secret) = session::cookie(headers, session::COOKIE) else {
+        return Ok(None);
+    };
+    Ok(session::lookup(pool, secret)
+        .await?
+        .and_then(|mut c| c.session.take().map(|s| (c, s))))
+}
+
 /// `GET /`: who is signed in, with the sign-out form; the sign-in form
 /// when nobody is.
 pub async fn home(State(state): State<AppState>, headers: HeaderMap) -> Response {
-    let Some(secret) = session::cookie(&headers, session::COOKIE) else {
-        return Redirect::to("/login").into_response();
-    };
-    let found = match session::lookup(state.pool(), secret).await {
-        Ok(f) => f,
-        Err(e) => return ApiError::from(e).into_response(),
-    };
-    let Some((caller, csrf)) = found else {
-        return Redirect::to("/login").into_response();
+    let (caller, session) = match signed_in_caller(state.pool(), &headers).await {
+        Ok(Some(found)) => found,
+        Ok(None) => return Redirect::to("/login").into_response(),
+        Err(e) => return e.into_response(),
     };
     let label: String = sqlx::query_scalar("SELECT label FROM accounts WHERE account_id = $1")
         .bind(caller.account_id.0)
@@ -195,7 +203,7 @@ pub async fn home(State(state): State<AppState>, headers: HeaderMap) -> Response
         HomePage {
             label: &label,
             role: caller.role.as_str(),
-            csrf: &csrf,
+            csrf: &session.csrf,
         },
     )
 }
@@ -213,25 +221,22 @@ pub async fn logout(
     body: bytes::Bytes,
 ) -> Response {
     let pool = state.pool();
-    let Some(secret) = session::cookie(&headers, session::COOKIE) else {
-        return ApiError::Unauthorized.into_response();
-    };
-    let found = match session::lookup(pool, secret).await {
-        Ok(f) => f,
-        Err(e) => return ApiError::from(e).into_response(),
-    };
-    let Some((caller, csrf)) = found else {
-        record(pool, AuthEvent::SessionRefused, None, None).await;
-        return ApiError::Unauthorized.into_response();
+    let (caller, session) = match signed_in_caller(pool, &headers).await {
+        Ok(Some(found)) => found,
+        Ok(None) => {
+            record(pool, AuthEvent::SessionRefused, None, None).await;
+            return ApiError::Unauthorized.into_response();
+        }
+        Err(e) => return e.into_response(),
     };
     let form: Option<LogoutForm> = serde_urlencoded::from_bytes(&body).ok();
     let sent = form.as_ref().map(|f| f.csrf.as_str());
     let (account, network) = (Some(caller.account_id.0), Some(caller.network_id.0));
-    if !session::csrf_matches(sent, &csrf) {
+    if !session::csrf_matches(sent, &session.csrf) {
         record(pool, AuthEvent::CsrfRefused, account, network).await;
         return ApiError::CsrfRequired.into_response();
     }
-    if let Err(e) = session::end(pool, &token::hash(secret)).await {
+    if let Err(e) = session::end(pool, &session.hash).await {
         return ApiError::from(e).into_response();
     }
     record(pool, AuthEvent::LoggedOut, account, network).await;

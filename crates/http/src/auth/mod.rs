@@ -40,8 +40,8 @@ pub struct Caller {
     pub role: Role,
     /// For a professional: their entry of the registry.
     pub professional_id: Option<Uuid>,
-    /// The hash of the session the request came with (`None`: a token).
-    pub session: Option<Vec<u8>>,
+    /// The session the request came with (`None`: a token).
+    pub session: Option<session::Session>,
 }
 
 /// The account columns every credential look-up reads, as `a.`.
@@ -126,7 +126,7 @@ async fn authenticate(parts: &Parts, state: &AppState) -> Result<Caller, ApiErro
     let Some(secret) = session::cookie(&parts.headers, session::COOKIE) else {
         return Err(ApiError::Unauthorized);
     };
-    let Some((caller, csrf)) = session::lookup(state.pool(), secret).await? else {
+    let Some(caller) = session::lookup(state.pool(), secret).await? else {
         record::record(state.pool(), AuthEvent::SessionRefused, None, None).await;
         return Err(ApiError::Unauthorized);
     };
@@ -135,7 +135,8 @@ async fn authenticate(parts: &Parts, state: &AppState) -> Result<Caller, ApiErro
             .headers
             .get(session::CSRF_HEADER)
             .and_then(|v| v.to_str().ok());
-        if !session::csrf_matches(sent, &csrf) {
+        let csrf = caller.session.as_ref().map_or("", |s| s.csrf.as_str());
+        if !session::csrf_matches(sent, csrf) {
             record::record(
                 state.pool(),
                 AuthEvent::CsrfRefused,

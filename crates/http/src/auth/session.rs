@@ -23,6 +23,15 @@ pub const CSRF_HEADER: &str = "x-csrf-token";
 /// How long a session lasts (a working day), however busy.
 pub const LIFETIME: Duration = Duration::hours(9);
 
+/// A live session, as a request carries it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Session {
+    /// The SHA-256 of the cookie's secret (its key in `sessions`).
+    pub hash: Vec<u8>,
+    /// The CSRF token unsafe requests must send back.
+    pub csrf: String,
+}
+
 /// A new session: the cookie's secret (shown once) and its CSRF token.
 pub struct Started {
     /// The cookie's value.
@@ -48,8 +57,8 @@ pub async fn start(pool: &PgPool, account: uuid::Uuid) -> Result<Started, sqlx::
     Ok(Started { secret, csrf })
 }
 
-/// The account and CSRF token of a live session.
-pub async fn lookup(pool: &PgPool, secret: &str) -> Result<Option<(Caller, String)>, sqlx::Error> {
+/// The caller of a live session (with the session: its CSRF token).
+pub async fn lookup(pool: &PgPool, secret: &str) -> Result<Option<Caller>, sqlx::Error> {
     #[derive(sqlx::FromRow)]
     struct Row {
         #[sqlx(flatten)]
@@ -68,8 +77,11 @@ pub async fn lookup(pool: &PgPool, secret: &str) -> Result<Option<(Caller, Strin
     .await?;
     Ok(row.and_then(|r| {
         let mut caller = r.account.caller()?;
-        caller.session = Some(token::hash(secret));
-        Some((caller, r.csrf_token))
+        caller.session = Some(Session {
+            hash: token::hash(secret),
+            csrf: r.csrf_token,
+        });
+        Some(caller)
     }))
 }
 
