@@ -111,6 +111,14 @@ new_id!(
     /// A legal basis for sharing without consent, recorded on a case.
     LegalBasisId
 );
+new_id!(
+    /// A professional of the registry: mediator, interpreter or lawyer.
+    ProfessionalId
+);
+new_id!(
+    /// A request for a professional (an activation), with its own stream.
+    ActivationId
+);
 
 #[cfg(test)]
 mod tests {

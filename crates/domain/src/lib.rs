@@ -6,6 +6,7 @@
 //! a function of its inputs. Storage lives in `sportello-store`, HTTP in
 //! `sportello-http`.
 
+pub mod activation;
 pub mod aggregate;
 pub mod calendar;
 pub mod case;
