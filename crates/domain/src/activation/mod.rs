@@ -183,6 +183,7 @@ impl Status {
 }
 
 pub mod lifecycle;
+pub mod ranking;
 
 pub use lifecycle::{Activation, ActivationCommand, ActivationEvent, decide, evolve};
 
