@@ -6,7 +6,7 @@
 use crate::decode::DecodeError;
 use crate::error::DomainError;
 use crate::event::{DomainEvent, EventParts};
-use crate::{case, organization, referral};
+use crate::{activation, case, organization, referral};
 use serde_json::Value;
 
 /// An aggregate: pure `decide` and `evolve` over its own stream.
@@ -114,6 +114,36 @@ impl Aggregate for OrganizationAggregate {
         organization::Stored {
             event,
             organization: state.id,
+        }
+        .into_parts()
+    }
+}
+
+/// An activation (a request for a professional of the registry).
+pub struct ActivationAggregate;
+
+impl Aggregate for ActivationAggregate {
+    const STREAM_KIND: &'static str = activation::STREAM_KIND;
+    type State = activation::Activation;
+    type Command = activation::ActivationCommand;
+    type Event = activation::ActivationEvent;
+
+    fn decide(
+        state: Option<&Self::State>,
+        command: Self::Command,
+    ) -> Result<Vec<Self::Event>, DomainError> {
+        activation::decide(state, command)
+    }
+    fn evolve(state: Option<Self::State>, event: &Self::Event) -> Option<Self::State> {
+        activation::evolve(state, event)
+    }
+    fn decode(event_type: &str, payload: &Value) -> Result<Self::Event, DecodeError> {
+        activation::stored::decode(event_type, payload)
+    }
+    fn parts(state: &Self::State, event: Self::Event) -> EventParts {
+        activation::stored::Stored {
+            event,
+            activation: state,
         }
         .into_parts()
     }

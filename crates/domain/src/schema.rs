@@ -77,7 +77,63 @@ fn event_schema<P: JsonSchema, S: JsonSchema>(
 pub fn event_schemas() -> Vec<EventSchema> {
     let referral = crate::referral::STREAM_KIND;
     let case = crate::case::STREAM_KIND;
+    let activation = crate::activation::STREAM_KIND;
+    use crate::activation::stored as act;
     vec![
+        event_schema::<act::RequestedPayload, act::NoPayload>(
+            "ActivationRequested",
+            1,
+            activation,
+            false,
+        ),
+        event_schema::<act::ProfessionalPayload, act::NoPayload>(
+            "ActivationOffered",
+            1,
+            activation,
+            false,
+        ),
+        event_schema::<act::ProfessionalPayload, act::NoPayload>(
+            "ActivationAccepted",
+            1,
+            activation,
+            false,
+        ),
+        event_schema::<act::ProfessionalPayload, act::NoPayload>(
+            "ActivationDeclined",
+            1,
+            activation,
+            false,
+        ),
+        event_schema::<act::ProfessionalPayload, act::NoPayload>(
+            "ActivationOfferExpired",
+            1,
+            activation,
+            false,
+        ),
+        event_schema::<act::ScheduledPayload, act::TextPersonal>(
+            "ActivationScheduled",
+            1,
+            activation,
+            true,
+        ),
+        event_schema::<act::DeliveredPayload, act::TextPersonal>(
+            "ActivationDelivered",
+            1,
+            activation,
+            true,
+        ),
+        event_schema::<act::CancelledPayload, act::TextPersonal>(
+            "ActivationCancelled",
+            1,
+            activation,
+            true,
+        ),
+        event_schema::<act::NoPayload, act::NoPayload>(
+            "ActivationDeadlineMissed",
+            1,
+            activation,
+            false,
+        ),
         event_schema::<PersonTakenInChargePayload, PersonIdentity>(
             PersonTakenInCharge::TYPE,
             PersonTakenInCharge::SCHEMA_VERSION,

@@ -12,7 +12,7 @@
 //! transitions are here, in one place.
 
 use crate::error::DomainError;
-use crate::ids::{ActivationId, PersonId, ReferralId};
+use crate::ids::{ActivationId, OrganizationId, PersonId, ReferralId};
 use serde::{Deserialize, Serialize};
 use time::{Duration, OffsetDateTime};
 
@@ -134,6 +134,8 @@ pub struct Request {
     pub person: Option<PersonId>,
     /// The referral it serves, if any.
     pub referral: Option<ReferralId>,
+    /// The organisation asking (the desk, or a partner for its appointment).
+    pub requested_by: OrganizationId,
     /// When it was asked.
     pub requested_at: OffsetDateTime,
 }
@@ -184,6 +186,7 @@ impl Status {
 
 pub mod lifecycle;
 pub mod ranking;
+pub mod stored;
 
 pub use lifecycle::{Activation, ActivationCommand, ActivationEvent, decide, evolve};
 

@@ -222,6 +222,7 @@ mod tests {
             urgency: Urgency::Hours24,
             person: None,
             referral: None,
+            requested_by: crate::ids::OrganizationId(uuid::Uuid::from_u128(9)),
             requested_at: datetime!(2026-03-02 09:00 UTC),
         }
     }

@@ -22,6 +22,7 @@ fn request(urgency: Urgency) -> Request {
         urgency,
         person: None,
         referral: None,
+        requested_by: crate::ids::OrganizationId(uuid::Uuid::from_u128(9)),
         requested_at: T0,
     }
 }
