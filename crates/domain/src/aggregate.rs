@@ -6,7 +6,7 @@
 use crate::decode::DecodeError;
 use crate::error::DomainError;
 use crate::event::{DomainEvent, EventParts};
-use crate::{activation, case, organization, referral};
+use crate::{activation, case, organization, referral, registry};
 use serde_json::Value;
 
 /// An aggregate: pure `decide` and `evolve` over its own stream.
@@ -144,6 +144,36 @@ impl Aggregate for ActivationAggregate {
         activation::stored::Stored {
             event,
             activation: state,
+        }
+        .into_parts()
+    }
+}
+
+/// A professional of the registry.
+pub struct ProfessionalAggregate;
+
+impl Aggregate for ProfessionalAggregate {
+    const STREAM_KIND: &'static str = registry::STREAM_KIND;
+    type State = registry::Professional;
+    type Command = registry::ProfessionalCommand;
+    type Event = registry::ProfessionalEvent;
+
+    fn decide(
+        state: Option<&Self::State>,
+        command: Self::Command,
+    ) -> Result<Vec<Self::Event>, DomainError> {
+        registry::decide(state, command)
+    }
+    fn evolve(state: Option<Self::State>, event: &Self::Event) -> Option<Self::State> {
+        registry::evolve(state, event)
+    }
+    fn decode(event_type: &str, payload: &Value) -> Result<Self::Event, DecodeError> {
+        registry::stored::decode(event_type, payload)
+    }
+    fn parts(state: &Self::State, event: Self::Event) -> EventParts {
+        registry::stored::Stored {
+            event,
+            professional: state,
         }
         .into_parts()
     }

@@ -18,6 +18,7 @@ pub mod matching;
 pub mod metadata;
 pub mod organization;
 pub mod referral;
+pub mod registry;
 pub mod schema;
 pub mod taxonomy;
 pub mod upcast;

@@ -79,7 +79,39 @@ pub fn event_schemas() -> Vec<EventSchema> {
     let case = crate::case::STREAM_KIND;
     let activation = crate::activation::STREAM_KIND;
     use crate::activation::stored as act;
+    use crate::registry::stored as reg;
+    let professional = crate::registry::STREAM_KIND;
     vec![
+        event_schema::<reg::ProfilePayload, reg::ContactPersonal>(
+            "ProfessionalRegistered",
+            1,
+            professional,
+            true,
+        ),
+        event_schema::<reg::ProfilePayload, reg::ContactPersonal>(
+            "ProfessionalProfileUpdated",
+            1,
+            professional,
+            true,
+        ),
+        event_schema::<reg::AvailabilityPayload, act::NoPayload>(
+            "ProfessionalAvailabilitySet",
+            1,
+            professional,
+            false,
+        ),
+        event_schema::<reg::AbsencePayload, act::NoPayload>(
+            "ProfessionalAbsenceAdded",
+            1,
+            professional,
+            false,
+        ),
+        event_schema::<reg::StatusPayload, act::NoPayload>(
+            "ProfessionalStatusChanged",
+            1,
+            professional,
+            false,
+        ),
         event_schema::<act::RequestedPayload, act::NoPayload>(
             "ActivationRequested",
             1,

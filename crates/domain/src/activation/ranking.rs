@@ -14,11 +14,15 @@ use super::{Mode, ProfessionalRole, Request, Sector};
 use crate::case::Proficiency;
 use crate::ids::ProfessionalId;
 use crate::matching::rome_offset;
+use crate::organization::WeeklyHours;
 use std::collections::{BTreeSet, HashMap};
-use time::{Date, Time, Weekday};
+use time::Date;
 
 /// Whether a professional of the registry takes activations.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize, schemars::JsonSchema,
+)]
+#[serde(rename_all = "snake_case")]
 pub enum RegistryStatus {
     /// Takes activations.
     Active,
@@ -26,17 +30,6 @@ pub enum RegistryStatus {
     Suspended,
     /// Left the registry.
     Left,
-}
-
-/// A weekly window of availability, in Potenza's local time.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Window {
-    /// The day.
-    pub weekday: Weekday,
-    /// From (included).
-    pub from: Time,
-    /// To (excluded).
-    pub to: Time,
 }
 
 /// What the ranking needs to know of a professional.
@@ -54,8 +47,8 @@ pub struct Registered {
     pub languages: Vec<(String, Proficiency)>,
     /// How they work.
     pub modes: BTreeSet<Mode>,
-    /// When they are usually available.
-    pub availability: Vec<Window>,
+    /// When they are usually available (Potenza's local time).
+    pub availability: WeeklyHours,
     /// Days they are away (from, to, both included).
     pub absences: Vec<(Date, Date)>,
 }
@@ -69,11 +62,7 @@ impl Registered {
             .absences
             .iter()
             .any(|(from, to)| *from <= day && day <= *to);
-        !away
-            && self
-                .availability
-                .iter()
-                .any(|w| w.weekday == day.weekday() && w.from <= clock && clock < w.to)
+        !away && self.availability.is_open(day.weekday(), clock)
     }
 }
 
@@ -201,11 +190,11 @@ mod tests {
             sectors: [Sector::Health].into(),
             languages: vec![(lang.into(), prof)],
             modes: [Mode::InPerson, Mode::Phone].into(),
-            availability: vec![Window {
-                weekday: Weekday::Tuesday,
-                from: time!(09:00),
-                to: time!(13:00),
-            }],
+            availability: WeeklyHours::new().with(
+                time::Weekday::Tuesday,
+                time!(09:00),
+                time!(13:00),
+            ),
             absences: vec![],
         }
     }

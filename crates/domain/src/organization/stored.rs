@@ -305,6 +305,13 @@ impl DomainEvent for Stored {
     }
 }
 
+impl WeeklyHoursPayload {
+    /// The hours these stand for (`event_type`: named in errors).
+    pub fn to_hours(&self, event_type: &str) -> Result<WeeklyHours, DecodeError> {
+        Reader { event_type }.hours(self)
+    }
+}
+
 /// Reads the fields of one stored event back, naming the event type and the
 /// field in what it reports.
 struct Reader<'a> {
