@@ -46,6 +46,7 @@ pub fn router(state: AppState) -> Router {
         .route("/auth/oidc/login", get(auth::oidc::login))
         .route("/auth/oidc/callback", get(auth::oidc::callback))
         .layer(DefaultBodyLimit::max(MAX_BODY))
+        .layer(axum::middleware::from_fn(hardening::no_head_on_people))
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
             hardening::headers,

@@ -442,31 +442,15 @@ async fn forged_expired_and_revoked_tokens_are_refused() {
     .await
     .unwrap();
     assert_eq!(stored, 1, "the token is stored, but only as a hash");
-    let res = s
-        .post_with(
-            &format!(
-                "/api/v1/tokens/{}/revoke",
-                issued["token_id"].as_str().unwrap()
-            ),
-            &admin,
-            None,
-            &[],
-        )
-        .await;
+    let revoke = format!(
+        "/api/v1/tokens/{}/revoke",
+        issued["token_id"].as_str().unwrap()
+    );
+    let res = s.post_with(&revoke, &admin, None, &[]).await;
     assert_eq!(res.status(), 204);
     problem(s.get("/api/v1/me", token).await, 401).await;
     // Revoked twice: there is no such live token.
-    let res = s
-        .post_with(
-            &format!(
-                "/api/v1/tokens/{}/revoke",
-                issued["token_id"].as_str().unwrap()
-            ),
-            &admin,
-            None,
-            &[],
-        )
-        .await;
+    let res = s.post_with(&revoke, &admin, None, &[]).await;
     problem(res, 404).await;
     s.stop().await;
 }
@@ -558,7 +542,18 @@ async fn every_answer_carries_the_security_headers() {
         // Not behind TLS in this test: no HSTS.
         assert!(!h.contains_key("strict-transport-security"), "{path}");
     }
+    // HEAD on a person's route would record a read and send nothing.
+    let res = s
+        .http
+        .head(s.url(&format!("/api/v1/persons/{}/card", uuid::Uuid::now_v7())))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 405);
+    assert_eq!(res.headers()["x-frame-options"], "DENY");
     // Too large a body: refused before anything is read into memory.
+
     let big = "x".repeat(sportello_http::launch::MAX_BODY + 1);
     let res = s
         .http
@@ -830,7 +825,7 @@ async fn a_past_card_is_shown_to_a_partner_as_todays_consent_allows() {
     let network = NetworkId::new();
     let desk = OrganizationId::new();
     let operator = s.account(network, desk, "desk_operator").await;
-    let (asl, service) = provider(
+    let asl = provider(
         &s,
         &operator,
         "Demo ASL",
@@ -839,40 +834,13 @@ async fn a_past_card_is_shown_to_a_partner_as_todays_consent_allows() {
     )
     .await;
     let partner = s
-        .account(network, OrganizationId(asl.parse().unwrap()), "partner")
+        .account(network, OrganizationId(asl.0.parse().unwrap()), "partner")
         .await;
-    let created = s
-        .post_ok(
-            "/api/v1/persons",
-            &operator,
-            &consented(person("Demo Ritirata Consenso")),
-            201,
-        )
-        .await;
-    let pid = created["person_id"].as_str().unwrap().to_owned();
-    let consent = created["consent_id"].as_str().unwrap().to_owned();
-    let need = s
-        .post_ok(
-            &format!("/api/v1/persons/{pid}/needs"),
-            &operator,
-            &json!({ "code": "health_stp_code" }),
-            201,
-        )
-        .await;
-    let sent = s
-        .post_ok(
-            "/api/v1/referrals",
-            &operator,
-            &json!({ "person_id": pid, "need_id": need["need_id"], "organization_id": asl, "service_id": service }),
-            201,
-        )
-        .await;
+    let r = s.referred(&operator, "Demo Ritirata Consenso", &asl).await;
+    let (pid, consent) = (r.person, r.consent);
     let card = s
         .get_ok(
-            &format!(
-                "/api/v1/persons/{pid}/card?min_position={}",
-                sent["position"]
-            ),
+            &format!("/api/v1/persons/{pid}/card?min_position={}", r.position),
             &partner,
         )
         .await;

@@ -106,6 +106,24 @@ const X_DECLINE_TEXT: &str = "Rifiuto: Thelbrisk seguito da noi nel 2019 Ormelk"
 const X_COMPLETE_NOTE: &str = "Esito: tessera consegnata a Quorvan Wintrel";
 const X_LEGAL_REASON: &str = "Base giuridica: ricovero urgente di Quorvan Ptalmix";
 
+/// X's personal values, as written.
+const X_VALUES: [&str; 14] = [
+    X_NAME,
+    X_ALIAS,
+    X_BIRTH,
+    X_PHONE,
+    X_EMAIL,
+    X_ADDRESS,
+    X_DOCUMENT,
+    X_VISIT_NOTE,
+    X_NEED_NOTE,
+    X_DESK_NOTE,
+    X_REFERRAL_NOTE,
+    X_DECLINE_TEXT,
+    X_COMPLETE_NOTE,
+    X_LEGAL_REASON,
+];
+
 const Y_NAME: &str = "Demo Yelena Prykladova";
 const Y_PHONE: &str = "+39 347 550 1189";
 const Y_VISIT_NOTE: &str = "Visita: Yelena chiede del corso Hrovatin";
@@ -377,23 +395,7 @@ async fn after_erasure_no_personal_value_is_found_anywhere_and_the_report_is_unc
 
     let before = answers(pos).await;
     let before = before.join("\n");
-    for v in [
-        X_NAME,
-        X_ALIAS,
-        X_BIRTH,
-        X_PHONE,
-        X_EMAIL,
-        X_ADDRESS,
-        X_DOCUMENT,
-        X_VISIT_NOTE,
-        X_NEED_NOTE,
-        X_DESK_NOTE,
-        X_REFERRAL_NOTE,
-        X_DECLINE_TEXT,
-        X_COMPLETE_NOTE,
-        X_LEGAL_REASON,
-        "trafficking_victim",
-    ] {
+    for v in X_VALUES.into_iter().chain(["trafficking_victim"]) {
         assert!(before.contains(v), "the answers show {v:?} before erasure");
     }
     let found = search(&s, "Quorvan", &operator).await;
@@ -470,33 +472,25 @@ async fn after_erasure_no_personal_value_is_found_anywhere_and_the_report_is_unc
     let mut stream = relayed(&s, events as u64).await;
     let after = answers(erased_at).await;
 
-    let x_values = needles(&[
-        X_NAME,
-        X_ALIAS,
-        X_BIRTH,
-        X_PHONE,
-        X_EMAIL,
-        X_ADDRESS,
-        X_DOCUMENT,
-        X_VISIT_NOTE,
-        X_NEED_NOTE,
-        X_DESK_NOTE,
-        X_REFERRAL_NOTE,
-        X_DECLINE_TEXT,
-        X_COMPLETE_NOTE,
-        X_LEGAL_REASON,
-        // Name words, as given and as a search index would fold them.
-        "Quorvan",
-        "quorvan",
-        "Thelbrisk",
-        "thelbrisk",
-        "Zenthuo",
-        "zenthuo",
-        "Kaplimar",
-        "kaplimar",
-        "xq7719353",
-        "3339182746",
-    ]);
+    let x_values = needles(
+        &[
+            &X_VALUES[..],
+            // Name words, as given and as a search index would fold them.
+            &[
+                "Quorvan",
+                "quorvan",
+                "Thelbrisk",
+                "thelbrisk",
+                "Zenthuo",
+                "zenthuo",
+                "Kaplimar",
+                "kaplimar",
+                "xq7719353",
+                "3339182746",
+            ],
+        ]
+        .concat(),
+    );
     // Short codes, as JSON strings (their hex is too short to mean anything).
     let mut x_values = x_values;
     x_values.extend(

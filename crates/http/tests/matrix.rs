@@ -162,8 +162,6 @@ struct World {
     consent: String,
     referral: String,
     p: (String, String),
-    #[expect(dead_code, reason = "kept to name the other organisation in failures")]
-    q: (String, String),
     some_account: AccountId,
 }
 
@@ -337,39 +335,13 @@ async fn every_route_every_role_own_and_other_organisation() {
         &["health_stp_code"],
     )
     .await;
-    let created = s
-        .post_ok(
-            "/api/v1/persons",
-            &operator,
-            &consented(person("Demo Matrice")),
-            201,
-        )
-        .await;
-    let person_id = created["person_id"].as_str().unwrap().to_owned();
-    let consent = created["consent_id"].as_str().unwrap().to_owned();
-    let need = s
-        .post_ok(
-            &format!("/api/v1/persons/{person_id}/needs"),
-            &operator,
-            &json!({ "code": "health_stp_code" }),
-            201,
-        )
-        .await;
-    let need = need["need_id"].as_str().unwrap().to_owned();
-    let sent = s
-        .post_ok(
-            "/api/v1/referrals",
-            &operator,
-            &json!({ "person_id": person_id, "need_id": need, "organization_id": p.0, "service_id": p.1 }),
-            201,
-        )
-        .await;
-    let referral = sent["id"].as_str().unwrap().to_owned();
+    let r = s.referred(&operator, "Demo Matrice", &p).await;
+    let (person_id, consent, need, referral) = (r.person, r.consent, r.need, r.referral);
     // The referral is in the read model partners' cards are built from.
     s.get_ok(
         &format!(
             "/api/v1/persons/{person_id}/card?min_position={}",
-            sent["position"]
+            r.position
         ),
         &operator,
     )
@@ -396,7 +368,6 @@ async fn every_route_every_role_own_and_other_organisation() {
         consent,
         referral,
         p,
-        q,
         some_account,
     };
 

@@ -362,3 +362,49 @@ pub async fn raw_messages(stream: &mut async_nats::jetstream::stream::Stream) ->
     }
     out
 }
+
+/// A person taken in charge with consent to the whole network, one need
+/// and that need referred to `to` (a provider and its service).
+pub struct Referred {
+    pub person: String,
+    pub consent: String,
+    pub need: String,
+    pub referral: String,
+    /// The log position of the referral (for `?min_position=`).
+    pub position: i64,
+}
+
+impl Server {
+    /// Take `name` in charge with consent, record a need answered by `to`
+    /// and refer it there.
+    pub async fn referred(&self, operator: &str, name: &str, to: &(String, String)) -> Referred {
+        let created = self
+            .post_ok("/api/v1/persons", operator, &consented(person(name)), 201)
+            .await;
+        let person = created["person_id"].as_str().unwrap().to_owned();
+        let need = self
+            .post_ok(
+                &format!("/api/v1/persons/{person}/needs"),
+                operator,
+                &json!({ "code": "health_stp_code" }),
+                201,
+            )
+            .await;
+        let need = need["need_id"].as_str().unwrap().to_owned();
+        let sent = self
+            .post_ok(
+                "/api/v1/referrals",
+                operator,
+                &json!({ "person_id": person, "need_id": need, "organization_id": to.0, "service_id": to.1 }),
+                201,
+            )
+            .await;
+        Referred {
+            person,
+            consent: created["consent_id"].as_str().unwrap().to_owned(),
+            need,
+            referral: sent["id"].as_str().unwrap().to_owned(),
+            position: sent["position"].as_i64().unwrap(),
+        }
+    }
+}
