@@ -48,6 +48,17 @@ pub struct Settings {
     /// many years (0: never).
     #[serde(default = "default_retention_years")]
     pub retention_years: u32,
+    /// How long a professional has to answer an activation's offer before
+    /// it goes to the next (minutes).
+    #[serde(default = "default_offer_timeout")]
+    pub offer_timeout_minutes: u32,
+    /// How often the scheduler looks for due moments (milliseconds; a
+    /// manual clock wakes it at once).
+    #[serde(default = "default_scheduler_period")]
+    pub scheduler_period_ms: u64,
+    /// The clock of the activations and their scheduler (tests set it).
+    #[serde(skip)]
+    pub clock: crate::clock::Clock,
 }
 
 /// An OpenID Connect provider to sign in with.
@@ -88,6 +99,14 @@ fn default_retention_years() -> u32 {
     10
 }
 
+fn default_offer_timeout() -> u32 {
+    120
+}
+
+fn default_scheduler_period() -> u64 {
+    1000
+}
+
 fn potenza_calendar() -> CalendarConfig {
     WorkingCalendar::for_potenza().config()
 }
@@ -109,6 +128,9 @@ impl Default for Settings {
             login_attempts_per_minute: default_login_rate(),
             oidc: None,
             retention_years: default_retention_years(),
+            offer_timeout_minutes: default_offer_timeout(),
+            scheduler_period_ms: default_scheduler_period(),
+            clock: crate::clock::Clock::System,
         }
     }
 }
@@ -152,6 +174,12 @@ impl Settings {
         WorkingCalendar::new(&self.calendar).map_err(|e| format!("calendar: {e}"))?;
         if self.login_attempts_per_minute == 0 {
             return Err("login_attempts_per_minute must be at least 1".into());
+        }
+        if self.offer_timeout_minutes == 0 {
+            return Err("offer_timeout_minutes must be at least 1".into());
+        }
+        if self.scheduler_period_ms == 0 {
+            return Err("scheduler_period_ms must be at least 1".into());
         }
         if self.master_key.is_none() {
             return Err("a master key is required".into());
@@ -198,6 +226,9 @@ impl std::fmt::Debug for Settings {
             .field("login_attempts_per_minute", &self.login_attempts_per_minute)
             .field("oidc", &self.oidc)
             .field("retention_years", &self.retention_years)
+            .field("offer_timeout_minutes", &self.offer_timeout_minutes)
+            .field("scheduler_period_ms", &self.scheduler_period_ms)
+            .field("clock", &self.clock)
             .finish()
     }
 }

@@ -11,6 +11,7 @@ pub mod access;
 pub mod api;
 pub mod audit;
 pub mod auth;
+pub mod clock;
 pub mod command;
 pub mod config;
 pub mod erasure;

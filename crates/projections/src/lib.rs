@@ -6,10 +6,12 @@
 //! statuses and times, and personal fields stay sealed under the person's
 //! key.
 
+pub mod activations;
 pub mod bottlenecks;
 pub mod card;
 pub mod cases;
 pub mod organizations;
+pub mod professionals;
 pub mod referrals;
 pub mod rows;
 pub mod stream_activity;
@@ -17,9 +19,11 @@ pub mod stream_activity;
 use sportello_store::projection::Projection;
 use std::sync::Arc;
 
+pub use activations::ActivationRow;
 pub use bottlenecks::BottleneckCells;
 pub use cases::{CaseRow, NeedRow};
 pub use organizations::OrganizationRow;
+pub use professionals::ProfessionalRow;
 pub use referrals::ReferralRow;
 pub use rows::{RowModel, Rows};
 pub use stream_activity::StreamActivity;
@@ -33,6 +37,8 @@ pub fn all() -> Vec<Arc<dyn Projection>> {
         Arc::new(Rows::<ReferralRow>::new()),
         Arc::new(Rows::<OrganizationRow>::new()),
         Arc::new(BottleneckCells),
+        Arc::new(Rows::<ProfessionalRow>::new()),
+        Arc::new(Rows::<ActivationRow>::new()),
     ]
 }
 
