@@ -143,6 +143,15 @@ pub async fn launch(
             cancel.clone(),
         )));
     }
+    if settings.run_workers {
+        tasks.push(tokio::spawn(crate::activation::scheduler::run(
+            store.clone(),
+            settings.clock.clone(),
+            std::time::Duration::from_millis(settings.scheduler_period_ms),
+            time::Duration::minutes(i64::from(settings.offer_timeout_minutes)),
+            cancel.clone(),
+        )));
+    }
     let limits = hardening::Limits::new(
         settings.login_attempts_per_minute,
         settings.api_requests_per_second,

@@ -8,6 +8,7 @@
 //! never show database or panic text to a client.
 
 pub mod access;
+pub mod activation;
 pub mod api;
 pub mod audit;
 pub mod auth;

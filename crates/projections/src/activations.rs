@@ -191,14 +191,15 @@ impl RowModel for ActivationRow {
         if a.status.is_final() {
             return Err(invalid("a change after the activation ended"));
         }
-        let offered = |a: &ActivationRow, who: Uuid| {
-            a.status == Status::Offered && a.offered_to == Some(who)
-        };
+        let offered =
+            |a: &ActivationRow, who: Uuid| a.status == Status::Offered && a.offered_to == Some(who);
         match event {
             ActivationEvent::Requested(_) => return Err(invalid("requested twice")),
             ActivationEvent::Offered { to, expires_at } => {
                 if a.status != Status::Waiting {
-                    return Err(invalid("an offer while another stands or after confirmation"));
+                    return Err(invalid(
+                        "an offer while another stands or after confirmation",
+                    ));
                 }
                 a.status = Status::Offered;
                 a.offered_to = Some(to.0);

@@ -8,10 +8,10 @@
 use crate::rows::{RowModel, check_follows};
 use serde::{Deserialize, Serialize};
 use sportello_domain::activation::ranking::{Registered, RegistryStatus};
+use sportello_domain::ids::ProfessionalId;
 use sportello_domain::organization::WeeklyHoursPayload;
 use sportello_domain::registry::stored::{AbsencePayload, LanguagePayload, ProfilePayload};
 use sportello_domain::registry::{self, ProfessionalEvent};
-use sportello_domain::ids::ProfessionalId;
 use sportello_domain::{Aggregate, aggregate::ProfessionalAggregate};
 use sportello_store::RecordedEvent;
 use sportello_store::projection::ApplyError;

@@ -167,6 +167,7 @@ pub fn decide(
         return match command {
             C::Request(r) => {
                 check_language(&r.language)?;
+                text("place", &r.place, 500)?;
                 if r.needed_at < r.requested_at {
                     return Err(DomainError::Invalid {
                         field: "needed_at",

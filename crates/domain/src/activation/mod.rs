@@ -127,6 +127,9 @@ pub struct Request {
     pub mode: Mode,
     /// When the professional is needed.
     pub needed_at: OffsetDateTime,
+    /// Where (an office's address, or how to join by phone or video);
+    /// about the person when there is one (then sealed).
+    pub place: String,
     /// 24 h or 48 h.
     pub urgency: Urgency,
     /// The person, when there is one (an interpreter may be booked for a

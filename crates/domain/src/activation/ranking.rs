@@ -208,6 +208,7 @@ mod tests {
             mode: Mode::InPerson,
             // Tuesday 3 March 2026, 10:30 in Potenza (CET, UTC+1).
             needed_at: datetime!(2026-03-03 09:30 UTC),
+            place: "ASP, via Torraca 2".into(),
             urgency: Urgency::Hours24,
             person: None,
             referral: None,

@@ -31,6 +31,9 @@ pub struct RequestedPayload {
     #[serde(with = "time::serde::rfc3339")]
     #[schemars(with = "String", extend("format" = "date-time"))]
     pub needed_at: OffsetDateTime,
+    /// Where, when no person is named (else sealed).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub place: Option<String>,
     /// `24h` or `48h`.
     pub urgency: Urgency,
     /// The person, if any.
@@ -140,22 +143,26 @@ impl DomainEvent for Stored<'_> {
         };
         let event_type = self.event.event_type();
         let (payload, personal) = match self.event {
-            ActivationEvent::Requested(r) => (
-                part(RequestedPayload {
-                    activation_id: r.id,
-                    role: r.role,
-                    sector: r.sector,
-                    language: r.language,
-                    mode: r.mode,
-                    needed_at: r.needed_at,
-                    urgency: r.urgency,
-                    person_id: r.person,
-                    referral_id: r.referral,
-                    requested_by: r.requested_by,
-                    requested_at: r.requested_at,
-                }),
-                None,
-            ),
+            ActivationEvent::Requested(r) => {
+                let (place, personal) = text(r.place);
+                (
+                    part(RequestedPayload {
+                        activation_id: r.id,
+                        role: r.role,
+                        sector: r.sector,
+                        language: r.language,
+                        mode: r.mode,
+                        needed_at: r.needed_at,
+                        place,
+                        urgency: r.urgency,
+                        person_id: r.person,
+                        referral_id: r.referral,
+                        requested_by: r.requested_by,
+                        requested_at: r.requested_at,
+                    }),
+                    personal,
+                )
+            }
             ActivationEvent::Offered { to, expires_at } => (
                 part(ProfessionalPayload {
                     expires_at: Some(expires_at),
@@ -220,6 +227,7 @@ pub fn decode(event_type: &str, value: &serde_json::Value) -> Result<ActivationE
                 language: p.language,
                 mode: p.mode,
                 needed_at: p.needed_at,
+                place: p.place.unwrap_or_default(),
                 urgency: p.urgency,
                 person: p.person_id,
                 referral: p.referral_id,
@@ -292,6 +300,7 @@ mod tests {
             language: "uk".into(),
             mode: Mode::Video,
             needed_at: datetime!(2026-04-01 10:00 UTC),
+            place: "Demo: Sportello, via Lacava 2".into(),
             urgency: Urgency::Hours48,
             person,
             referral: None,
@@ -344,7 +353,8 @@ mod tests {
                 let text = parts.payload.to_string();
                 let has_text = matches!(
                     e,
-                    ActivationEvent::Scheduled { .. }
+                    ActivationEvent::Requested(_)
+                        | ActivationEvent::Scheduled { .. }
                         | ActivationEvent::Delivered { .. }
                         | ActivationEvent::Cancelled { .. }
                 );
@@ -376,6 +386,12 @@ mod tests {
                 }
                 let back = decode(parts.event_type, &parts.payload).unwrap();
                 let sealed_texts_dropped = match (&e, person) {
+                    (ActivationEvent::Requested(r), Some(_)) => {
+                        ActivationEvent::Requested(Request {
+                            place: String::new(),
+                            ..r.clone()
+                        })
+                    }
                     (ActivationEvent::Scheduled { at, .. }, Some(_)) => {
                         ActivationEvent::Scheduled {
                             at: *at,

@@ -11,8 +11,11 @@
 //! - partner staff see only referrals addressed to their organisation, and
 //!   of those people only what their agreement and the person's consent
 //!   allow;
-//! - professionals see only their own activations and the minimum about
-//!   the person (the registry's routes, issue 5, are theirs);
+//! - professionals see only the activations offered to them or theirs,
+//!   with nothing of the person but whether there is one; they answer
+//!   offers, keep their own availability, and record what they delivered;
+//! - an activation is followed by the desk and by the organisation that
+//!   asked for it; to anyone else it does not exist;
 //! - coordinators see the directory and aggregates, never a person;
 //! - administrators manage accounts and tokens and read the audit, never a
 //!   person's data.
@@ -27,6 +30,7 @@ pub use card::{agreement_of, filter_card, filter_card_with};
 use crate::auth::Caller;
 use crate::error::ApiError;
 use sportello_domain::OrganizationId;
+use uuid::Uuid;
 
 /// The roles' names as stored on accounts.
 pub mod role {
@@ -128,6 +132,25 @@ pub enum Act {
     ReadAudit,
     /// Create accounts, issue and revoke API tokens.
     ManageAccounts,
+    /// Admit professionals to the registry, change their profile and
+    /// status, read the registry with names and contacts.
+    ManageRegistry,
+    /// Keep this professional's availability and absences.
+    KeepAvailability(Uuid),
+    /// Read the activations offered to this professional or theirs.
+    ReadQueue(Uuid),
+    /// Ask for a professional (the desk; a partner for its own
+    /// appointments or referrals).
+    RequestActivation,
+    /// Read the board of activations (a partner: those it asked for).
+    ReadBoard,
+    /// Accept or decline an offer made to this professional.
+    AnswerOffer(Uuid),
+    /// Schedule or cancel an activation asked for by this organisation.
+    ArrangeActivation(OrganizationId),
+    /// Record that an activation took place (its confirmed professional,
+    /// or the desk).
+    RecordDelivery(Option<Uuid>),
 }
 
 /// Whether `caller` may do `act`.
@@ -144,6 +167,18 @@ pub fn permits(caller: &Caller, act: Act) -> bool {
         Act::ManageNetwork => r.is_desk() || r == Coordinator || r == Admin,
         Act::ReadReports => r.is_desk() || r == Coordinator || r == Admin,
         Act::ReadAudit | Act::ManageAccounts => r == Admin,
+        Act::ManageRegistry => r.is_desk(),
+        Act::KeepAvailability(p) | Act::ReadQueue(p) => {
+            r.is_desk() || (r == Professional && caller.professional_id == Some(p))
+        }
+        Act::RequestActivation | Act::ReadBoard => r.is_desk() || r == Partner,
+        Act::AnswerOffer(p) => r == Professional && caller.professional_id == Some(p),
+        Act::ArrangeActivation(org) => {
+            r.is_desk() || (r == Partner && caller.organization_id == org)
+        }
+        Act::RecordDelivery(p) => {
+            r.is_desk() || (r == Professional && p.is_some() && caller.professional_id == p)
+        }
     }
 }
 

@@ -3,6 +3,7 @@
 //! [`MinPosition`] (read your writes).
 
 pub mod accounts;
+pub mod activations;
 pub mod activity;
 pub mod audit;
 pub mod card;
@@ -13,6 +14,7 @@ pub mod intake;
 pub mod matches;
 pub mod organizations;
 pub mod persons;
+pub mod professionals;
 pub mod referrals;
 pub mod reports;
 pub mod subject;
@@ -70,6 +72,12 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(accounts::disable))
         .routes(routes!(audit::reads))
         .routes(routes!(audit::sign_ins))
+        .routes(routes!(professionals::list, professionals::create))
+        .routes(routes!(professionals::get, professionals::patch))
+        .routes(routes!(professionals::queue))
+        .routes(routes!(activations::board, activations::request))
+        .routes(routes!(activations::get))
+        .routes(routes!(activations::act))
 }
 
 /// A JSON body; a malformed one answers a 400/422 problem naming the

@@ -19,6 +19,7 @@ fn request(urgency: Urgency) -> Request {
         language: "ar".into(),
         mode: Mode::InPerson,
         needed_at: T0 + Duration::hours(26),
+        place: "Ospedale San Carlo, ambulatorio 3".into(),
         urgency,
         person: None,
         referral: None,
