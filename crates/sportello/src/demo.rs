@@ -8,12 +8,18 @@
 //! report, inbox and card has real shapes. One provider is still
 //! onboarding, without an agreement, so matching shows an unavailable
 //! service; nobody in the network offers `housing_search`, so unmet needs
-//! show.
+//! show. The [registry] of fictitious professionals, with deliberate
+//! gaps, and six months of [activations] of them; a demo professional's
+//! account bound to one entry.
 //!
 //! Ids are fixed: loading twice adds nothing (organisations that exist are
-//! read back, people are loaded only into a network without cases). It
+//! read back, people are loaded only into a network without cases, the
+//! registry and its activations only into one without professionals). It
 //! must never load anything but fictitious people: every name starts with
 //! `Demo `.
+
+mod activations;
+mod registry;
 
 use crate::simulate::{self, HistoryAppend, Network, Provider, StreamHistory};
 use anyhow::Context;
@@ -31,7 +37,9 @@ use sportello_domain::organization::{
 };
 use sportello_domain::referral;
 use sportello_domain::taxonomy::NeedCode;
-use sportello_domain::{AccountId, DomainError, NetworkId, OrganizationId, ServiceId, StreamId};
+use sportello_domain::{
+    AccountId, DomainError, Metadata, NetworkId, OrganizationId, PersonId, ServiceId, StreamId,
+};
 use sportello_http::Settings;
 use sportello_http::access::role;
 use sportello_http::auth::{create_account, issue_token};
@@ -57,6 +65,14 @@ pub const DEMO_COORDINATOR: Uuid = demo_id(0x0a02);
 pub const DEMO_ADMIN: Uuid = demo_id(0x0a03);
 /// The demo desk supervisor's account (records legal bases).
 pub const DEMO_SUPERVISOR: Uuid = demo_id(0x0a04);
+/// The account the demo's automatic activation events are recorded under
+/// (an offer expiring, the next offer after a decline or an expiry, a
+/// missed deadline), for the desk: it stands for the activation scheduler.
+/// It is an id only — no account row, nobody signs in with it.
+pub const DEMO_SCHEDULER: Uuid = demo_id(0x0a05);
+/// The demo professional's account (an interpreter of the registry, bound
+/// to [`registry::DEMO_PROFESSIONAL_ENTRY`]).
+pub const DEMO_PROFESSIONAL: Uuid = demo_id(0x0a06);
 
 /// The seed of the demo's people (and of its organisations' event ids).
 const SEED: u64 = 0x5e0d_2026;
@@ -349,13 +365,19 @@ const DESK: OrgSpec = OrgSpec {
     agreement: None,
 };
 
-fn service(spec: &ServiceSpec) -> Service {
+/// Weekly hours from the demo's table form.
+fn weekly(spec: Hours) -> WeeklyHours {
     let mut hours = WeeklyHours::new();
-    for &(days, open, close) in spec.hours {
+    for &(days, open, close) in spec {
         for &day in days {
             hours = hours.with(day, open, close);
         }
     }
+    hours
+}
+
+fn service(spec: &ServiceSpec) -> Service {
+    let hours = weekly(spec.hours);
     Service {
         id: ServiceId(demo_id(spec.id)),
         name: spec.name.into(),
@@ -499,13 +521,15 @@ pub fn network(now: OffsetDateTime) -> Result<Network, DomainError> {
     Ok(fixture(orgs, WorkingCalendar::for_potenza()))
 }
 
-/// An account of the demo: role, id, organisation id and name.
+/// An account of the demo: role, id, organisation id and name; for a
+/// professional, their entry of the registry.
 struct DemoAccount {
     role: &'static str,
     id: Uuid,
     organization: Uuid,
     organization_name: &'static str,
     label: String,
+    professional: Option<Uuid>,
 }
 
 fn accounts() -> Vec<DemoAccount> {
@@ -515,6 +539,7 @@ fn accounts() -> Vec<DemoAccount> {
         organization: DEMO_DESK,
         organization_name: DESK_NAME,
         label: label.into(),
+        professional: None,
     };
     let mut all = vec![
         desk(role::DESK_OPERATOR, DEMO_OPERATOR, "Demo desk operator"),
@@ -532,7 +557,16 @@ fn accounts() -> Vec<DemoAccount> {
         organization: demo_id(p.id),
         organization_name: p.name,
         label: format!("Demo partner, {}", p.name),
+        professional: None,
     }));
+    all.push(DemoAccount {
+        professional: Some(registry::DEMO_PROFESSIONAL_ENTRY),
+        ..desk(
+            role::PROFESSIONAL,
+            DEMO_PROFESSIONAL,
+            "Demo professional (interpreter)",
+        )
+    });
     all
 }
 
@@ -567,15 +601,31 @@ pub async fn run(settings: &Settings, credentials: Option<&Path>) -> anyhow::Res
         }
     }
     for a in accounts() {
-        create_account(
-            &pool,
-            AccountId(a.id),
-            network,
-            OrganizationId(a.organization),
-            a.role,
-            &a.label,
-        )
-        .await?;
+        if let Some(professional) = a.professional {
+            // Bound to their entry (the accounts API does the same).
+            sqlx::query(
+                "INSERT INTO accounts (account_id, network_id, organization_id, role, label, professional_id)
+                 VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (account_id) DO NOTHING",
+            )
+            .bind(a.id)
+            .bind(network.0)
+            .bind(a.organization)
+            .bind(a.role)
+            .bind(&a.label)
+            .bind(professional)
+            .execute(&pool)
+            .await?;
+        } else {
+            create_account(
+                &pool,
+                AccountId(a.id),
+                network,
+                OrganizationId(a.organization),
+                a.role,
+                &a.label,
+            )
+            .await?;
+        }
     }
 
     let (existing,): (i64,) = sqlx::query_as(
@@ -621,6 +671,7 @@ pub async fn run(settings: &Settings, credentials: Option<&Path>) -> anyhow::Res
     } else {
         println!("demo network already loaded ({existing} cases)");
     }
+    load_registry(&store, settings, now).await?;
 
     if let Some(path) = credentials {
         let mut out = Vec::new();
@@ -651,6 +702,74 @@ pub async fn run(settings: &Settings, credentials: Option<&Path>) -> anyhow::Res
             .with_context(|| format!("writing {}", path.display()))?;
         println!("demo credentials written to {}", path.display());
     }
+    Ok(())
+}
+
+/// The registry and its activations, into a network without professionals
+/// yet; the activations name people of the demo already stored.
+async fn load_registry(
+    store: &EventStore,
+    settings: &Settings,
+    now: OffsetDateTime,
+) -> anyhow::Result<()> {
+    let network = NetworkId(DEMO_NETWORK);
+    let pool = store.pool();
+    let (existing,): (i64,) = sqlx::query_as(
+        "SELECT count(DISTINCT stream_id) FROM events WHERE network_id = $1 AND stream_kind = $2",
+    )
+    .bind(network.0)
+    .bind(sportello_domain::registry::STREAM_KIND)
+    .fetch_one(pool)
+    .await?;
+    if existing > 0 {
+        println!("demo registry already loaded ({existing} professionals)");
+        return Ok(());
+    }
+    // Each person and when they were taken in charge.
+    let opened: Vec<(Uuid, sqlx::types::Json<Metadata>)> = sqlx::query_as(
+        "SELECT stream_id, metadata FROM events
+          WHERE network_id = $1 AND stream_kind = $2 AND version = 1",
+    )
+    .bind(network.0)
+    .bind(STREAM_KIND)
+    .fetch_all(pool)
+    .await?;
+    let people: Vec<_> = opened
+        .into_iter()
+        .map(|(id, m)| (PersonId(id), m.0.occurred_at))
+        .collect();
+    let registry = registry::registry(now)?;
+    let activations = activations::activations(
+        &registry,
+        &people,
+        &settings.working_calendar(),
+        now,
+        Duration::days(WINDOW_DAYS),
+        SEED,
+    )?;
+    let mut events = 0;
+    for (req, metadata) in registry.appends() {
+        store
+            .append_history(req, metadata)
+            .await
+            .context("writing the demo registry")?;
+        events += req.events.len();
+    }
+    events += activations
+        .iter()
+        .map(|(r, _)| r.events.len())
+        .sum::<usize>();
+    futures::stream::iter(&activations)
+        .map(|(req, metadata)| store.append_history(req, metadata))
+        .buffer_unordered(WRITERS)
+        .try_collect::<Vec<_>>()
+        .await
+        .context("writing the demo activations")?;
+    println!(
+        "demo registry loaded: {} fictitious professionals, {} activations, {events} events",
+        registry.len(),
+        activations.len()
+    );
     Ok(())
 }
 
@@ -687,3 +806,6 @@ fn write_private(path: &Path, contents: &[u8]) -> std::io::Result<()> {
         .open(path)?;
     f.write_all(contents)
 }
+
+#[cfg(test)]
+mod tests;

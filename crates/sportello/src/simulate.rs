@@ -612,7 +612,7 @@ const DEMO_NOTE: &str = "Demo: nota di esempio (persona fittizia).";
 
 /// Working hours of the providers and of the desk's back office, in
 /// minutes of the Rome day: 08:30 to 17:30.
-const WORKING_MINUTES: (u16, u16) = (510, 1050);
+pub(crate) const WORKING_MINUTES: (u16, u16) = (510, 1050);
 
 /// The generation of one person.
 struct Gen<'a> {
@@ -1347,7 +1347,7 @@ fn identity(rng: &mut StdRng, index: u64, today: Date) -> (Profile, PersonIdenti
 }
 
 /// One of `items`, by weight.
-fn pick<T: Copy>(rng: &mut StdRng, items: &[(T, u32)]) -> T {
+pub(crate) fn pick<T: Copy>(rng: &mut StdRng, items: &[(T, u32)]) -> T {
     let total: u32 = items.iter().map(|(_, w)| w).sum();
     let mut roll = rng.random_range(0..total.max(1));
     for &(item, w) in items {
@@ -1369,7 +1369,7 @@ fn minutes(t: Time) -> u16 {
 }
 
 /// `minute` of the Rome day `day`, in UTC.
-fn local(day: Date, minute: u16) -> OffsetDateTime {
+pub(crate) fn local(day: Date, minute: u16) -> OffsetDateTime {
     let time = Time::from_hms((minute / 60).min(23) as u8, (minute % 60) as u8, 0)
         .expect("a minute of the day");
     let naive = PrimitiveDateTime::new(day, time);
