@@ -67,9 +67,9 @@ pub const DEMO_ADMIN: Uuid = demo_id(0x0a03);
 pub const DEMO_SUPERVISOR: Uuid = demo_id(0x0a04);
 /// The account the demo's automatic activation events are recorded under
 /// (an offer expiring, the next offer after a decline or an expiry, a
-/// missed deadline), for the desk: it stands for the activation scheduler.
-/// It is an id only — no account row, nobody signs in with it.
-pub const DEMO_SCHEDULER: Uuid = demo_id(0x0a05);
+/// missed deadline), for the desk: the activation scheduler's own account
+/// id. It is an id only — no account row, nobody signs in with it.
+pub const DEMO_SCHEDULER: Uuid = sportello_http::activation::SCHEDULER_ACCOUNT.0;
 /// The demo professional's account (an interpreter of the registry, bound
 /// to [`registry::DEMO_PROFESSIONAL_ENTRY`]).
 pub const DEMO_PROFESSIONAL: Uuid = demo_id(0x0a06);

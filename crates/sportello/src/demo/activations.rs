@@ -223,6 +223,12 @@ fn request(
         870 + 15 * rng.random_range(0..=8)
     };
     let needed_at = simulate::local(day, minute);
+    let place = match mode {
+        Mode::InPerson if by == desk() => "Sportello, via Lacava 2, Potenza",
+        Mode::InPerson => "Presso l'ente richiedente, Potenza",
+        Mode::Phone => "Per telefono: la sede richiedente chiama",
+        Mode::Video => "In video: collegamento inviato dalla sede richiedente",
+    };
     let request = Request {
         id: ActivationId(v7(rng, requested_at)),
         role,
@@ -230,6 +236,7 @@ fn request(
         language: language.to_owned(),
         mode,
         needed_at,
+        place: place.to_owned(),
         urgency,
         person,
         referral: None,
