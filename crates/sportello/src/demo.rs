@@ -42,7 +42,7 @@ use sportello_domain::{
 };
 use sportello_http::Settings;
 use sportello_http::access::role;
-use sportello_http::auth::{create_account, issue_token};
+use sportello_http::auth::{insert_account, issue_token};
 use sportello_store::{AppendRequest, EventStore, Keyring, db};
 use std::path::Path;
 use time::macros::time;
@@ -601,31 +601,16 @@ pub async fn run(settings: &Settings, credentials: Option<&Path>) -> anyhow::Res
         }
     }
     for a in accounts() {
-        if let Some(professional) = a.professional {
-            // Bound to their entry (the accounts API does the same).
-            sqlx::query(
-                "INSERT INTO accounts (account_id, network_id, organization_id, role, label, professional_id)
-                 VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (account_id) DO NOTHING",
-            )
-            .bind(a.id)
-            .bind(network.0)
-            .bind(a.organization)
-            .bind(a.role)
-            .bind(&a.label)
-            .bind(professional)
-            .execute(&pool)
-            .await?;
-        } else {
-            create_account(
-                &pool,
-                AccountId(a.id),
-                network,
-                OrganizationId(a.organization),
-                a.role,
-                &a.label,
-            )
-            .await?;
-        }
+        insert_account(
+            &pool,
+            AccountId(a.id),
+            network,
+            OrganizationId(a.organization),
+            a.role,
+            &a.label,
+            a.professional,
+        )
+        .await?;
     }
 
     let (existing,): (i64,) = sqlx::query_as(

@@ -210,17 +210,15 @@ pub async fn create(
     let role = role.expect("validated");
     let account = AccountId::new();
     let mut tx = state.pool().begin().await?;
-    sqlx::query(
-        "INSERT INTO accounts (account_id, network_id, organization_id, role, label, professional_id)
-         VALUES ($1, $2, $3, $4, $5, $6)",
+    accounts::insert_account(
+        &mut *tx,
+        account,
+        caller.network_id,
+        sportello_domain::OrganizationId(body.organization_id),
+        role.as_str(),
+        label,
+        body.professional_id,
     )
-    .bind(account.0)
-    .bind(caller.network_id.0)
-    .bind(body.organization_id)
-    .bind(role.as_str())
-    .bind(label)
-    .bind(body.professional_id)
-    .execute(&mut *tx)
     .await?;
     if let (Some(l), Some(p)) = (login, body.password.clone()) {
         let hashed = password::hash_blocking(p).await?;

@@ -24,16 +24,32 @@ pub async fn create_account(
     role: &str,
     label: &str,
 ) -> Result<(), sqlx::Error> {
+    insert_account(pool, account, network, organization, role, label, None).await
+}
+
+/// Create an account (nothing if its id exists), bound to a professional's
+/// entry of the registry when `professional` is given (required for the
+/// `professional` role, refused for any other by a CHECK).
+pub async fn insert_account<'e>(
+    executor: impl sqlx::PgExecutor<'e>,
+    account: AccountId,
+    network: NetworkId,
+    organization: OrganizationId,
+    role: &str,
+    label: &str,
+    professional: Option<uuid::Uuid>,
+) -> Result<(), sqlx::Error> {
     sqlx::query(
-        "INSERT INTO accounts (account_id, network_id, organization_id, role, label)
-         VALUES ($1, $2, $3, $4, $5) ON CONFLICT (account_id) DO NOTHING",
+        "INSERT INTO accounts (account_id, network_id, organization_id, role, label, professional_id)
+         VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (account_id) DO NOTHING",
     )
     .bind(account.0)
     .bind(network.0)
     .bind(organization.0)
     .bind(role)
     .bind(label)
-    .execute(pool)
+    .bind(professional)
+    .execute(executor)
     .await?;
     Ok(())
 }

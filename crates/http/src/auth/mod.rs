@@ -14,7 +14,7 @@ pub mod record;
 pub mod session;
 pub mod token;
 
-pub use accounts::create_account;
+pub use accounts::{create_account, insert_account};
 pub use token::{TOKEN_CACHE_TTL, TokenCache, issue_token};
 
 use crate::access::Role;

@@ -17,8 +17,7 @@ pub struct Server {
     pub base: String,
     pub db: TestDb,
     pub settings: Settings,
-    stop: Option<oneshot::Sender<()>>,
-    task: tokio::task::JoinHandle<anyhow::Result<()>>,
+    replica: Option<Replica>,
     pub http: reqwest::Client,
 }
 
@@ -51,23 +50,13 @@ impl Server {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let base = format!("http://{}", listener.local_addr().unwrap());
         tweak(&mut settings, &base);
-        let (tx, rx) = oneshot::channel::<()>();
-        let task = tokio::spawn(launch(settings.clone(), listener, async move {
-            let _ = rx.await;
-        }));
-        let http = reqwest::Client::new();
-        let deadline = Instant::now() + Duration::from_secs(20);
-        while http.get(format!("{base}/healthz")).send().await.is_err() {
-            assert!(Instant::now() < deadline, "server did not start");
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
+        let replica = Replica::serve(settings.clone(), listener).await;
         Server {
             base,
             db,
             settings,
-            stop: Some(tx),
-            task,
-            http,
+            replica: Some(replica),
+            http: reqwest::Client::new(),
         }
     }
 
@@ -138,6 +127,66 @@ impl Server {
         req.send().await.unwrap()
     }
 
+    /// Stop the server process, keeping its database and bus.
+    pub async fn halt(&mut self) {
+        self.replica.take().expect("running").stop().await;
+    }
+
+    /// Start the server process again (after [`Server::halt`]), on a new
+    /// port.
+    pub async fn resume(&mut self) {
+        assert!(self.replica.is_none(), "already running");
+        let replica = Replica::start(self.settings.clone()).await;
+        self.base.clone_from(&replica.base);
+        self.replica = Some(replica);
+    }
+
+    pub async fn stop(mut self) {
+        if let Some(r) = self.replica.take() {
+            r.stop().await;
+        }
+        let bus = self.settings.bus();
+        delete_stream(&nats_url(), &bus).await;
+        self.db.drop_db().await;
+    }
+}
+
+/// Another server process on the same database and bus (a replica, or
+/// the same server restarted): stopping it leaves the database alone.
+pub struct Replica {
+    pub base: String,
+    stop: Option<oneshot::Sender<()>>,
+    task: tokio::task::JoinHandle<anyhow::Result<()>>,
+}
+
+impl Replica {
+    /// A server with `settings` (those of a [`Server`], or changed).
+    pub async fn start(settings: Settings) -> Replica {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        Replica::serve(settings, listener).await
+    }
+
+    /// Launch on `listener` and wait until it answers.
+    async fn serve(settings: Settings, listener: tokio::net::TcpListener) -> Replica {
+        let base = format!("http://{}", listener.local_addr().unwrap());
+        let (tx, rx) = oneshot::channel::<()>();
+        let task = tokio::spawn(launch(settings, listener, async move {
+            let _ = rx.await;
+        }));
+        let http = reqwest::Client::new();
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while http.get(format!("{base}/healthz")).send().await.is_err() {
+            assert!(Instant::now() < deadline, "server did not start");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        Replica {
+            base,
+            stop: Some(tx),
+            task,
+        }
+    }
+
+    /// Shut it down gracefully.
     pub async fn stop(mut self) {
         self.stop.take().unwrap().send(()).unwrap();
         tokio::time::timeout(Duration::from_secs(10), self.task)
@@ -145,9 +194,6 @@ impl Server {
             .expect("graceful shutdown within 10 s")
             .unwrap()
             .unwrap();
-        let bus = self.settings.bus();
-        delete_stream(&nats_url(), &bus).await;
-        self.db.drop_db().await;
     }
 }
 
