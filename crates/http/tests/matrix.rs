@@ -20,7 +20,7 @@
 
 use serde_json::{Value, json};
 use sportello_domain::{AccountId, NetworkId, OrganizationId};
-use sportello_http::auth::{create_account, token};
+use sportello_http::auth::{insert_account, token};
 
 mod common;
 use common::*;
@@ -65,6 +65,7 @@ fn expected(
     let desk = matches!(role, "desk_operator" | "desk_supervisor");
     let supervisor = role == "desk_supervisor";
     let partner = role == "partner";
+    let professional = role == "professional";
     let admin = role == "admin";
     let coordination = desk || matches!(role, "coordinator" | "admin");
     let yes = |b: bool| if b { Allowed } else { Forbidden };
@@ -125,7 +126,40 @@ fn expected(
                 _ => yes(partner && own),
             }
         }
+        // The registry: the desk's; a professional reads and keeps their
+        // own entry's availability, and reads their own queue.
+        ("get" | "post", "/api/v1/professionals") => yes(desk),
+        (
+            "get" | "patch",
+            "/api/v1/professionals/{id}" | "/api/v1/professionals/{id}/activations",
+        ) => yes(desk || (professional && own)),
+        // Activations: asked for by the desk or a partner; one activation
+        // is the desk's, the asking partner's and the professional's it was
+        // offered to — to other partners and professionals it does not exist.
+        ("get" | "post", "/api/v1/activations") => yes(desk || partner),
+        ("get", "/api/v1/activations/{id}") | ("post", "/api/v1/activations/{id}/{action}") => {
+            if (partner || professional) && !own {
+                return Hidden;
+            }
+            match action {
+                None => yes(desk || partner || professional),
+                Some("accept" | "decline") => yes(professional),
+                Some("deliver") => yes(desk || professional),
+                Some(_) => yes(desk || partner),
+            }
+        }
         _ => panic!("{method} {path} is served but has no line in the authorization matrix"),
+    }
+}
+
+/// The actions of a route with `{action}`.
+fn actions(path: &str) -> &'static [&'static str] {
+    if path.starts_with("/api/v1/activations") {
+        // In this order: accepted, then scheduled, delivered; the rest
+        // answer what the lifecycle says of a delivered activation.
+        &["accept", "decline", "schedule", "deliver", "cancel"]
+    } else {
+        &ACTIONS
     }
 }
 
@@ -163,6 +197,10 @@ struct World {
     referral: String,
     p: (String, String),
     some_account: AccountId,
+    /// The professional the own professional callers are.
+    professional: String,
+    /// An activation P asked for, offered to that professional.
+    activation: String,
 }
 
 /// A caller: a role, of the resource's organisation (P) or another (Q).
@@ -178,25 +216,23 @@ async fn account(
     org: OrganizationId,
     role: &str,
 ) -> (AccountId, String) {
+    bound_account(s, network, org, role, None).await
+}
+
+/// An account; a professional's bound to `professional` (or any entry).
+async fn bound_account(
+    s: &Server,
+    network: NetworkId,
+    org: OrganizationId,
+    role: &str,
+    professional: Option<&str>,
+) -> (AccountId, String) {
     let id = AccountId::new();
-    if role == "professional" {
-        // Bound to an entry of the registry (any id here).
-        sqlx::query(
-            "INSERT INTO accounts (account_id, network_id, organization_id, role, label, professional_id)
-             VALUES ($1, $2, $3, 'professional', 'matrix', $4)",
-        )
-        .bind(id.0)
-        .bind(network.0)
-        .bind(org.0)
-        .bind(uuid::Uuid::now_v7())
-        .execute(&s.db.pool)
+    let entry = (role == "professional")
+        .then(|| professional.map_or_else(uuid::Uuid::now_v7, |p| p.parse().unwrap()));
+    insert_account(&s.db.pool, id, network, org, role, "matrix", entry)
         .await
         .unwrap();
-    } else {
-        create_account(&s.db.pool, id, network, org, role, "matrix")
-            .await
-            .unwrap();
-    }
     let t = token::issue_token(&s.db.pool, id, time::Duration::hours(1))
         .await
         .unwrap();
@@ -234,6 +270,26 @@ impl World {
                     "redirect" => {
                         Some(json!({ "organization_id": self.p.0, "service_id": self.p.1 }))
                     }
+                    _ => None,
+                }
+            }
+            (_, p) if p.starts_with("/api/v1/professionals/{id}") => {
+                url = url.replace("{id}", &self.professional);
+                (method == "patch").then(|| json!({ "availability": every_day() }))
+            }
+            ("post", "/api/v1/professionals") => Some(professional_body("Demo Nuovo", "fr")),
+            ("post", "/api/v1/activations") => Some(arabic()),
+            (_, p) if p.starts_with("/api/v1/activations/{id}") => {
+                url = url.replace("{id}", &self.activation);
+                if let Some(action) = action {
+                    url = url.replace("{action}", action);
+                }
+                match action {
+                    Some("schedule") => {
+                        Some(json!({ "at": "2026-12-01T09:00:00Z", "place": "Demo: via Pretoria" }))
+                    }
+                    Some("deliver") => Some(json!({ "quarter_hours": 4, "outcome": "Demo: done" })),
+                    Some("cancel") => Some(json!({ "reason": "Demo: not needed" })),
                     _ => None,
                 }
             }
@@ -313,6 +369,34 @@ impl World {
     }
 }
 
+/// Every day 08:00–20:00.
+fn every_day() -> Value {
+    let day = json!([{ "open": "08:00", "close": "20:00" }]);
+    json!({ "monday": day, "tuesday": day, "wednesday": day, "thursday": day,
+            "friday": day, "saturday": day, "sunday": day })
+}
+
+/// An interpreter for health speaking `language`.
+fn professional_body(name: &str, language: &str) -> Value {
+    json!({
+        "profile": {
+            "roles": ["interpreter"], "sectors": ["health"],
+            "languages": [{ "code": language, "proficiency": "native" }],
+            "modes": ["in_person"], "admitted_on": "2025-01-10"
+        },
+        "contact": { "name": name },
+        "availability": every_day()
+    })
+}
+
+/// An Arabic interpreter for health, next year.
+fn arabic() -> Value {
+    json!({
+        "role": "interpreter", "sector": "health", "language": "ar", "mode": "in_person",
+        "place": "Demo: ASP, via Torraca 2", "needed_at": "2027-03-01T09:00:00Z", "urgency": "48h"
+    })
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn every_route_every_role_own_and_other_organisation() {
     let s = Server::start().await;
@@ -347,15 +431,44 @@ async fn every_route_every_role_own_and_other_organisation() {
     )
     .await;
 
+    // The own professional (Arabic) and another (English); P asks for an
+    // Arabic interpreter, offered to the own one.
+    let mut entries = Vec::new();
+    for (name, language) in [("Demo Interprete R", "ar"), ("Demo Interprete S", "en")] {
+        let w = s
+            .post_ok(
+                "/api/v1/professionals",
+                &operator,
+                &professional_body(name, language),
+                201,
+            )
+            .await;
+        s.get_ok(
+            &format!(
+                "/api/v1/professionals/{}?min_position={}",
+                w["id"].as_str().unwrap(),
+                w["position"]
+            ),
+            &operator,
+        )
+        .await;
+        entries.push(w["id"].as_str().unwrap().to_owned());
+    }
     let org = |id: &str| OrganizationId(id.parse().unwrap());
+    let (_, p_partner) = account(&s, network, org(&p.0), "partner").await;
+    let asked = s
+        .post_ok("/api/v1/activations", &p_partner, &arabic(), 201)
+        .await;
+    assert_eq!(asked["offered_to"], entries[0].as_str());
     let mut callers = Vec::new();
     for role in ROLES {
         for own in [true, false] {
             let o = if own { org(&p.0) } else { org(&q.0) };
+            let entry = if own { &entries[0] } else { &entries[1] };
             callers.push(CallerAccount {
                 role,
                 own,
-                token: account(&s, network, o, role).await.1,
+                token: bound_account(&s, network, o, role, Some(entry)).await.1,
             });
         }
     }
@@ -369,6 +482,8 @@ async fn every_route_every_role_own_and_other_organisation() {
         referral,
         p,
         some_account,
+        professional: entries[0].clone(),
+        activation: asked["activation_id"].as_str().unwrap().to_owned(),
     };
 
     let routes = served();
@@ -377,7 +492,7 @@ async fn every_route_every_role_own_and_other_organisation() {
     let mut wrong = Vec::new();
     for (method, path) in &routes {
         let actions: Vec<Option<&str>> = if path.contains("{action}") {
-            ACTIONS.iter().map(|a| Some(*a)).collect()
+            actions(path).iter().map(|a| Some(*a)).collect()
         } else {
             vec![None]
         };
@@ -437,7 +552,17 @@ async fn every_route_every_role_own_and_other_organisation() {
         wrong.len(),
         wrong.join("\n")
     );
-    // Every route, each of the 13 callers.
-    assert_eq!(checked, (routes.len() + ACTIONS.len() - 1) * 13);
+    // Every route and action, each of the 13 callers.
+    let requests: usize = routes
+        .iter()
+        .map(|(_, p)| {
+            if p.contains("{action}") {
+                actions(p).len()
+            } else {
+                1
+            }
+        })
+        .sum();
+    assert_eq!(checked, requests * 13);
     s.stop().await;
 }
