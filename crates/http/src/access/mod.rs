@@ -207,15 +207,19 @@ pub fn partner_scope(caller: &Caller) -> Option<OrganizationId> {
 }
 
 /// The NATS subjects a partner organisation's system may subscribe to:
-/// the events of referrals addressed to it, nothing else (subjects carry
-/// ids and event types only, never personal data; payloads carry personal
-/// parts sealed). `prefix` is the installation's subject prefix.
+/// the events of referrals addressed to it and of activations it asked
+/// for, nothing else (subjects carry ids and event types only, never
+/// personal data; payloads carry personal parts sealed). `prefix` is the
+/// installation's subject prefix.
 pub fn nats_subjects(
     prefix: &str,
     network: sportello_domain::NetworkId,
     org: OrganizationId,
 ) -> Vec<String> {
-    vec![format!("{prefix}.{network}.referral.{org}.>")]
+    vec![
+        format!("{prefix}.{network}.referral.{org}.>"),
+        format!("{prefix}.{network}.activation.{org}.>"),
+    ]
 }
 
 #[cfg(test)]
