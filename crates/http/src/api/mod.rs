@@ -3,6 +3,7 @@
 //! [`MinPosition`] (read your writes).
 
 pub mod accounts;
+pub mod activation_report;
 pub mod activations;
 pub mod activity;
 pub mod audit;
@@ -64,6 +65,7 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(organizations::get, organizations::patch))
         .routes(routes!(inbox::get))
         .routes(routes!(reports::bottlenecks))
+        .routes(routes!(activation_report::get))
         .routes(routes!(activity::list))
         .routes(routes!(accounts::me))
         .routes(routes!(accounts::create))
