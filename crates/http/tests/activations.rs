@@ -1,7 +1,8 @@
 //! Activations of professionals over a real server, with a set clock: the
 //! issue's scenarios (an Arabic interpreter for health within 24 h found
 //! after a decline and an unanswered offer; a request nobody accepts, its
-//! deadline missed exactly once at 24 h, on the desk's board), and the
+//! deadline missed exactly once at 24 h, on the desk's board and in the
+//! activations report), and the
 //! scheduler across a restart and beside a second server process.
 //!
 //! Nothing sleeps for time to pass: the clock is set, the scheduler wakes
@@ -341,6 +342,42 @@ async fn an_arabic_interpreter_after_a_decline_and_an_unanswered_offer_and_a_req
         at(other_deadline)
     );
     assert_eq!(board["confirmed"][0]["activation_id"], id.as_str());
+
+    // The report shows both: one confirmed in time (after 150 minutes),
+    // one late with its deadline missed; three offers for the first (one
+    // declined, one lapsed), one lapsed for the other; the Urdu mediator a
+    // registry gap of one.
+    let coordinator = d.s.account(d.network, d.desk, "coordinator").await;
+    let report =
+        d.s.get_ok("/api/v1/reports/activations", &coordinator)
+            .await;
+    let overall = &report["overall"];
+    assert_eq!(overall["compliance"]["requested"], 2, "{report}");
+    assert_eq!(overall["compliance"]["due"], 2);
+    assert_eq!(overall["compliance"]["confirmed_in_time"], 1);
+    assert_eq!(overall["compliance"]["late"], 1);
+    assert_eq!(overall["compliance"]["deadlines_missed"], 1);
+    assert_eq!(overall["compliance"]["rate"], 0.5);
+    assert_eq!(overall["time_to_confirm"]["median_minutes"], 150.0);
+    assert_eq!(overall["offers"]["made"], 4);
+    assert_eq!(overall["offers"]["declined"], 1);
+    assert_eq!(overall["offers"]["expired"], 2);
+    let language = |code: &str| {
+        report["by_language"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|l| l["language"] == code)
+            .unwrap()
+            .clone()
+    };
+    assert_eq!(language("ar")["compliance"]["rate"], 1.0);
+    assert_eq!(language("ur")["compliance"]["rate"], 0.0);
+    assert_eq!(
+        report["gaps"]["single"],
+        json!([{ "role": "mediator", "sector": "legal", "language": "ur", "requests": 1 }])
+    );
+    assert_eq!(report["gaps"]["uncovered"], json!([]));
 
     // The professional's own queue: theirs, nothing of the person.
     let queue =

@@ -78,7 +78,7 @@ fn expected(
         }
         ("get", "/api/v1/organizations/{id}/inbox") => yes(desk || (partner && own)),
         // Aggregates, no person: the coordination team's and the desk's.
-        ("get", "/api/v1/reports/bottlenecks") => yes(coordination),
+        ("get", "/api/v1/reports/bottlenecks" | "/api/v1/reports/activations") => yes(coordination),
         // Stream ids of people: the desk's only.
         ("get", "/api/v1/activity") => yes(desk),
         (
