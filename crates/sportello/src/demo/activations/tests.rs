@@ -105,7 +105,8 @@ fn histories_replay_through_decide_and_nothing_is_after_now() {
                     assert_eq!(r.requested_by, m.organization_id);
                     assert!(r.person.is_none_or(|p| known.contains(&p)));
                     assert!(r.person.is_none() || r.requested_by.0 == DEMO_DESK);
-                    C::Request(r)
+                    let place = text(&r.place, e);
+                    C::Request(Request { place, ..r })
                 }
                 E::Offered { to, expires_at } => {
                     assert_eq!(expires_at, at + OFFER_FOR);
