@@ -1,5 +1,6 @@
 //! The document-row read models — `cases`, `needs`, `referrals`,
-//! `organizations` — against a realistic history written through the
+//! `organizations`, `bottleneck_cells`, `professionals`, `activations` —
+//! against a realistic history written through the
 //! domain's own `decide`/`evolve`/`parts` and the real store:
 //!
 //! - the whole log as one set-wise batch, the log in small batches, one
@@ -7,13 +8,20 @@
 //!   those rows say what happened;
 //! - a version gap, a repeat, a stream without its first event and a
 //!   malformed payload are refused, and leave the table as it was;
-//! - no row holds the person's names, contacts, documents or any note,
-//!   although the log holds them (sealed).
+//! - no row holds the person's names, contacts, documents or any note, nor
+//!   a professional's name or contacts, nor an activation's texts about a
+//!   person, although the log holds them (sealed).
 
 use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
+use sportello_domain::activation::ranking::RegistryStatus;
+use sportello_domain::activation::{
+    ActivationCommand, Mode, ProfessionalRole, Request, Sector, Status as ActivationStatus,
+    Urgency as ActivationUrgency,
+};
 use sportello_domain::aggregate::{
-    Aggregate, CaseAggregate, OrganizationAggregate, ReferralAggregate,
+    ActivationAggregate, Aggregate, CaseAggregate, OrganizationAggregate, ProfessionalAggregate,
+    ReferralAggregate,
 };
 use sportello_domain::calendar::WorkingCalendar;
 use sportello_domain::case::lifecycle::{CaseCommand, DeskOutcome};
@@ -21,7 +29,7 @@ use sportello_domain::case::{
     Channel, IdentityDocument, LanguageSkill, PersonContacts, PersonIdentity, PersonName,
     PersonTakenInCharge, Proficiency, Sex, Vulnerability,
 };
-use sportello_domain::ids::AgreementId;
+use sportello_domain::ids::{ActivationId, AgreementId, ProfessionalId};
 use sportello_domain::organization::{
     Agreement, CardField, Contacts, OnboardingStatus, OrganizationCommand, OrganizationKind,
     Ownership, Service, WeeklyHours,
@@ -29,12 +37,15 @@ use sportello_domain::organization::{
 use sportello_domain::referral::{
     self, DeclineReason, FailReason, Outcome, ReferralCommand, ReferralStatus,
 };
+use sportello_domain::registry::{Contact, ProfessionalCommand, Profile};
 use sportello_domain::taxonomy::{NeedCode, Urgency};
 use sportello_domain::{
     AccountId, Metadata, NeedId, NetworkId, OrganizationId, PersonId, ReferralId, ServiceId,
     StreamId,
 };
-use sportello_projections::{CaseRow, NeedRow, OrganizationRow, ReferralRow};
+use sportello_projections::{
+    ActivationRow, CaseRow, NeedRow, OrganizationRow, ProfessionalRow, ReferralRow,
+};
 use sportello_store::projection::{ApplyError, Projection, rebuild};
 use sportello_store::read::{count_after, read_log};
 use sportello_store::{
@@ -51,17 +62,22 @@ use time::{Duration, OffsetDateTime, Weekday};
 use uuid::Uuid;
 
 /// The row models under test: projection name and key column.
-const MODELS: [(&str, &str); 5] = [
+const MODELS: [(&str, &str); 7] = [
     ("cases", "person_id"),
     ("needs", "need_id"),
     ("referrals", "referral_id"),
     ("organizations", "organization_id"),
     ("bottleneck_cells", "cell_id"),
+    ("professionals", "professional_id"),
+    ("activations", "activation_id"),
 ];
 
 /// Personal data put in the personal parts of the history: distinctive
-/// enough that finding one anywhere in a row can only mean a leak.
-const PERSONAL: [&str; 17] = [
+/// enough that finding one anywhere in a row can only mean a leak. The
+/// last ones are the professionals' names and contacts (sealed under each
+/// professional's own key) and the texts of the activations for a person
+/// (sealed under the person's key).
+const PERSONAL: [&str; 28] = [
     "Zainab Quetzalcoatl-Ombrellino",
     "Zizi Ombrellino",
     "1987-04-12",
@@ -79,7 +95,31 @@ const PERSONAL: [&str; 17] = [
     "MOTIVO-RIFIUTO datore di lavoro parente del referente",
     "MOTIVO-FALLIMENTO numero di telefono inesistente",
     "NOTA-USCITA dorme al dormitorio San Rocco",
+    "Demo Farida Xantippe-Lumaca",
+    "farida.xantippe@example.org",
+    "+39 320 909 1111",
+    "Demo Bogdan Quarzo-Vetraio",
+    "bogdan.quarzo@example.org",
+    "Demo Ifeoma Zampognaro",
+    "ifeoma.zampognaro@example.org",
+    "LUOGO-ATTIVAZIONE ambulatorio STP stanza 4, con la figlia",
+    "LUOGO-COLLOQUIO consultorio, ingresso laterale",
+    "ESITO-ATTIVAZIONE referto spiegato, teme per il permesso",
+    "MOTIVO-ANNULLO la persona e' ricoverata",
 ];
+
+/// Moments of the activations the assertions check (each event of an
+/// activation is stamped with its command's `now`, as the HTTP layer and
+/// the scheduler stamp them).
+const A1_ACCEPTED: OffsetDateTime = datetime!(2026-03-03 10:45 UTC);
+const A1_TAKES_PLACE: OffsetDateTime = datetime!(2026-03-05 10:00 UTC);
+const A1_DELIVERED: OffsetDateTime = datetime!(2026-03-05 11:30 UTC);
+const A2_REQUESTED: OffsetDateTime = datetime!(2026-03-03 09:30 UTC);
+/// A scheduler tick two minutes after A2's 24 h deadline.
+const A2_MISSED: OffsetDateTime = datetime!(2026-03-04 09:32 UTC);
+const A3_CANCELLED: OffsetDateTime = datetime!(2026-03-03 12:05 UTC);
+const A4_ACCEPTED: OffsetDateTime = datetime!(2026-03-03 14:00 UTC);
+const A4_TAKES_PLACE: OffsetDateTime = datetime!(2026-03-04 16:00 UTC);
 
 // ------------------------------------------------------------ the history
 
@@ -114,7 +154,18 @@ struct Writer {
     appended: i64,
 }
 
+/// How much later than the one before each event is stamped.
+const STEP: Duration = Duration::new(7 * 60, 123_456_789);
+
 impl Writer {
+    /// Stamp the next event at `moment` (later than the last one), and
+    /// return it: the `now` of a command that happens then.
+    fn at(&mut self, moment: OffsetDateTime) -> OffsetDateTime {
+        assert!(moment > self.clock, "{moment} is after the last event");
+        self.clock = moment - STEP;
+        moment
+    }
+
     /// Decide `commands` in turn on `stream` (as the HTTP layer does) and
     /// append their events, each with its own time; `by` is the acting
     /// organisation.
@@ -143,7 +194,7 @@ impl Writer {
             .iter()
             .map(|_| {
                 // Minutes apart, with nanoseconds the database must round.
-                self.clock += Duration::minutes(7) + Duration::nanoseconds(123_456_789);
+                self.clock += STEP;
                 Metadata::for_command(self.account, by, self.clock)
             })
             .collect();
@@ -225,6 +276,12 @@ struct History {
     /// `[completed, redirected, redirected, cancelled, failed, sent,
     /// acknowledged, accepted, declined, in progress]`.
     referrals: [ReferralId; 10],
+    /// The registry: `[mediator and interpreter (an absence), interpreter,
+    /// lawyer (suspended)]`.
+    professionals: [ProfessionalId; 3],
+    /// `[declined, then accepted and delivered; two offers expired, then
+    /// its deadline missed; cancelled for Kwame; delivered for Zainab]`.
+    activations: [ActivationId; 4],
 }
 
 fn code(c: &str) -> NeedCode {
@@ -259,6 +316,53 @@ fn agreement(ack: u8) -> Agreement {
         visible_fields: [CardField::Names, CardField::Languages, CardField::Needs]
             .into_iter()
             .collect(),
+    }
+}
+
+fn profile(
+    roles: &[ProfessionalRole],
+    sectors: &[Sector],
+    languages: &[(&str, Proficiency)],
+    modes: &[Mode],
+    bar_registration: Option<&str>,
+) -> Profile {
+    Profile {
+        roles: roles.iter().copied().collect(),
+        sectors: sectors.iter().copied().collect(),
+        languages: languages
+            .iter()
+            .map(|(l, p)| ((*l).to_owned(), *p))
+            .collect(),
+        modes: modes.iter().copied().collect(),
+        areas: vec!["Potenza".into(), "Melfi".into()],
+        admitted_on: date!(2025 - 11 - 03),
+        bar_registration: bar_registration.map(str::to_owned),
+    }
+}
+
+/// An activation asked for, with no person or referral named.
+fn request(
+    id: ActivationId,
+    (role, sector, language, mode): (ProfessionalRole, Sector, &str, Mode),
+    needed_at: OffsetDateTime,
+    place: &str,
+    urgency: ActivationUrgency,
+    requested_by: OrganizationId,
+    requested_at: OffsetDateTime,
+) -> Request {
+    Request {
+        id,
+        role,
+        sector,
+        language: language.into(),
+        mode,
+        needed_at,
+        place: place.into(),
+        urgency,
+        person: None,
+        referral: None,
+        requested_by,
+        requested_at,
     }
 }
 
@@ -797,6 +901,275 @@ async fn write_history(pool: &PgPool) -> History {
     .await;
 
     let ids = |r: &Stream<ReferralAggregate>| ReferralId(r.id.0);
+
+    // The registry: three professionals, the desk manages their entries.
+    let p_med = ProfessionalId::new();
+    let p_int = ProfessionalId::new();
+    let p_law = ProfessionalId::new();
+    let mut med = Stream::<ProfessionalAggregate>::new(p_med.0);
+    let mut int = Stream::<ProfessionalAggregate>::new(p_int.0);
+    let mut law = Stream::<ProfessionalAggregate>::new(p_law.0);
+    w.run(
+        &mut med,
+        desk_id,
+        vec![
+            ProfessionalCommand::Register {
+                id: p_med,
+                profile: profile(
+                    &[ProfessionalRole::Mediator, ProfessionalRole::Interpreter],
+                    &[Sector::Health, Sector::Legal],
+                    &[("ar", Proficiency::Native), ("fr", Proficiency::Fluent)],
+                    &[Mode::InPerson, Mode::Phone],
+                    None,
+                ),
+                contact: Contact {
+                    name: PERSONAL[17].into(),
+                    email: Some(PERSONAL[18].into()),
+                    phone: Some(PERSONAL[19].into()),
+                },
+            },
+            ProfessionalCommand::SetAvailability(
+                WeeklyHours::new()
+                    .with(Weekday::Monday, time!(9:00), time!(13:00))
+                    .with(Weekday::Thursday, time!(14:00), time!(18:00)),
+            ),
+        ],
+    )
+    .await;
+    w.run(
+        &mut int,
+        desk_id,
+        vec![ProfessionalCommand::Register {
+            id: p_int,
+            profile: profile(
+                &[ProfessionalRole::Interpreter],
+                &[Sector::Labour, Sector::Legal],
+                &[
+                    ("uk", Proficiency::Native),
+                    ("ru", Proficiency::Fluent),
+                    ("fr", Proficiency::Basic),
+                ],
+                &[Mode::Phone, Mode::Video],
+                None,
+            ),
+            contact: Contact {
+                name: PERSONAL[20].into(),
+                email: Some(PERSONAL[21].into()),
+                phone: None,
+            },
+        }],
+    )
+    .await;
+    w.run(
+        &mut law,
+        desk_id,
+        vec![ProfessionalCommand::Register {
+            id: p_law,
+            profile: profile(
+                &[ProfessionalRole::Lawyer],
+                &[Sector::Legal],
+                &[("en", Proficiency::Fluent)],
+                &[Mode::InPerson, Mode::Video],
+                Some("Ordine degli Avvocati di Potenza n. 0000"),
+            ),
+            contact: Contact {
+                name: PERSONAL[22].into(),
+                email: Some(PERSONAL[23].into()),
+                phone: None,
+            },
+        }],
+    )
+    .await;
+    // The interpreter keeps their own availability.
+    w.run(
+        &mut int,
+        desk_id,
+        vec![ProfessionalCommand::SetAvailability(
+            WeeklyHours::new().with(Weekday::Tuesday, time!(14:00), time!(18:00)),
+        )],
+    )
+    .await;
+    // Four activations, interleaved through the next days; every command
+    // that carries a moment is stamped with it, as the HTTP layer and the
+    // scheduler stamp them.
+    let ids4 = [(); 4].map(|()| ActivationId::new());
+    let [mut a1, mut a2, mut a3, mut a4] = ids4.map(|a| Stream::<ActivationAggregate>::new(a.0));
+    type C = ActivationCommand;
+    let offer = |to, now: OffsetDateTime| C::Offer {
+        to,
+        expires_at: now + Duration::hours(2),
+        now,
+    };
+
+    // A1: Caritas asks for a French interpreter by phone for its own
+    // appointment (no person named: its texts are public).
+    let now = w.at(datetime!(2026-03-03 09:00 UTC));
+    let command = C::Request(request(
+        ids4[0],
+        (
+            ProfessionalRole::Interpreter,
+            Sector::Labour,
+            "fr",
+            Mode::Phone,
+        ),
+        A1_TAKES_PLACE,
+        "Demo: sportello lavoro Caritas, telefono dell'ufficio",
+        ActivationUrgency::Hours48,
+        caritas_id,
+        now,
+    ));
+    w.run(&mut a1, caritas_id, vec![command]).await;
+    // A2: the desk asks for a French-speaking mediator within 24 h.
+    let now = w.at(A2_REQUESTED);
+    let command = C::Request(request(
+        ids4[1],
+        (
+            ProfessionalRole::Mediator,
+            Sector::Health,
+            "fr",
+            Mode::InPerson,
+        ),
+        datetime!(2026-03-04 15:00 UTC),
+        "Demo: Sportello Immigrazione, via Pretoria 1",
+        ActivationUrgency::Hours24,
+        desk_id,
+        now,
+    ));
+    w.run(&mut a2, desk_id, vec![command]).await;
+    let now = w.at(datetime!(2026-03-03 09:35 UTC));
+    w.run(&mut a1, desk_id, vec![offer(p_int, now)]).await;
+    let now = w.at(datetime!(2026-03-03 09:40 UTC));
+    w.run(&mut a2, desk_id, vec![offer(p_int, now)]).await;
+    // A3: Caritas asks for a lawyer by video for Kwame's legal referral.
+    let now = w.at(datetime!(2026-03-03 10:00 UTC));
+    let command = C::Request(Request {
+        person: Some(kwame),
+        referral: Some(ids(&r10)),
+        ..request(
+            ids4[2],
+            (ProfessionalRole::Lawyer, Sector::Legal, "en", Mode::Video),
+            datetime!(2026-03-06 11:00 UTC),
+            "Demo: videochiamata dallo sportello legale",
+            ActivationUrgency::Hours48,
+            caritas_id,
+            now,
+        )
+    });
+    w.run(&mut a3, caritas_id, vec![command]).await;
+    let now = w.at(datetime!(2026-03-03 10:10 UTC));
+    w.run(&mut a1, desk_id, vec![C::Decline { by: p_int, now }])
+        .await;
+    let now = w.at(datetime!(2026-03-03 10:15 UTC));
+    w.run(&mut a1, desk_id, vec![offer(p_med, now)]).await;
+    let now = w.at(datetime!(2026-03-03 10:20 UTC));
+    w.run(&mut a3, desk_id, vec![offer(p_law, now)]).await;
+    let now = w.at(A1_ACCEPTED);
+    w.run(&mut a1, desk_id, vec![C::Accept { by: p_med, now }])
+        .await;
+    // A2's first offer runs out at 11:40 exactly.
+    let now = w.at(datetime!(2026-03-03 11:40 UTC));
+    w.run(&mut a2, desk_id, vec![C::ExpireOffer { now }]).await;
+    let now = w.at(datetime!(2026-03-03 11:45 UTC));
+    w.run(&mut a2, desk_id, vec![offer(p_med, now)]).await;
+    // A4: the desk asks for a mediator for Zainab; the place is about her.
+    let now = w.at(datetime!(2026-03-03 12:00 UTC));
+    let command = C::Request(Request {
+        person: Some(zainab),
+        ..request(
+            ids4[3],
+            (
+                ProfessionalRole::Mediator,
+                Sector::Health,
+                "ar",
+                Mode::InPerson,
+            ),
+            A4_TAKES_PLACE,
+            PERSONAL[24],
+            ActivationUrgency::Hours48,
+            desk_id,
+            now,
+        )
+    });
+    w.run(&mut a4, desk_id, vec![command]).await;
+    // A3 is called off while the lawyer is still deciding.
+    w.at(A3_CANCELLED);
+    w.run(
+        &mut a3,
+        caritas_id,
+        vec![C::Cancel {
+            reason: PERSONAL[27].into(),
+        }],
+    )
+    .await;
+    w.at(datetime!(2026-03-03 12:10 UTC));
+    w.run(
+        &mut law,
+        desk_id,
+        vec![ProfessionalCommand::SetStatus(RegistryStatus::Suspended)],
+    )
+    .await;
+    w.at(datetime!(2026-03-03 13:00 UTC));
+    w.run(
+        &mut a1,
+        caritas_id,
+        vec![C::Schedule {
+            at: A1_TAKES_PLACE,
+            place: "Demo: chiamata al numero dello sportello lavoro".into(),
+        }],
+    )
+    .await;
+    let now = w.at(datetime!(2026-03-03 13:05 UTC));
+    w.run(&mut a4, desk_id, vec![offer(p_med, now)]).await;
+    // A2's second offer runs out unanswered too (seen five minutes late).
+    let now = w.at(datetime!(2026-03-03 13:50 UTC));
+    w.run(&mut a2, desk_id, vec![C::ExpireOffer { now }]).await;
+    let now = w.at(A4_ACCEPTED);
+    w.run(&mut a4, desk_id, vec![C::Accept { by: p_med, now }])
+        .await;
+    w.at(datetime!(2026-03-03 14:10 UTC));
+    w.run(
+        &mut a4,
+        desk_id,
+        vec![C::Schedule {
+            at: A4_TAKES_PLACE,
+            place: PERSONAL[25].into(),
+        }],
+    )
+    .await;
+    // Nobody confirmed A2 within 24 h: the scheduler records it.
+    let now = w.at(A2_MISSED);
+    w.run(&mut a2, desk_id, vec![C::MissDeadline { now }]).await;
+    w.at(datetime!(2026-03-04 10:00 UTC));
+    w.run(
+        &mut med,
+        desk_id,
+        vec![ProfessionalCommand::AddAbsence {
+            from: date!(2026 - 03 - 10),
+            to: date!(2026 - 03 - 14),
+        }],
+    )
+    .await;
+    w.at(datetime!(2026-03-04 17:30 UTC));
+    w.run(
+        &mut a4,
+        desk_id,
+        vec![C::Deliver {
+            quarter_hours: 8,
+            outcome: PERSONAL[26].into(),
+        }],
+    )
+    .await;
+    w.at(A1_DELIVERED);
+    w.run(
+        &mut a1,
+        caritas_id,
+        vec![C::Deliver {
+            quarter_hours: 6,
+            outcome: "Demo: colloquio di orientamento svolto".into(),
+        }],
+    )
+    .await;
+
     History {
         store: w.store,
         network,
@@ -823,6 +1196,8 @@ async fn write_history(pool: &PgPool) -> History {
             ids(&r9),
             ids(&r10),
         ],
+        professionals: [p_med, p_int, p_law],
+        activations: ids4,
     }
 }
 
@@ -1098,6 +1473,154 @@ async fn one_batch_one_at_a_time_and_rebuild_give_the_same_rows() {
         "hours as the domain stored them"
     );
     assert_eq!(org(h.caritas).services[0].hours.thursday[0].open, "09:00");
+
+    let pros: Vec<ProfessionalRow> = rows(&db.pool, "professionals", "professional_id").await;
+    assert_eq!(pros.len(), 3);
+    assert!(pros.iter().all(|p| p.network_id == h.network.0));
+    let pro = |id: ProfessionalId| pros.iter().find(|p| p.professional_id == id.0).unwrap();
+    let [p_med, p_int, p_law] = h.professionals;
+    assert_eq!(
+        [p_med, p_int, p_law].map(|p| pro(p).status),
+        [
+            RegistryStatus::Active,
+            RegistryStatus::Active,
+            RegistryStatus::Suspended
+        ]
+    );
+    assert_eq!(
+        [p_med, p_int, p_law].map(|p| pro(p).version),
+        [3, 2, 2],
+        "register, availability, absence; register, availability; register, suspension"
+    );
+    let med = pro(p_med);
+    assert_eq!(med.absences.len(), 1);
+    assert_eq!(
+        (med.absences[0].from, med.absences[0].to),
+        (date!(2026 - 03 - 10), date!(2026 - 03 - 14))
+    );
+    fn hours(ranges: &[sportello_domain::organization::TimeRangePayload]) -> Vec<(&str, &str)> {
+        ranges
+            .iter()
+            .map(|r| (r.open.as_str(), r.close.as_str()))
+            .collect()
+    }
+    assert_eq!(hours(&med.availability.monday), [("09:00", "13:00")]);
+    assert_eq!(hours(&med.availability.thursday), [("14:00", "18:00")]);
+    assert!(med.availability.tuesday.is_empty());
+    let int = pro(p_int);
+    assert!(int.absences.is_empty());
+    assert_eq!(hours(&int.availability.tuesday), [("14:00", "18:00")]);
+    assert!(int.availability.monday.is_empty() && int.availability.thursday.is_empty());
+    let law = pro(p_law);
+    assert_eq!(
+        law.availability,
+        sportello_domain::organization::WeeklyHoursPayload::from(&WeeklyHours::new()),
+        "never set: the empty week"
+    );
+    assert!(law.absences.is_empty());
+    assert_eq!(
+        law.profile.bar_registration.as_deref(),
+        Some("Ordine degli Avvocati di Potenza n. 0000")
+    );
+    assert_eq!(
+        med.profile
+            .languages
+            .iter()
+            .map(|l| l.code.as_str())
+            .collect::<Vec<_>>(),
+        ["ar", "fr"]
+    );
+    assert!(med.profile.roles.contains(&ProfessionalRole::Interpreter));
+    // What the ranking reads of an entry.
+    let ranked = med.registered().expect("the stored hours read");
+    assert_eq!(
+        ranked.absences,
+        [(date!(2026 - 03 - 10), date!(2026 - 03 - 14))]
+    );
+    assert_eq!(law.registered().unwrap().status, RegistryStatus::Suspended);
+
+    let acts: Vec<ActivationRow> = rows(&db.pool, "activations", "activation_id").await;
+    assert_eq!(acts.len(), 4);
+    assert!(acts.iter().all(|a| a.network_id == h.network.0));
+    let act = |i: usize| {
+        acts.iter()
+            .find(|a| a.activation_id == h.activations[i].0)
+            .unwrap()
+    };
+    use ActivationStatus as A;
+    assert_eq!(
+        [0, 1, 2, 3].map(|i| act(i).status),
+        [A::Delivered, A::Waiting, A::Cancelled, A::Delivered]
+    );
+    assert_eq!([0, 1, 2, 3].map(|i| act(i).version), [7, 6, 3, 5]);
+    assert_eq!(
+        [0, 1, 2, 3].map(|i| (act(i).offers, act(i).declines, act(i).expiries)),
+        [(2, 1, 0), (2, 0, 2), (1, 0, 0), (1, 0, 0)]
+    );
+    for i in 0..4 {
+        let a = act(i);
+        assert_eq!((a.offered_to, a.offer_expires_at), (None, None), "{i}");
+        assert_eq!(
+            a.deadline,
+            a.requested_at + Duration::hours(if i == 1 { 24 } else { 48 }),
+            "{i}"
+        );
+        assert!(a.requested_at <= a.updated_at, "{i}");
+    }
+    // A1: declined by the interpreter, accepted by the mediator, held by
+    // phone, six quarter hours.
+    let a1 = act(0);
+    assert_eq!(a1.passed, [p_int.0]);
+    assert_eq!(a1.confirmed, Some(p_med.0));
+    assert_eq!(a1.confirmed_at, Some(A1_ACCEPTED));
+    assert_eq!(a1.scheduled_for, Some(A1_TAKES_PLACE));
+    assert_eq!(a1.delivered_at, Some(A1_DELIVERED));
+    assert_eq!(a1.quarter_hours, Some(6));
+    assert_eq!(a1.requested_by, h.caritas.0);
+    assert_eq!((a1.person_id, a1.referral_id), (None, None));
+    assert_eq!(
+        (a1.role, a1.sector, a1.language.as_str(), a1.mode),
+        (
+            ProfessionalRole::Interpreter,
+            Sector::Labour,
+            "fr",
+            Mode::Phone
+        )
+    );
+    assert_eq!((a1.cancelled_at, a1.deadline_missed_at), (None, None));
+    assert_eq!(a1.updated_at, A1_DELIVERED);
+    // A2: two offers lapsed, in order, then the deadline passed.
+    let a2 = act(1);
+    assert_eq!(a2.passed, [p_int.0, p_med.0]);
+    assert_eq!(a2.urgency, ActivationUrgency::Hours24);
+    assert_eq!(a2.requested_at, A2_REQUESTED);
+    assert_eq!(a2.deadline, A2_REQUESTED + Duration::hours(24));
+    assert_eq!(a2.deadline_missed_at, Some(A2_MISSED));
+    assert!(a2.deadline_missed_at > Some(a2.deadline));
+    assert_eq!((a2.confirmed, a2.confirmed_at), (None, None));
+    assert_eq!((a2.scheduled_for, a2.delivered_at), (None, None));
+    assert_eq!((a2.quarter_hours, a2.cancelled_at), (None, None));
+    assert_eq!(a2.updated_at, A2_MISSED);
+    // A3: Kwame's, for his legal referral, called off during the offer.
+    let a3 = act(2);
+    assert_eq!(a3.cancelled_at, Some(A3_CANCELLED));
+    assert_eq!(a3.person_id, Some(h.kwame.0));
+    assert_eq!(a3.referral_id, Some(h.referrals[9].0));
+    assert_eq!((a3.confirmed, a3.confirmed_at), (None, None));
+    assert!(a3.passed.is_empty());
+    assert_eq!(a3.deadline_missed_at, None);
+    // A4: Zainab's, straight through.
+    let a4 = act(3);
+    assert_eq!(a4.person_id, Some(h.zainab.0));
+    assert_eq!(a4.requested_by, h.desk.0);
+    assert!(a4.passed.is_empty());
+    assert_eq!(
+        (a4.confirmed, a4.confirmed_at),
+        (Some(p_med.0), Some(A4_ACCEPTED))
+    );
+    assert_eq!(a4.scheduled_for, Some(A4_TAKES_PLACE));
+    assert_eq!(a4.quarter_hours, Some(8));
+    assert!(a4.delivered_at > a4.scheduled_for);
 
     db.drop_db().await;
 }
@@ -1484,4 +2007,111 @@ async fn a_need_resolved_on_another_case_is_refused() {
     let wrongly_accepted = accepted(&db.pool, "needs", table, &moved, what).await;
     db.drop_db().await;
     assert_eq!(wrongly_accepted, None);
+}
+
+/// `activations` refuses what the lifecycle never makes: an acceptance by
+/// a professional the activation is not offered to, a deadline recorded
+/// as missed twice, or once it was confirmed — set-wise and one event at
+/// a time, leaving the table as it was.
+#[tokio::test]
+async fn an_activation_answered_out_of_turn_or_missed_twice_is_refused() {
+    let db = TestDb::new().await;
+    let h = write_history(&db.pool).await;
+    let log = whole_log(&db.pool, h.total).await;
+    let p = projection("activations");
+    let key = "activation_id";
+    let [p_med, p_int, p_law] = h.professionals;
+
+    // A1's acceptance by the mediator, its offer standing.
+    let table = "t_activations_accepted";
+    let accepted = up_to(&db.pool, &log, "activations", "ActivationAccepted", table).await;
+    assert_eq!(accepted.stream_id.0, h.activations[0].0);
+    assert_eq!(accepted.payload["professional_id"], json!(p_med.0));
+    let before = dump(&db.pool, table, key).await;
+    for (who, what) in [
+        (p_int, "the interpreter who declined it"),
+        (p_law, "a lawyer never offered it"),
+        (ProfessionalId::new(), "someone outside the registry"),
+    ] {
+        let mut bad = accepted.clone();
+        bad.payload["professional_id"] = json!(who.0);
+        let message = refused(
+            apply_batch(&db.pool, &*p, table, std::slice::from_ref(&bad)).await,
+            &format!("accepted by {what}"),
+        );
+        assert!(message.contains("not offered"), "{message}");
+        let mut conn = db.pool.acquire().await.unwrap();
+        refused(
+            p.apply(&mut conn, table, &bad).await,
+            &format!("accepted by {what}, alone"),
+        );
+        drop(conn);
+        assert_eq!(dump(&db.pool, table, key).await, before, "{what}");
+    }
+    // As written, it applies; then a deadline missed after confirmation
+    // is refused.
+    apply_batch(&db.pool, &*p, table, std::slice::from_ref(&accepted))
+        .await
+        .unwrap();
+    let a2_missed = log
+        .iter()
+        .find(|e| e.event_type == "ActivationDeadlineMissed")
+        .cloned()
+        .expect("the history has a missed deadline");
+    assert_eq!(a2_missed.stream_id.0, h.activations[1].0);
+    let mut after_confirmation = a2_missed.clone();
+    after_confirmation.stream_id = accepted.stream_id;
+    after_confirmation.version = accepted.version + 1;
+    let before = dump(&db.pool, table, key).await;
+    let message = refused(
+        apply_batch(
+            &db.pool,
+            &*p,
+            table,
+            std::slice::from_ref(&after_confirmation),
+        )
+        .await,
+        "a deadline missed after confirmation",
+    );
+    assert!(message.contains("after confirmation"), "{message}");
+    assert_eq!(dump(&db.pool, table, key).await, before);
+
+    // The whole log, then A2's deadline missed again: refused, and
+    // nothing changes.
+    let table = "t_activations_missed_twice";
+    create(&db.pool, &*p, table).await;
+    apply_batch(&db.pool, &*p, table, &log).await.unwrap();
+    let a2 = events_of(&log, h.activations[1].0);
+    assert_eq!(a2.last().unwrap().event_id, a2_missed.event_id);
+    let mut again = a2_missed.clone();
+    again.version = a2.len() as i64 + 1;
+    again.metadata.occurred_at = A2_MISSED + Duration::minutes(1);
+    let before = dump(&db.pool, table, key).await;
+    let message = refused(
+        apply_batch(&db.pool, &*p, table, std::slice::from_ref(&again)).await,
+        "a deadline missed twice",
+    );
+    assert!(message.contains("missed twice"), "{message}");
+    let mut conn = db.pool.acquire().await.unwrap();
+    refused(
+        p.apply(&mut conn, table, &again).await,
+        "a deadline missed twice, alone",
+    );
+    drop(conn);
+    assert_eq!(dump(&db.pool, table, key).await, before);
+    // Missed twice within one batch, from the event before the first.
+    let fresh = "t_activations_missed_twice_in_a_batch";
+    create(&db.pool, &*p, fresh).await;
+    let upto = log
+        .iter()
+        .position(|e| e.event_id == a2_missed.event_id)
+        .unwrap();
+    let mut batch = log[..=upto].to_vec();
+    batch.push(again.clone());
+    refused(
+        apply_batch(&db.pool, &*p, fresh, &batch).await,
+        "a deadline missed twice in one batch",
+    );
+    assert!(dump(&db.pool, fresh, key).await.is_empty());
+    db.drop_db().await;
 }
