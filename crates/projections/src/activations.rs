@@ -201,6 +201,9 @@ impl RowModel for ActivationRow {
                         "an offer while another stands or after confirmation",
                     ));
                 }
+                if a.passed.contains(&to.0) {
+                    return Err(invalid("an offer to a professional who passed"));
+                }
                 a.status = Status::Offered;
                 a.offered_to = Some(to.0);
                 a.offer_expires_at = Some(expires_at);
@@ -209,6 +212,9 @@ impl RowModel for ActivationRow {
             ActivationEvent::Accepted { by, at } => {
                 if !offered(&a, by.0) {
                     return Err(invalid("accepted by someone not offered it"));
+                }
+                if a.offer_expires_at.is_some_and(|until| at >= until) {
+                    return Err(invalid("accepted after the offer ran out"));
                 }
                 a.status = Status::Confirmed;
                 a.confirmed = Some(by.0);

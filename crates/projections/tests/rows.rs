@@ -2048,6 +2048,63 @@ async fn an_activation_answered_out_of_turn_or_missed_twice_is_refused() {
         drop(conn);
         assert_eq!(dump(&db.pool, table, key).await, before, "{what}");
     }
+    // Accepted by the one offered, but after the offer ran out.
+    let mut late = accepted.clone();
+    late.payload["at"] = json!("2030-01-01T00:00:00Z");
+    let message = refused(
+        apply_batch(&db.pool, &*p, table, std::slice::from_ref(&late)).await,
+        "accepted after the offer ran out",
+    );
+    assert!(message.contains("ran out"), "{message}");
+    // Offered again to the interpreter who declined: the mediator declines
+    // too, then an offer to the interpreter is refused.
+    let declined = log
+        .iter()
+        .find(|e| e.stream_id == accepted.stream_id && e.event_type == "ActivationDeclined")
+        .expect("A1 was declined");
+    let first_offer = log
+        .iter()
+        .find(|e| e.stream_id == accepted.stream_id && e.event_type == "ActivationOffered")
+        .expect("A1 was offered");
+    let mut mediator_declines = declined.clone();
+    mediator_declines.payload["professional_id"] = json!(p_med.0);
+    mediator_declines.version = accepted.version;
+    let mut again_to_interpreter = first_offer.clone();
+    again_to_interpreter.version = accepted.version + 1;
+    assert_eq!(
+        again_to_interpreter.payload["professional_id"],
+        json!(p_int.0)
+    );
+    let table_again = "t_activations_offered_again";
+    create(&db.pool, &*p, table_again).await;
+    let upto: Vec<RecordedEvent> = log
+        .iter()
+        .filter(|e| e.stream_id == accepted.stream_id && e.version < accepted.version)
+        .cloned()
+        .collect();
+    apply_batch(&db.pool, &*p, table_again, &upto)
+        .await
+        .unwrap();
+    apply_batch(
+        &db.pool,
+        &*p,
+        table_again,
+        std::slice::from_ref(&mediator_declines),
+    )
+    .await
+    .unwrap();
+    let message = refused(
+        apply_batch(
+            &db.pool,
+            &*p,
+            table_again,
+            std::slice::from_ref(&again_to_interpreter),
+        )
+        .await,
+        "an offer to a professional who passed",
+    );
+    assert!(message.contains("who passed"), "{message}");
+
     // As written, it applies; then a deadline missed after confirmation
     // is refused.
     apply_batch(&db.pool, &*p, table, std::slice::from_ref(&accepted))
