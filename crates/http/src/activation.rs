@@ -51,13 +51,7 @@ impl Offering {
         now: OffsetDateTime,
         timeout: Duration,
     ) -> Result<Self, ApiError> {
-        let rows: Vec<sqlx::types::Json<ProfessionalRow>> = sqlx::query_scalar(
-            "SELECT to_jsonb(p) FROM professionals p WHERE network_id = $1 AND status = 'active'",
-        )
-        .bind(network.0)
-        .fetch_all(pool)
-        .await?;
-        let registry = rows.iter().filter_map(|r| r.0.registered()).collect();
+        let registry = registry(pool, network).await?;
         let counts: Vec<(Uuid, i64)> = sqlx::query_as(
             "SELECT confirmed, count(*) FROM activations
               WHERE network_id = $1 AND confirmed IS NOT NULL
@@ -98,12 +92,25 @@ impl Offering {
         })
     }
 
-    /// The offer to make after `state`, if it is left waiting.
+    /// The offer to make after `state`, if it is left waiting for a
+    /// moment still ahead.
     fn after(&self, state: &Activation, now: OffsetDateTime) -> Option<ActivationCommand> {
-        (state.status == Status::Waiting)
+        (state.status == Status::Waiting && state.request.needed_at > now)
             .then(|| self.next(&state.request, &state.passed, now))
             .flatten()
     }
+}
+
+/// The active professionals of `network`'s registry, as the ranking and
+/// the coverage of the registry's gaps read them.
+pub async fn registry(pool: &PgPool, network: NetworkId) -> Result<Vec<Registered>, ApiError> {
+    let rows: Vec<sqlx::types::Json<ProfessionalRow>> = sqlx::query_scalar(
+        "SELECT to_jsonb(p) FROM professionals p WHERE network_id = $1 AND status = 'active'",
+    )
+    .bind(network.0)
+    .fetch_all(pool)
+    .await?;
+    Ok(rows.iter().filter_map(|r| r.0.registered()).collect())
 }
 
 /// How many times a command is decided again after a concurrent writer.

@@ -24,6 +24,8 @@ pub enum Read {
     Export,
     /// Their names and birth date among the results of a search.
     Search,
+    /// An activation for them, with its place.
+    Activation,
 }
 
 impl Read {
@@ -34,6 +36,7 @@ impl Read {
             Read::History => "history",
             Read::Export => "export",
             Read::Search => "search",
+            Read::Activation => "activation",
         }
     }
 }

@@ -175,8 +175,8 @@ impl Settings {
         if self.login_attempts_per_minute == 0 {
             return Err("login_attempts_per_minute must be at least 1".into());
         }
-        if self.offer_timeout_minutes == 0 {
-            return Err("offer_timeout_minutes must be at least 1".into());
+        if !(1..=10_080).contains(&self.offer_timeout_minutes) {
+            return Err("offer_timeout_minutes must be 1 to 10080 (a week)".into());
         }
         if self.scheduler_period_ms == 0 {
             return Err("scheduler_period_ms must be at least 1".into());

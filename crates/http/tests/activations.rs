@@ -258,8 +258,8 @@ async fn an_arabic_interpreter_after_a_decline_and_an_unanswered_offer_and_a_req
     let a1 = d.activation(&id).await;
     assert_eq!(a1["offered_to"], b.as_str());
     assert_eq!(a1["passed"], json!([a]));
-    // Declining again, or accepting what is not offered to you: 409.
-    assert_eq!(d.act(&a_token, &id, "accept", None).await, 409);
+    // Who passed no longer sees it: accepting it now is a 404.
+    assert_eq!(d.act(&a_token, &id, "accept", None).await, 404);
 
     // The other request, at the same moment: an Urdu mediator for legal.
     let other = d
@@ -473,5 +473,131 @@ async fn the_scheduler_catches_up_after_a_restart_and_two_processes_never_double
     .unwrap();
     assert_eq!(holders, 1);
     second.stop().await;
+    d.s.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn bad_requests_name_their_field_and_write_nothing() {
+    let d = desk().await;
+    let (p, p_token) = d
+        .professional(
+            "Demo Interprete Olga",
+            "interpreter",
+            "health",
+            "uk",
+            "native",
+        )
+        .await;
+    let events = d.s.event_count().await;
+    let with = |field: &str, value: Value| {
+        let mut body = arabic_for_health(T0 + Duration::hours(20));
+        body[field] = value;
+        body
+    };
+    for (body, field) in [
+        (
+            with("needed_at", json!(at(T0 - Duration::hours(1)))),
+            "needed_at",
+        ),
+        (
+            with("needed_at", json!("9999-12-31T23:30:00Z")),
+            "needed_at",
+        ),
+        (with("language", json!("arabic")), "language"),
+        (with("place", json!("  ")), "place"),
+        (with("urgency", json!("72h")), "urgency"),
+        (with("person_id", json!(uuid::Uuid::now_v7())), "person_id"),
+        (
+            with("referral_id", json!(uuid::Uuid::now_v7())),
+            "referral_id",
+        ),
+    ] {
+        let res =
+            d.s.post_with("/api/v1/activations", &d.operator, Some(&body), &[])
+                .await;
+        let problem = problem(res, 422).await;
+        assert!(problem.to_string().contains(field), "{field}: {problem}");
+    }
+    // A partner names its referral, never a person.
+    let partner =
+        d.s.account(d.network, OrganizationId::new(), "partner")
+            .await;
+    let res =
+        d.s.post_with(
+            "/api/v1/activations",
+            &partner,
+            Some(&with("person_id", json!(uuid::Uuid::now_v7()))),
+            &[],
+        )
+        .await;
+    assert!(problem(res, 422).await.to_string().contains("person_id"));
+    // The registry: contacts without their profile, too many absences, a
+    // lawyer without bar registration.
+    let path = format!("/api/v1/professionals/{p}");
+    let res =
+        d.s.http
+            .patch(d.s.url(&path))
+            .bearer_auth(&d.operator)
+            .json(&json!({ "contact": { "name": "Demo Altro" } }))
+            .send()
+            .await
+            .unwrap();
+    assert!(problem(res, 422).await.to_string().contains("profile"));
+    let absences: Vec<Value> = (0..51)
+        .map(|_| json!({ "from": "2026-08-01", "to": "2026-08-02" }))
+        .collect();
+    let res =
+        d.s.http
+            .patch(d.s.url(&path))
+            .bearer_auth(&p_token)
+            .json(&json!({ "absences": absences }))
+            .send()
+            .await
+            .unwrap();
+    assert!(problem(res, 422).await.to_string().contains("absences"));
+    // …and a professional changes only their availability, not their profile.
+    let res =
+        d.s.http
+            .patch(d.s.url(&path))
+            .bearer_auth(&p_token)
+            .json(&json!({ "status": "suspended" }))
+            .send()
+            .await
+            .unwrap();
+    assert_eq!(res.status(), 403);
+    let lawyer = json!({
+        "profile": { "roles": ["lawyer"], "sectors": ["legal"],
+                     "languages": [{ "code": "sq", "proficiency": "native" }],
+                     "modes": ["in_person"], "admitted_on": "2025-01-10" },
+        "contact": { "name": "Demo Avvocata" }
+    });
+    let res =
+        d.s.post_with("/api/v1/professionals", &d.operator, Some(&lawyer), &[])
+            .await;
+    assert!(
+        problem(res, 422)
+            .await
+            .to_string()
+            .contains("bar_registration")
+    );
+    assert_eq!(d.s.event_count().await, events, "nothing written");
+
+    // Scheduling before the request is refused too.
+    let ukrainian = json!({
+        "role": "interpreter", "sector": "health", "language": "uk", "mode": "phone",
+        "place": "Demo: per telefono", "needed_at": at(T0 + Duration::hours(5)), "urgency": "48h"
+    });
+    let a = d.request(ukrainian).await;
+    let id = a["activation_id"].as_str().unwrap();
+    assert_eq!(d.act(&p_token, id, "accept", None).await, 200);
+    let res =
+        d.s.post_with(
+            &format!("/api/v1/activations/{id}/schedule"),
+            &d.operator,
+            Some(&json!({ "at": at(T0 - Duration::days(1)), "place": "Demo" })),
+            &[],
+        )
+        .await;
+    assert!(problem(res, 422).await.to_string().contains("\"at\""));
     d.s.stop().await;
 }

@@ -146,6 +146,9 @@ pub enum ActivationEvent {
     DeadlineMissed,
 }
 
+/// How far ahead of its request an activation may be needed or scheduled.
+pub const HORIZON: time::Duration = time::Duration::days(366);
+
 fn text(field: &'static str, s: &str, max: usize) -> Result<(), DomainError> {
     if s.trim().is_empty() || s.chars().count() > max {
         return Err(DomainError::Invalid {
@@ -172,6 +175,12 @@ pub fn decide(
                     return Err(DomainError::Invalid {
                         field: "needed_at",
                         message: "must not be before the request",
+                    });
+                }
+                if r.needed_at > r.requested_at + HORIZON {
+                    return Err(DomainError::Invalid {
+                        field: "needed_at",
+                        message: "must be within a year of the request",
                     });
                 }
                 Ok(vec![E::Requested(r)])
@@ -229,6 +238,12 @@ pub fn decide(
         C::Schedule { at, place } => {
             if !matches!(a.status, Status::Confirmed | Status::Scheduled) {
                 return Err(refuse("schedule"));
+            }
+            if at < a.request.requested_at || at > a.request.requested_at + HORIZON {
+                return Err(DomainError::Invalid {
+                    field: "at",
+                    message: "must be after the request and within a year of it",
+                });
             }
             text("place", &place, 500)?;
             E::Scheduled { at, place }

@@ -32,6 +32,9 @@ use tokio_util::sync::CancellationToken;
 /// How many due moments of each kind one tick takes on.
 const BATCH: i64 = 500;
 
+/// How many waiting activations one tick ranks.
+const WAITING: i64 = 20_000;
+
 /// What one tick did.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Tick {
@@ -43,6 +46,8 @@ pub struct Tick {
     pub offers_made: usize,
     /// Moments another writer had already dealt with.
     pub already_done: usize,
+    /// Moments that failed (retried on the next tick).
+    pub failed: usize,
 }
 
 /// A moment an activation waits for.
@@ -79,9 +84,10 @@ async fn rows(
     store: &EventStore,
     condition: &str,
     now: OffsetDateTime,
+    limit: i64,
 ) -> Result<Vec<ActivationRow>, ApiError> {
     let rows: Vec<sqlx::types::Json<ActivationRow>> = sqlx::query_scalar(sqlx::AssertSqlSafe(
-        format!("SELECT to_jsonb(a) FROM activations a WHERE {condition} LIMIT {BATCH}"),
+        format!("SELECT to_jsonb(a) FROM activations a WHERE {condition} LIMIT {limit}"),
     ))
     .bind(now)
     .fetch_all(store.pool())
@@ -104,18 +110,23 @@ pub async fn tick(
         "status IN ('waiting', 'offered') AND deadline_missed_at IS NULL AND deadline <= $1
          ORDER BY deadline",
         now,
+        BATCH,
     )
     .await?;
     let expired = rows(
         store,
         "status = 'offered' AND offer_expires_at <= $1 ORDER BY offer_expires_at",
         now,
+        BATCH,
     )
     .await?;
     let waiting = rows(
         store,
         "status = 'waiting' AND needed_at > $1 ORDER BY deadline",
         now,
+        // Ranked in memory, most skipped (nobody can take them yet): all
+        // of them, so those nobody covers never hide the others.
+        WAITING,
     )
     .await?;
     let work = missed
@@ -188,7 +199,17 @@ pub async fn tick(
             Err(ApiError::Conflict(_) | ApiError::NotFound) => {
                 done.already_done += 1;
             }
-            Err(e) => return Err(e),
+            // One activation that fails does not hold up the others.
+            Err(e) => {
+                done.failed += 1;
+                metrics::counter!("sportello_scheduler_errors_total").increment(1);
+                tracing::warn!(
+                    network = %network,
+                    activation = %row.activation_id,
+                    error = %e,
+                    "scheduler could not carry out a due moment; will retry"
+                );
+            }
         }
     }
     Ok(done)

@@ -89,7 +89,7 @@ use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
 use sportello_domain::activation::ranking::{Registered, coverage};
 use sportello_domain::activation::{ProfessionalRole, Sector};
-use sportello_projections::{ActivationRow, ProfessionalRow};
+use sportello_projections::ActivationRow;
 use std::collections::BTreeMap;
 use time::{Date, Duration, OffsetDateTime};
 
@@ -323,18 +323,9 @@ pub async fn get(
         .fetch_all(&mut *conn)
         .await?,
     )?;
+    drop(conn);
     // Only active professionals cover anything; the others need not be read.
-    let registry: Vec<Registered> = documents::<ProfessionalRow>(
-        sqlx::query_scalar(
-            "SELECT to_jsonb(p) FROM professionals p WHERE network_id = $1 AND status = 'active'",
-        )
-        .bind(network)
-        .fetch_all(&mut *conn)
-        .await?,
-    )?
-    .iter()
-    .filter_map(ProfessionalRow::registered)
-    .collect();
+    let registry = crate::activation::registry(state.pool(), caller.network_id).await?;
     Ok((headers, Json(report(from, to, now, &rows, &registry))).into_response())
 }
 

@@ -15,7 +15,8 @@
 
 use super::ApiJson;
 use super::{
-    ApiQuery, MinPosition, OptionalJson, Written, idempotency, if_match, minted_id, path_id,
+    ApiQuery, MinPosition, OptionalJson, Written, clocked_metadata as metadata, idempotency,
+    if_match, minted_id, path_id,
 };
 use crate::access::{Act, Role, allow};
 use crate::activation::{Offering, carry_out};
@@ -34,7 +35,8 @@ use sportello_domain::activation::{
 };
 use sportello_domain::aggregate::{ActivationAggregate, CaseAggregate, ReferralAggregate};
 use sportello_domain::ids::{ActivationId, ProfessionalId};
-use sportello_domain::{Metadata, PersonId, ReferralId, StreamId};
+use sportello_domain::referral::ReferralStatus;
+use sportello_domain::{PersonId, ReferralId, StreamId};
 use sportello_projections::ActivationRow;
 use sportello_store::Personal;
 use time::{Duration, OffsetDateTime};
@@ -132,14 +134,6 @@ fn bad(field: &str, message: &str) -> ApiError {
     }])
 }
 
-fn metadata(state: &AppState, caller: &Caller) -> Metadata {
-    Metadata::for_command(
-        caller.account_id,
-        caller.organization_id,
-        state.settings.clock.now(),
-    )
-}
-
 fn offer_timeout(state: &AppState) -> Duration {
     Duration::minutes(i64::from(state.settings.offer_timeout_minutes))
 }
@@ -163,6 +157,12 @@ async fn subject(
             let r = r.ok_or_else(|| bad("referral_id", "no such referral in this network"))?;
             if caller.role == Role::Partner && r.organization != caller.organization_id {
                 return Err(bad("referral_id", "no such referral in this network"));
+            }
+            if r.status.is_closed() || r.status == ReferralStatus::Declined {
+                return Err(bad(
+                    "referral_id",
+                    "the referral is closed or declined: no activation serves it",
+                ));
             }
             Some(r)
         }
@@ -304,24 +304,29 @@ pub async fn request(
 }
 
 /// Load an activation and check the caller may see it at all: the desk;
-/// the partner that asked; a professional it is or was offered to. To
-/// anyone else it does not exist.
+/// the partner that asked; the professional it is offered to now or who
+/// accepted it. To any other partner or professional it does not exist.
 async fn visible(
     state: &AppState,
     caller: &Caller,
     id: Uuid,
 ) -> Result<(Activation, i64), ApiError> {
+    // Who may never see one is told so before anything is looked up.
+    if !(caller.role.is_desk() || matches!(caller.role, Role::Partner | Role::Professional)) {
+        return Err(ApiError::Forbidden);
+    }
     let (a, version) =
         load::<ActivationAggregate>(&state.store, caller.network_id, StreamId(id)).await?;
     let a = a.ok_or(ApiError::NotFound)?;
     let seen = match caller.role {
-        r if r.is_desk() => true,
         Role::Partner => a.request.requested_by == caller.organization_id,
+        // Offered to them now, or theirs: one who passed no longer sees it
+        // (their queue still lists it as passed, with nothing of it).
         Role::Professional => caller.professional_id.is_some_and(|p| {
             let p = ProfessionalId(p);
-            a.offer.is_some_and(|(o, _)| o == p) || a.confirmed == Some(p) || a.passed.contains(&p)
+            a.offer.is_some_and(|(o, _)| o == p) || a.confirmed == Some(p)
         }),
-        _ => return Err(ApiError::Forbidden),
+        _ => true,
     };
     if !seen {
         return Err(ApiError::NotFound);
@@ -380,6 +385,15 @@ pub async fn get(
             &a,
         )
     };
+    if let Some(person) = a.request.person {
+        crate::audit::record(
+            state.pool(),
+            &caller,
+            person.0,
+            crate::audit::Read::Activation,
+        )
+        .await?;
+    }
     let place = place(&state, &caller, id).await?;
     Ok((
         [(header::ETAG, format!("\"{version}\""))],

@@ -240,6 +240,19 @@ pub fn minted_id(idem: Option<&sportello_store::Idempotency>, what: &str) -> uui
     }
 }
 
+/// The metadata of `caller`'s command, at the time of the application's
+/// clock (what time drives — activations and their scheduler — reads it).
+pub fn clocked_metadata(
+    state: &AppState,
+    caller: &crate::auth::Caller,
+) -> sportello_domain::Metadata {
+    sportello_domain::Metadata::for_command(
+        caller.account_id,
+        caller.organization_id,
+        state.settings.clock.now(),
+    )
+}
+
 /// `If-Match: "<version>"`: the stream version the write expects.
 pub fn if_match(headers: &HeaderMap) -> Result<Option<i64>, ApiError> {
     let Some(v) = headers.get(axum::http::header::IF_MATCH) else {

@@ -8,7 +8,10 @@
 //! only for the desk and the professional themselves. A `PATCH` is several
 //! commands decided in order and appended as one write.
 
-use super::{ApiJson, ApiQuery, MinPosition, Written, idempotency, if_match, minted_id, path_id};
+use super::{
+    ApiJson, ApiQuery, MinPosition, Written, clocked_metadata as metadata, idempotency, if_match,
+    minted_id, path_id,
+};
 use crate::access::{Act, allow};
 use crate::auth::Caller;
 use crate::command::{Expect, execute_all};
@@ -26,7 +29,7 @@ use sportello_domain::ids::ProfessionalId;
 use sportello_domain::organization::WeeklyHoursPayload;
 use sportello_domain::registry::stored::{AbsencePayload, ContactPersonal, LanguagePayload};
 use sportello_domain::registry::{Contact, ProfessionalCommand, Profile};
-use sportello_domain::{Metadata, NetworkId, StreamId};
+use sportello_domain::{NetworkId, StreamId};
 use sportello_projections::{ActivationRow, ProfessionalRow};
 use sportello_store::Personal;
 use std::collections::{BTreeSet, HashMap};
@@ -138,6 +141,9 @@ pub struct ProfessionalPatch {
     pub absences: Vec<AbsencePayload>,
 }
 
+/// Absences one change may add.
+const MAX_ABSENCES: usize = 50;
+
 fn hours(h: &WeeklyHoursPayload) -> Result<sportello_domain::organization::WeeklyHours, ApiError> {
     h.to_hours("availability").map_err(|e| {
         ApiError::Validation(vec![FieldError {
@@ -148,14 +154,6 @@ fn hours(h: &WeeklyHoursPayload) -> Result<sportello_domain::organization::Weekl
             },
         }])
     })
-}
-
-fn metadata(state: &AppState, caller: &Caller) -> Metadata {
-    Metadata::for_command(
-        caller.account_id,
-        caller.organization_id,
-        state.settings.clock.now(),
-    )
 }
 
 /// Admit a professional to the registry.
@@ -250,6 +248,12 @@ pub async fn patch(
     }
     if let Some(h) = &body.availability {
         commands.push(ProfessionalCommand::SetAvailability(hours(h)?));
+    }
+    if body.absences.len() > MAX_ABSENCES {
+        return Err(ApiError::Validation(vec![FieldError {
+            field: "absences".into(),
+            message: format!("at most {MAX_ABSENCES} at a time"),
+        }]));
     }
     for a in body.absences {
         commands.push(ProfessionalCommand::AddAbsence {
