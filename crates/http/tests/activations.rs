@@ -303,7 +303,16 @@ async fn an_arabic_interpreter_after_a_decline_and_an_unanswered_offer_and_a_req
     let before = tick(&store, other_deadline - Duration::minutes(1), OFFER)
         .await
         .unwrap();
-    assert_eq!(before, Tick::default());
+    // (A lagging read model may show moments already dealt with: the
+    // lifecycle refuses them, and nothing is done.)
+    assert_eq!(
+        Tick {
+            already_done: 0,
+            ..before
+        },
+        Tick::default(),
+        "{before:?}"
+    );
     // …at its deadline the scheduler records it missed, once, then.
     d.hand.set(other_deadline);
     d.until(&other_id, "the deadline missed", |v| {

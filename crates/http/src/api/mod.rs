@@ -301,6 +301,18 @@ impl Written {
         }
     }
 
+    /// `201 Created` with the `ETag`, this body, and the `Location` of
+    /// what was created under `collection`.
+    pub fn created(self, collection: &str) -> axum::response::Response {
+        let location = format!("{collection}/{}", self.id);
+        let mut res = self.respond(axum::http::StatusCode::CREATED);
+        res.headers_mut().insert(
+            axum::http::header::LOCATION,
+            location.parse().expect("a path is a header value"),
+        );
+        res
+    }
+
     /// `status` with the `ETag` and this body.
     pub fn respond(self, status: axum::http::StatusCode) -> axum::response::Response {
         use axum::response::IntoResponse;

@@ -273,13 +273,7 @@ pub async fn create(
         None,
     )
     .await?;
-    let location = format!("/api/v1/organizations/{}", done.result.stream_id);
-    let mut res = Written::of(&done.result).respond(StatusCode::CREATED);
-    res.headers_mut().insert(
-        header::LOCATION,
-        location.parse().expect("a path is a header value"),
-    );
-    Ok(res)
+    Ok(Written::of(&done.result).created("/api/v1/organizations"))
 }
 
 /// Change an organisation: details, services, agreement, onboarding.

@@ -195,14 +195,7 @@ pub async fn create(
         None,
     )
     .await?;
-    let mut res = Written::of(&done.result).respond(StatusCode::CREATED);
-    res.headers_mut().insert(
-        header::LOCATION,
-        format!("/api/v1/professionals/{}", done.result.stream_id)
-            .parse()
-            .expect("a path is a header value"),
-    );
-    Ok(res)
+    Ok(Written::of(&done.result).created("/api/v1/professionals"))
 }
 
 /// Change a professional's entry.
