@@ -14,7 +14,7 @@ pub trait Aggregate {
     /// The stream kind of its streams.
     const STREAM_KIND: &'static str;
     /// What its events leave.
-    type State;
+    type State: Clone;
     /// What may be asked of it.
     type Command;
     /// What happens to it.

@@ -11,13 +11,13 @@
 
 pub mod scheduler;
 
-use crate::command::{Done, Expect, execute_all, load};
+use crate::command::{Done, Expect, execute_then};
 use crate::error::ApiError;
 use sportello_domain::activation::ranking::{Registered, rank};
 use sportello_domain::activation::{Activation, ActivationCommand, Request, Status};
 use sportello_domain::aggregate::ActivationAggregate;
 use sportello_domain::ids::ProfessionalId;
-use sportello_domain::{AccountId, Aggregate, Metadata, NetworkId, StreamId};
+use sportello_domain::{AccountId, Metadata, NetworkId, StreamId};
 use sportello_projections::ProfessionalRow;
 use sportello_store::{EventStore, Idempotency};
 use sqlx::PgPool;
@@ -113,14 +113,13 @@ pub async fn registry(pool: &PgPool, network: NetworkId) -> Result<Vec<Registere
     Ok(rows.iter().filter_map(|r| r.0.registered()).collect())
 }
 
-/// How many times a command is decided again after a concurrent writer.
-const ATTEMPTS: usize = 5;
-
 /// Carry out `command` on the activation `id` and, if it leaves the
-/// activation waiting, offer it to the best-ranked professional in the same
-/// write. `command` `None`: only make the offer (the scheduler, for an
-/// activation left waiting). `loaded`: the state and version the caller has
-/// just read (to check access), decided on at the first attempt.
+/// activation waiting for a moment still ahead, offer it to the
+/// best-ranked professional in the same write ([`execute_then`]).
+/// `command` `None`: only make the offer (the scheduler, for an activation
+/// left waiting; `409` if nobody can take it). `loaded`: the state and
+/// version the caller has just read (to check access), decided on at the
+/// first attempt.
 #[expect(
     clippy::too_many_arguments,
     reason = "each is a separate input of one write"
@@ -134,65 +133,19 @@ pub async fn carry_out(
     command: Option<ActivationCommand>,
     metadata: Metadata,
     idempotency: Option<Idempotency>,
-    mut loaded: Option<(Option<Activation>, i64)>,
+    loaded: Option<(Option<Activation>, i64)>,
 ) -> Result<Done<Activation>, ApiError> {
-    if let Some(idem) = &idempotency
-        && let Some(result) = store.idempotent_answer(network, idem).await?
-    {
-        let (state, _) = load::<ActivationAggregate>(store, network, result.stream_id).await?;
-        let state = state.ok_or(ApiError::NotFound)?;
-        return Ok(Done { result, state });
-    }
     let now = metadata.occurred_at;
-    for attempt in 1..=ATTEMPTS {
-        let (state, version) = match (expect, loaded.take()) {
-            (Expect::New, _) => (None, 0),
-            (_, Some(l)) => l,
-            _ => load::<ActivationAggregate>(store, network, id).await?,
-        };
-        // The state after the command, to rank on.
-        let mut after = state.clone();
-        if let Some(c) = &command {
-            for e in ActivationAggregate::decide(after.as_ref(), c.clone())? {
-                after = ActivationAggregate::evolve(after, &e);
-            }
-        }
-        let mut commands: Vec<ActivationCommand> = command.iter().cloned().collect();
-        commands.extend(after.as_ref().and_then(|a| offering.after(a, now)));
-        if commands.is_empty() {
-            let state = state.ok_or(ApiError::NotFound)?;
-            return Err(ApiError::Conflict(format!(
-                "nobody in the registry can be offered this activation ({})",
-                state.status.as_str()
-            )));
-        }
-        let pinned = match expect {
-            Expect::New => Expect::New,
-            Expect::Version(v) => Expect::Version(v),
-            Expect::Latest if state.is_none() => return Err(ApiError::NotFound),
-            Expect::Latest => Expect::Version(version),
-        };
-        match execute_all::<ActivationAggregate>(
-            store,
-            network,
-            id,
-            pinned,
-            commands,
-            metadata.clone(),
-            idempotency,
-            Some((state, version)),
-        )
-        .await
-        {
-            Err(ApiError::PreconditionFailed(_))
-                if expect == Expect::Latest && attempt < ATTEMPTS =>
-            {
-                continue;
-            }
-            other => return other,
-        }
-    }
-    Err(ApiError::Conflict(
-        "the activation kept changing; try again".into(),
-    ))
+    execute_then::<ActivationAggregate>(
+        store,
+        network,
+        id,
+        expect,
+        command.into_iter().collect(),
+        metadata,
+        idempotency,
+        loaded,
+        Some(&|a: &Activation| offering.after(a, now).into_iter().collect()),
+    )
+    .await
 }

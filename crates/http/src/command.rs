@@ -5,7 +5,10 @@
 //! makes the append fail; without `If-Match` the command is decided again
 //! on the new state (a few times), with `If-Match` the caller is told
 //! (`412`). The HTTP handlers, the demo loader and the benchmark all come
-//! through here, so there is one write path.
+//! through here, so there is one write path. A command may bring
+//! follow-ups decided on the state it leaves ([`execute_then`]: an
+//! activation left waiting is offered to the next professional), in the
+//! same append and the same retries.
 
 use crate::error::ApiError;
 use sportello_domain::{Aggregate, Metadata, NetworkId, StreamId};
@@ -181,7 +184,47 @@ pub async fn execute_all<A: Aggregate>(
     commands: Vec<A::Command>,
     metadata: Metadata,
     idempotency: Option<Idempotency>,
+    loaded: Option<(Option<A::State>, i64)>,
+) -> Result<Done<A::State>, ApiError>
+where
+    A::Command: Clone,
+{
+    execute_then::<A>(
+        store,
+        network,
+        stream,
+        expect,
+        commands,
+        metadata,
+        idempotency,
+        loaded,
+        None,
+    )
+    .await
+}
+
+/// The commands to add on the state the commands of a write leave.
+pub type FollowUps<'a, A> =
+    dyn Fn(&<A as Aggregate>::State) -> Vec<<A as Aggregate>::Command> + Sync + 'a;
+
+/// As [`execute_all`], with the commands `then` asks for on the state
+/// `commands` leave appended to them — decided again, with them, at each
+/// attempt (`None`: none, and no extra decision). Nothing at all to do is
+/// a `409`.
+#[expect(
+    clippy::too_many_arguments,
+    reason = "each is a separate input of one write"
+)]
+pub async fn execute_then<A: Aggregate>(
+    store: &EventStore,
+    network: NetworkId,
+    stream: StreamId,
+    expect: Expect,
+    commands: Vec<A::Command>,
+    metadata: Metadata,
+    idempotency: Option<Idempotency>,
     mut loaded: Option<(Option<A::State>, i64)>,
+    then: Option<&FollowUps<'_, A>>,
 ) -> Result<Done<A::State>, ApiError>
 where
     A::Command: Clone,
@@ -215,12 +258,30 @@ where
             }
             _ => {}
         }
+        let mut all = commands.clone();
+        if let Some(then) = then {
+            // The follow-ups, on the state the commands leave (pure,
+            // decided again below with them).
+            let mut left = state.clone();
+            for c in &commands {
+                for e in A::decide(left.as_ref(), c.clone())? {
+                    left = A::evolve(left, &e);
+                }
+            }
+            all.extend(left.as_ref().map(then).unwrap_or_default());
+        }
+        if all.is_empty() {
+            return Err(ApiError::Conflict(format!(
+                "nothing to do on this {} now",
+                A::STREAM_KIND
+            )));
+        }
         let (req, after) = prepare_all::<A>(
             network,
             stream,
             state,
             version,
-            commands.clone(),
+            all,
             metadata.clone(),
             idempotency,
         )?;

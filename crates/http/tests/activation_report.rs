@@ -22,7 +22,7 @@ use sportello_domain::{
 };
 use sportello_http::clock::Clock;
 use sportello_http::command::{Expect, execute_all};
-use sportello_store::{EventStore, Keyring};
+use sportello_store::EventStore;
 use time::macros::{date, datetime};
 use time::{Duration, OffsetDateTime};
 
@@ -165,39 +165,12 @@ fn offer(to: ProfessionalId, at: OffsetDateTime) -> ActivationCommand {
 
 fn desk(s: &Server, network: NetworkId) -> Desk {
     Desk {
-        store: EventStore::new(
-            s.db.pool.clone(),
-            Keyring::new(s.settings.master_key.clone().unwrap()),
-        ),
+        store: s.store(),
         network,
         organization: OrganizationId::new(),
         account: AccountId::new(),
         position: 0,
     }
-}
-
-/// A token for a professional's account (bound to an entry of the
-/// registry).
-async fn professional_token(
-    s: &Server,
-    network: NetworkId,
-    professional: ProfessionalId,
-) -> String {
-    let id = AccountId::new();
-    sportello_http::auth::insert_account(
-        &s.db.pool,
-        id,
-        network,
-        OrganizationId::new(),
-        "professional",
-        "test",
-        Some(professional.0),
-    )
-    .await
-    .unwrap();
-    sportello_http::auth::issue_token(&s.db.pool, id, time::Duration::hours(1))
-        .await
-        .unwrap()
 }
 
 /// The report, having waited for `position`; it must have been reached.
@@ -449,7 +422,9 @@ async fn only_the_desk_coordination_and_admins_read_it_and_the_query_is_checked(
     }
     let partner = s.account(network, org, "partner").await;
     problem(s.get(path, &partner).await, 403).await;
-    let professional = professional_token(&s, network, ProfessionalId::new()).await;
+    let (_, professional) = s
+        .bound_account(network, OrganizationId::new(), "professional", None)
+        .await;
     problem(s.get(path, &professional).await, 403).await;
     let anonymous = s.http.get(s.url(path)).send().await.unwrap();
     problem(anonymous, 401).await;

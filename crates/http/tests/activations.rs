@@ -9,11 +9,9 @@
 //! when it moves, and the tests wait only for the server to have acted.
 
 use serde_json::{Value, json};
-use sportello_domain::{AccountId, NetworkId, OrganizationId};
+use sportello_domain::{NetworkId, OrganizationId};
 use sportello_http::activation::scheduler::{Tick, tick};
-use sportello_http::auth::{insert_account, issue_token};
 use sportello_http::clock::{Clock, ManualClock};
-use sportello_store::{EventStore, Keyring};
 use std::sync::Arc;
 use std::time::{Duration as StdDuration, Instant};
 use time::macros::datetime;
@@ -59,20 +57,6 @@ async fn desk() -> Desk {
     }
 }
 
-fn store(s: &Server) -> EventStore {
-    EventStore::new(
-        s.db.pool.clone(),
-        Keyring::new(s.settings.master_key.clone().unwrap()),
-    )
-}
-
-/// Every day 08:00–20:00 in Potenza.
-fn every_day() -> Value {
-    let day = json!([{ "open": "08:00", "close": "20:00" }]);
-    json!({ "monday": day, "tuesday": day, "wednesday": day, "thursday": day,
-            "friday": day, "saturday": day, "sunday": day })
-}
-
 impl Desk {
     /// Admit a professional; their id and a token of their own account.
     async fn professional(
@@ -106,21 +90,10 @@ impl Desk {
                 &self.operator,
             )
             .await;
-        let account = AccountId::new();
-        insert_account(
-            &self.s.db.pool,
-            account,
-            self.network,
-            self.desk,
-            "professional",
-            name,
-            Some(id.parse().unwrap()),
-        )
-        .await
-        .unwrap();
-        let token = issue_token(&self.s.db.pool, account, time::Duration::days(30))
-            .await
-            .unwrap();
+        let (_, token) = self
+            .s
+            .bound_account(self.network, self.desk, "professional", Some(&id))
+            .await;
         (id, token)
     }
 
@@ -299,7 +272,7 @@ async fn an_arabic_interpreter_after_a_decline_and_an_unanswered_offer_and_a_req
     assert_eq!(done["deadline_missed"], false);
 
     // 5. The other: a minute before its deadline nothing is due…
-    let store = store(&d.s);
+    let store = d.s.store();
     let before = tick(&store, other_deadline - Duration::minutes(1), OFFER)
         .await
         .unwrap();
@@ -450,7 +423,7 @@ async fn the_scheduler_catches_up_after_a_restart_and_two_processes_never_double
     let y = y["activation_id"].as_str().unwrap().to_owned();
     assert_eq!(d.activation(&y).await["offered_to"], p.as_str());
     let due = T0 + Duration::hours(50);
-    let store = store(&d.s);
+    let store = d.s.store();
     d.hand.set(due);
     let ticks: Vec<_> = (0..4)
         .map(|_| {

@@ -20,7 +20,7 @@
 
 use serde_json::{Value, json};
 use sportello_domain::{AccountId, NetworkId, OrganizationId};
-use sportello_http::auth::{insert_account, token};
+use sportello_http::auth::token;
 
 mod common;
 use common::*;
@@ -210,35 +210,6 @@ struct CallerAccount {
     token: String,
 }
 
-async fn account(
-    s: &Server,
-    network: NetworkId,
-    org: OrganizationId,
-    role: &str,
-) -> (AccountId, String) {
-    bound_account(s, network, org, role, None).await
-}
-
-/// An account; a professional's bound to `professional` (or any entry).
-async fn bound_account(
-    s: &Server,
-    network: NetworkId,
-    org: OrganizationId,
-    role: &str,
-    professional: Option<&str>,
-) -> (AccountId, String) {
-    let id = AccountId::new();
-    let entry = (role == "professional")
-        .then(|| professional.map_or_else(uuid::Uuid::now_v7, |p| p.parse().unwrap()));
-    insert_account(&s.db.pool, id, network, org, role, "matrix", entry)
-        .await
-        .unwrap();
-    let t = token::issue_token(&s.db.pool, id, time::Duration::hours(1))
-        .await
-        .unwrap();
-    (id, t)
-}
-
 impl World {
     /// The path with its parameters filled in, and the body to send.
     async fn request(
@@ -312,7 +283,9 @@ impl World {
             }
             (_, "/api/v1/accounts/{id}/disable") => {
                 // Each its own live account: a disabled one is not found.
-                let (fresh, _) = account(s, self.network, OrganizationId::new(), "partner").await;
+                let (fresh, _) = s
+                    .bound_account(self.network, OrganizationId::new(), "partner", None)
+                    .await;
                 url = url.replace("{id}", &fresh.0.to_string());
                 None
             }
@@ -369,13 +342,6 @@ impl World {
     }
 }
 
-/// Every day 08:00–20:00.
-fn every_day() -> Value {
-    let day = json!([{ "open": "08:00", "close": "20:00" }]);
-    json!({ "monday": day, "tuesday": day, "wednesday": day, "thursday": day,
-            "friday": day, "saturday": day, "sunday": day })
-}
-
 /// An interpreter for health speaking `language`.
 fn professional_body(name: &str, language: &str) -> Value {
     json!({
@@ -402,7 +368,7 @@ async fn every_route_every_role_own_and_other_organisation() {
     let s = Server::start().await;
     let network = NetworkId::new();
     let desk = OrganizationId::new();
-    let (_, operator) = account(&s, network, desk, "desk_operator").await;
+    let (_, operator) = s.bound_account(network, desk, "desk_operator", None).await;
     let p = provider(
         &s,
         &operator,
@@ -455,7 +421,7 @@ async fn every_route_every_role_own_and_other_organisation() {
         entries.push(w["id"].as_str().unwrap().to_owned());
     }
     let org = |id: &str| OrganizationId(id.parse().unwrap());
-    let (_, p_partner) = account(&s, network, org(&p.0), "partner").await;
+    let (_, p_partner) = s.bound_account(network, org(&p.0), "partner", None).await;
     let asked = s
         .post_ok("/api/v1/activations", &p_partner, &arabic(), 201)
         .await;
@@ -468,11 +434,11 @@ async fn every_route_every_role_own_and_other_organisation() {
             callers.push(CallerAccount {
                 role,
                 own,
-                token: bound_account(&s, network, o, role, Some(entry)).await.1,
+                token: s.bound_account(network, o, role, Some(entry)).await.1,
             });
         }
     }
-    let (some_account, _) = account(&s, network, desk, "partner").await;
+    let (some_account, _) = s.bound_account(network, desk, "partner", None).await;
     let world = World {
         network,
         operator,

@@ -21,7 +21,7 @@ use super::{
 use crate::access::{Act, Role, allow};
 use crate::activation::{Offering, carry_out};
 use crate::auth::Caller;
-use crate::command::{Expect, load};
+use crate::command::{Expect, load, rebuild};
 use crate::error::{ApiError, FieldError};
 use crate::state::AppState;
 use axum::Json;
@@ -38,7 +38,7 @@ use sportello_domain::ids::{ActivationId, ProfessionalId};
 use sportello_domain::referral::ReferralStatus;
 use sportello_domain::{PersonId, ReferralId, StreamId};
 use sportello_projections::ActivationRow;
-use sportello_store::Personal;
+use sportello_store::{Personal, RecordedEvent};
 use time::{Duration, OffsetDateTime};
 use uuid::Uuid;
 
@@ -310,13 +310,16 @@ async fn visible(
     state: &AppState,
     caller: &Caller,
     id: Uuid,
-) -> Result<(Activation, i64), ApiError> {
+) -> Result<(Activation, i64, Vec<RecordedEvent>), ApiError> {
     // Who may never see one is told so before anything is looked up.
     if !(caller.role.is_desk() || matches!(caller.role, Role::Partner | Role::Professional)) {
         return Err(ApiError::Forbidden);
     }
-    let (a, version) =
-        load::<ActivationAggregate>(&state.store, caller.network_id, StreamId(id)).await?;
+    let events = state
+        .store
+        .load_stream(caller.network_id, StreamId(id))
+        .await?;
+    let (a, version) = rebuild::<ActivationAggregate>(&events)?;
     let a = a.ok_or(ApiError::NotFound)?;
     let seen = match caller.role {
         Role::Partner => a.request.requested_by == caller.organization_id,
@@ -331,16 +334,12 @@ async fn visible(
     if !seen {
         return Err(ApiError::NotFound);
     }
-    Ok((a, version))
+    Ok((a, version, events))
 }
 
 /// The place of an activation, opened (the latest: scheduled, else
 /// requested).
-async fn place(state: &AppState, caller: &Caller, id: Uuid) -> Result<String, ApiError> {
-    let events = state
-        .store
-        .load_stream(caller.network_id, StreamId(id))
-        .await?;
+async fn place(state: &AppState, events: Vec<RecordedEvent>) -> Result<String, ApiError> {
     let mut place = String::new();
     for e in state.store.open(events).await? {
         let from_payload = e.event.payload.get("place").and_then(|v| v.as_str());
@@ -375,7 +374,7 @@ pub async fn get(
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
     let id = path_id(&id)?;
-    let (a, version) = visible(&state, &caller, id).await?;
+    let (a, version, events) = visible(&state, &caller, id).await?;
     let ranking = if caller.role == Role::Professional {
         Vec::new()
     } else {
@@ -394,7 +393,7 @@ pub async fn get(
         )
         .await?;
     }
-    let place = place(&state, &caller, id).await?;
+    let place = place(&state, events).await?;
     Ok((
         [(header::ETAG, format!("\"{version}\""))],
         Json(out(&a, place, ranking, None)),
@@ -451,7 +450,7 @@ pub async fn act(
     ) {
         return Err(ApiError::NotFound);
     }
-    let (a, version) = visible(&state, &caller, id).await?;
+    let (a, version, _) = visible(&state, &caller, id).await?;
     let me = ProfessionalId(caller.professional_id.unwrap_or_default());
     match action.as_str() {
         "accept" | "decline" => allow(&caller, Act::AnswerOffer(me.0))?,

@@ -6,7 +6,7 @@
 
 use serde_json::{Value, json};
 use sportello_domain::{AccountId, NetworkId, OrganizationId};
-use sportello_http::auth::{create_account, issue_token};
+use sportello_http::auth::{create_account, insert_account, issue_token};
 use sportello_http::{Settings, launch};
 use sportello_store::MasterKey;
 use sportello_testkit::{TestDb, delete_stream, nats_url, unique_bus};
@@ -197,6 +197,13 @@ impl Replica {
     }
 }
 
+/// Weekly hours: every day 08:00–20:00.
+pub fn every_day() -> Value {
+    let day = json!([{ "open": "08:00", "close": "20:00" }]);
+    json!({ "monday": day, "tuesday": day, "wednesday": day, "thursday": day,
+            "friday": day, "saturday": day, "sunday": day })
+}
+
 pub fn person(name: &str) -> Value {
     json!({ "names": [{ "kind": "as_in_document", "text": name }], "birth_date": "1990-05", "channel": "desk" })
 }
@@ -240,13 +247,46 @@ impl Server {
         organization: OrganizationId,
         role: &str,
     ) -> String {
+        self.bound_account(network, organization, role, None)
+            .await
+            .1
+    }
+
+    /// A new account of `organization` with `role` and a token for it; a
+    /// professional's bound to the registry entry `professional` (or any).
+    pub async fn bound_account(
+        &self,
+        network: NetworkId,
+        organization: OrganizationId,
+        role: &str,
+        professional: Option<&str>,
+    ) -> (AccountId, String) {
         let account = AccountId::new();
-        create_account(&self.db.pool, account, network, organization, role, "test")
+        let entry = (role == "professional")
+            .then(|| professional.map_or_else(uuid::Uuid::now_v7, |p| p.parse().unwrap()));
+        insert_account(
+            &self.db.pool,
+            account,
+            network,
+            organization,
+            role,
+            "test",
+            entry,
+        )
+        .await
+        .unwrap();
+        let token = issue_token(&self.db.pool, account, time::Duration::hours(1))
             .await
             .unwrap();
-        issue_token(&self.db.pool, account, time::Duration::hours(1))
-            .await
-            .unwrap()
+        (account, token)
+    }
+
+    /// The event store of this server's database, with its master key.
+    pub fn store(&self) -> sportello_store::EventStore {
+        sportello_store::EventStore::new(
+            self.db.pool.clone(),
+            sportello_store::Keyring::new(self.settings.master_key.clone().unwrap()),
+        )
     }
 
     /// POST a JSON body (or none), with extra headers.
