@@ -1287,3 +1287,217 @@ async fn retried_writes_answer_the_first_answer() {
     assert_eq!(moved["redirected_from"], rid.as_str());
     s.stop().await;
 }
+
+/// The defect found trying the network (issue 12): with a consent to the
+/// whole network that includes needs, and agreements that show needs, a
+/// job centre's card listed every need of the person — a gender-violence
+/// need never referred, a mental-health need answered at the desk, a
+/// health need sent to the health authority — and every visit. A
+/// partner's card holds the needs of its own referrals only, and no
+/// visit; after a redirection the patronato sees the need standing as far
+/// as its own referral goes, and neither end sees the other's referral.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_partner_sees_only_the_needs_it_was_sent_and_no_visit() {
+    let s = Server::start().await;
+    let (network, operator, coordinator) = desk_team(&s).await;
+    let (asl, asl_service) = provider(
+        &s,
+        &coordinator,
+        "ASL di Potenza",
+        "health_authority",
+        &["health_ssn_registration"],
+    )
+    .await;
+    let (cpi, cpi_service) = provider(
+        &s,
+        &coordinator,
+        "Centro per l'Impiego di Potenza",
+        "job_centre",
+        &["job_search"],
+    )
+    .await;
+    let (pat, pat_service) = provider(
+        &s,
+        &coordinator,
+        "Patronato ACLI Potenza",
+        "patronato",
+        &["job_search"],
+    )
+    .await;
+    let org = |id: &str| OrganizationId(id.parse().unwrap());
+    let asl_staff = s.account(network, org(&asl), "partner").await;
+    let cpi_staff = s.account(network, org(&cpi), "partner").await;
+    let pat_staff = s.account(network, org(&pat), "partner").await;
+
+    // Consent to the whole network, needs and notes included.
+    let created = s
+        .post_ok(
+            "/api/v1/persons",
+            &operator,
+            &consented(person("Demo Lina Esempio")),
+            201,
+        )
+        .await;
+    let pid = created["person_id"].as_str().unwrap().to_owned();
+    let need = |code: &'static str| {
+        let (s, operator, pid) = (&s, &operator, &pid);
+        async move {
+            s.post_ok(
+                &format!("/api/v1/persons/{pid}/needs"),
+                operator,
+                &json!({ "code": code, "note": format!("Demo note on {code}") }),
+                201,
+            )
+            .await["need_id"]
+                .as_str()
+                .unwrap()
+                .to_owned()
+        }
+    };
+    let n_job = need("job_search").await;
+    let n_violence = need("gender_violence").await;
+    let n_mental = need("health_mental").await;
+    let n_health = need("health_ssn_registration").await;
+    s.post_ok(
+        &format!("/api/v1/persons/{pid}/needs/{n_mental}/resolve"),
+        &operator,
+        &json!({ "outcome": "orientation" }),
+        200,
+    )
+    .await;
+    s.post_ok(
+        &format!("/api/v1/persons/{pid}/visits"),
+        &operator,
+        &json!({ "channel": "phone", "note": "Demo: called back" }),
+        201,
+    )
+    .await;
+    let send = |n: &str, to: &str, service: &str| json!({ "person_id": pid, "need_id": n, "organization_id": to, "service_id": service });
+    let rj = s
+        .post_ok(
+            "/api/v1/referrals",
+            &operator,
+            &send(&n_job, &cpi, &cpi_service),
+            201,
+        )
+        .await["referral_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let rh = s
+        .post_ok(
+            "/api/v1/referrals",
+            &operator,
+            &send(&n_health, &asl, &asl_service),
+            201,
+        )
+        .await["referral_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    act(
+        &s,
+        &cpi_staff,
+        &rj,
+        "decline",
+        Some(json!({ "reason": "no_capacity" })),
+        200,
+    )
+    .await;
+    let redirected = act(
+        &s,
+        &operator,
+        &rj,
+        "redirect",
+        Some(json!({ "organization_id": pat, "service_id": pat_service })),
+        201,
+    )
+    .await;
+    let rp = redirected["referral_id"].as_str().unwrap().to_owned();
+    let pos = redirected["position"].as_i64().unwrap();
+
+    let card = |token: &str| {
+        let path = format!("/api/v1/persons/{pid}/card?min_position={pos}");
+        let (s, token) = (&s, token.to_owned());
+        async move { s.get_ok(&path, &token).await }
+    };
+    let ids = |v: &Value, list: &str, key: &str| -> Vec<String> {
+        v[list]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|x| x[key].as_str().unwrap().to_owned())
+            .collect()
+    };
+    // The desk sees everything.
+    let desk = card(&operator).await;
+    assert_eq!(ids(&desk, "needs", "need_id").len(), 4);
+    assert_eq!(desk["visits"].as_array().unwrap().len(), 2);
+
+    for (who, token, needs, referrals, state) in [
+        (
+            "job centre",
+            &cpi_staff,
+            [n_job.as_str()],
+            [rj.as_str()],
+            "not_met",
+        ),
+        (
+            "patronato",
+            &pat_staff,
+            [n_job.as_str()],
+            [rp.as_str()],
+            "referred",
+        ),
+        (
+            "health authority",
+            &asl_staff,
+            [n_health.as_str()],
+            [rh.as_str()],
+            "referred",
+        ),
+    ] {
+        let c = card(token).await;
+        let text = c.to_string();
+        assert_eq!(ids(&c, "needs", "need_id"), needs, "{who}: {text}");
+        assert_eq!(
+            ids(&c, "referrals", "referral_id"),
+            referrals,
+            "{who}: {text}"
+        );
+        assert_eq!(c["needs"][0]["state"], state, "{who}: {text}");
+        assert_eq!(
+            c["needs"][0]["referrals"],
+            json!(referrals),
+            "{who}: {text}"
+        );
+        for other in [&n_violence, &n_mental] {
+            assert!(!text.contains(other.as_str()), "{who} sees {other}: {text}");
+        }
+        for note in ["gender_violence", "health_mental", "called back"] {
+            assert!(!text.contains(note), "{who} sees {note}: {text}");
+        }
+        for key in ["visits", "version", "updated_at", "operator_id"] {
+            assert!(c.get(key).is_none(), "{who} sees {key}: {text}");
+        }
+        // The other end of the redirection is neither's business.
+        let foreign = [&rj, &rp, &rh]
+            .into_iter()
+            .filter(|r| !referrals.contains(&r.as_str()));
+        for r in foreign {
+            assert!(
+                !text.contains(r.as_str()),
+                "{who} sees referral {r}: {text}"
+            );
+        }
+        let timeline: Vec<&str> = c["timeline"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|t| t["stream_kind"] == "case")
+            .map(|t| t["event_type"].as_str().unwrap())
+            .collect();
+        assert_eq!(timeline, ["PersonTakenInCharge"], "{who}: {text}");
+    }
+    s.stop().await;
+}

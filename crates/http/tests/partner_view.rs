@@ -4,16 +4,17 @@
 //! people with random identity fields, consents of random purpose, scope
 //! and data kinds (some withdrawn after the referrals), legal bases,
 //! needs, visits and referrals with notes, referrals declined with a
-//! reason in words — every personal value carries a unique marker, and
-//! for each partner and each person:
+//! reason in words and redirected to another partner — every personal
+//! value carries a unique marker, and for each partner and each person:
 //! - the card of a person not referred to it is `404`;
 //! - the card's body holds exactly the markers of what its agreement in
 //!   force and the person's consent (or a legal basis naming it) both
 //!   allow, its identity exactly the keys of those fields — nothing
 //!   outside the allowed set, and nothing allowed missing (so the test
-//!   fails both ways); never a legal basis's reason, another
-//!   organisation's referral, a consent not covering it or a legal basis
-//!   naming another;
+//!   fails both ways); never a need it did not receive (whatever the
+//!   consent's breadth), a visit, a legal basis's reason, another
+//!   organisation's referral (the other end of a redirection included), a
+//!   consent not covering it or a legal basis naming another;
 //! - its inbox holds its own referrals and no personal value at all.
 //!
 //! Scenarios come from proptest strategies driven by a seeded generator:
@@ -131,8 +132,9 @@ struct PersonPlan {
     /// Legal bases: the partner each names.
     bases: Vec<usize>,
     /// Per partner: refer a need to it (if covered), with a note, the need
-    /// with a note, and the partner declines with a reason in words.
-    refer: Vec<(bool, bool, bool, bool)>,
+    /// with a note, the partner declines with a reason in words, and the
+    /// desk then redirects the need to the next partner (if covered).
+    refer: Vec<(bool, bool, bool, bool, bool)>,
     /// A need never referred, with a note.
     lone_need: bool,
     /// A visit with a note.
@@ -179,6 +181,7 @@ fn scenario() -> impl Strategy<Value = Scenario> {
                 any::<bool>(),
                 any::<bool>(),
                 prop::bool::weighted(0.3),
+                any::<bool>(),
             ),
             ORGS,
         ),
@@ -343,9 +346,9 @@ async fn run(s: &Server, sc: &Scenario, ctx: &str, tally: &mut Tally) {
                 "closed_on": []
             }],
             "agreement": {
-                "signed_on": "2026-01-10",
-                "valid_from": "2026-01-15",
-                "valid_to": "2027-12-31",
+                "signed_on": s.day(-60),
+                "valid_from": s.day(-55),
+                "valid_to": s.day(730),
                 "acknowledge_within": 2,
                 "first_contact_within": 5,
                 "visible_fields": fields(&o.visible).into_iter().map(field_name).collect::<Vec<_>>()
@@ -487,10 +490,12 @@ async fn run(s: &Server, sc: &Scenario, ctx: &str, tally: &mut Tally) {
             markers.push(Marker {
                 text: note,
                 what: "visit note".into(),
-                shown_to: Box::new(|_, allow| allow.contains(&CardField::Notes)),
+                // No partner sees a visit, nor whether it has a note.
+                shown_to: Box::new(|_, _| false),
             });
         }
-        // A need of its own, never referred: shown only with `needs`.
+        // A need of its own, never referred: shown to no partner, whatever
+        // the consent and the agreement allow.
         let mut needs: Vec<(Option<usize>, bool)> = Vec::new();
         if p.lone_need {
             needs.push((None, true));
@@ -498,7 +503,7 @@ async fn run(s: &Server, sc: &Scenario, ctx: &str, tally: &mut Tally) {
         let covered = |o: usize| {
             p.bases.contains(&o) || p.consents.iter().any(|c| c.referral_purpose && c.covers(o))
         };
-        for (o, (refer, _, need_note, _)) in p.refer.iter().enumerate() {
+        for (o, (refer, _, need_note, _, _)) in p.refer.iter().enumerate() {
             if *refer && covered(o) {
                 needs.push((Some(o), *need_note));
             }
@@ -514,8 +519,15 @@ async fn run(s: &Server, sc: &Scenario, ctx: &str, tally: &mut Tally) {
                 .post(s, &format!("/api/v1/persons/{pid}/needs"), &op, &nb, 201)
                 .await;
             let nid = w["need_id"].as_str().unwrap().to_owned();
-            let need_shown = move |org: usize, allow: &BTreeSet<CardField>| {
-                allow.contains(&CardField::Needs) || to == Some(org)
+            // The partners the need goes to: the one it is referred to, and
+            // the next one if the desk redirects it there after a decline.
+            let redirect_to = to.and_then(|o| {
+                let (_, _, _, declined, redirect) = p.refer[o];
+                let next = (o + 1) % ORGS;
+                (declined && redirect && covered(next)).then_some(next)
+            });
+            let need_shown = move |org: usize, _: &BTreeSet<CardField>| {
+                to == Some(org) || redirect_to == Some(org)
             };
             markers.push(Marker {
                 text: nid.clone(),
@@ -532,7 +544,7 @@ async fn run(s: &Server, sc: &Scenario, ctx: &str, tally: &mut Tally) {
                 });
             }
             let Some(o) = to else { continue };
-            let (_, with_note, _, declined) = p.refer[o];
+            let (_, with_note, _, declined, _) = p.refer[o];
             referred_to.insert(o);
             let mut rb = json!({
                 "person_id": pid, "need_id": nid,
@@ -558,6 +570,28 @@ async fn run(s: &Server, sc: &Scenario, ctx: &str, tally: &mut Tally) {
                 )
                 .await;
                 notes.push(text);
+            }
+            if let Some(next) = redirect_to {
+                let w = net
+                    .post(
+                        s,
+                        &format!("/api/v1/referrals/{rid}/redirect"),
+                        &op,
+                        &json!({
+                            "organization_id": net.orgs[next].0,
+                            "service_id": net.orgs[next].1
+                        }),
+                        201,
+                    )
+                    .await;
+                referred_to.insert(next);
+                // The new referral is the next partner's; the chain's other
+                // end is neither's business.
+                markers.push(Marker {
+                    text: w["referral_id"].as_str().unwrap().to_owned(),
+                    what: "redirected referral".into(),
+                    shown_to: Box::new(move |org, _| org == next),
+                });
             }
             markers.push(Marker {
                 text: rid,
@@ -598,13 +632,7 @@ async fn run(s: &Server, sc: &Scenario, ctx: &str, tally: &mut Tally) {
     }
 
     // Agreements ended after the referrals: the partner sees nothing more.
-    let today = time::OffsetDateTime::now_utc().date();
-    let today = format!(
-        "{:04}-{:02}-{:02}",
-        today.year(),
-        u8::from(today.month()),
-        today.day()
-    );
+    let today = s.day(0);
     for (o, plan) in sc.orgs.iter().enumerate() {
         if !plan.ended {
             continue;
@@ -705,6 +733,25 @@ async fn run(s: &Server, sc: &Scenario, ctx: &str, tally: &mut Tally) {
                 assert_eq!(b["organization_id"], org_id.as_str(), "{why}");
                 assert_eq!(b["reason"], json!({ "state": "hidden" }), "{why}");
             }
+            // Of the case, no visit and nothing that tells something else
+            // happened on it.
+            for key in ["visits", "version", "updated_at", "operator_id"] {
+                assert!(card.get(key).is_none(), "{key} shown; {why}");
+            }
+            for t in card["timeline"].as_array().unwrap() {
+                let kind = t["event_type"].as_str().unwrap();
+                assert!(
+                    t["stream_kind"] == "referral"
+                        || [
+                            "PersonTakenInCharge",
+                            "CaseClosed",
+                            "CaseReopened",
+                            "PersonErased"
+                        ]
+                        .contains(&kind),
+                    "{kind} on the timeline; {why}"
+                );
+            }
         }
 
         // The inbox: its own referrals, ids and codes, nothing personal.
@@ -732,7 +779,11 @@ async fn run(s: &Server, sc: &Scenario, ctx: &str, tally: &mut Tally) {
             .collect();
         assert_eq!(listed, own_referrals, "{ctx}: inbox of {o}: {text}");
         for p in &persons {
-            for m in p.markers.iter().filter(|m| m.what == "referral") {
+            for m in p
+                .markers
+                .iter()
+                .filter(|m| m.what == "referral" || m.what == "redirected referral")
+            {
                 assert_eq!(
                     text.contains(&m.text),
                     (m.shown_to)(o, &BTreeSet::new()),

@@ -42,23 +42,60 @@ pub enum Sealed {
     Hidden,
 }
 
-/// A need on the card.
+/// A need on the card. `state` alone tells where it stands; the desk's
+/// own answer and its time are there only when the desk answered it.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct CardNeed {
-    /// The need's row.
-    #[serde(flatten)]
-    pub need: NeedRow,
+    /// The need.
+    pub need_id: Uuid,
+    /// Its category code.
+    pub code: String,
+    /// The category's area.
+    pub area: String,
+    /// How urgent.
+    pub urgency: String,
     /// The category's English label.
     pub label: &'static str,
     /// The category's Italian label.
     pub label_it: &'static str,
-    /// Where the need stands, all referrals considered: `open`,
+    /// Where the need stands, all referrals considered (see
+    /// [`need_state`]): `open` (neither answered nor referred),
     /// `resolved_at_desk`, `referred`, `in_progress`, `met`, `not_met`.
     pub state: &'static str,
+    /// How the desk answered it (`state` is `resolved_at_desk`), else
+    /// `null`.
+    pub desk_outcome: Option<String>,
+    /// Screened.
+    #[serde(with = "time::serde::rfc3339")]
+    pub recorded_at: OffsetDateTime,
+    /// When the desk answered it (`state` is `resolved_at_desk`).
+    #[serde(with = "time::serde::rfc3339::option")]
+    pub resolved_at: Option<OffsetDateTime>,
     /// Its referrals, oldest first (a redirection chain reads in order).
     pub referrals: Vec<Uuid>,
     /// The screening note.
     pub note: Option<Sealed>,
+}
+
+impl CardNeed {
+    /// The card's need from its row and its referrals (oldest first).
+    pub fn new(need: &NeedRow, referrals: &[&ReferralRow], note: Option<Sealed>) -> Self {
+        let category = taxonomy::lookup(&need.code);
+        CardNeed {
+            need_id: need.need_id,
+            code: need.code.clone(),
+            area: need.area.clone(),
+            urgency: need.urgency.clone(),
+            label: category.map_or("", |c| c.label_en),
+            label_it: category.map_or("", |c| c.label_it),
+            state: need_state(need, referrals),
+            desk_outcome: need.outcome.clone(),
+            recorded_at: need.recorded_at,
+            resolved_at: need.resolved_at,
+            referrals: referrals.iter().map(|r| r.referral_id).collect(),
+            note,
+        }
+    }
 }
 
 /// A referral on the card.
@@ -119,8 +156,9 @@ pub struct TimelineEntry {
 /// The card.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct Card {
-    /// The case's row (status, desk, operator, times, version).
-    #[serde(flatten)]
+    /// The case's row (status, desk, operator, times, version); its
+    /// visits are the card's `visits`, with their notes.
+    #[serde(flatten, serialize_with = "case_header")]
     pub case: CaseRow,
     /// Who the person is.
     pub identity: Sealed,
@@ -139,6 +177,38 @@ pub struct Card {
     /// The moment the card shows (`None`: now).
     #[serde(with = "time::serde::rfc3339::option")]
     pub as_of: Option<OffsetDateTime>,
+}
+
+/// The case's row without its visits: the card lists them once, with
+/// their notes (one key per name in the card's JSON).
+fn case_header<S: serde::Serializer>(case: &CaseRow, s: S) -> Result<S::Ok, S::Error> {
+    #[derive(Serialize)]
+    struct Header<'a> {
+        network_id: Uuid,
+        person_id: Uuid,
+        desk_id: Uuid,
+        operator_id: Option<Uuid>,
+        status: &'a str,
+        #[serde(with = "time::serde::rfc3339")]
+        opened_at: OffsetDateTime,
+        #[serde(with = "time::serde::rfc3339::option")]
+        closed_at: Option<OffsetDateTime>,
+        version: i64,
+        #[serde(with = "time::serde::rfc3339")]
+        updated_at: OffsetDateTime,
+    }
+    Header {
+        network_id: case.network_id,
+        person_id: case.person_id,
+        desk_id: case.desk_id,
+        operator_id: case.operator_id,
+        status: &case.status,
+        opened_at: case.opened_at,
+        closed_at: case.closed_at,
+        version: case.version,
+        updated_at: case.updated_at,
+    }
+    .serialize(s)
 }
 
 impl Card {
@@ -170,12 +240,20 @@ fn note_of(p: &Personal) -> Option<Sealed> {
     }
 }
 
-/// Where a need stands, given its row and its referrals (oldest first).
-fn need_state(need: &NeedRow, referrals: &[&ReferralRow]) -> &'static str {
-    use sportello_domain::referral::ReferralStatus as S;
+/// Where a need stands, given its row and its referrals (oldest first):
+/// answered at the desk, else as its referrals stand
+/// ([`state_of_referrals`]).
+pub fn need_state(need: &NeedRow, referrals: &[&ReferralRow]) -> &'static str {
     if need.status == "resolved" {
         return "resolved_at_desk";
     }
+    state_of_referrals(referrals)
+}
+
+/// Where a need not answered at the desk stands, given its referrals
+/// (oldest first): as its last referral stands, `open` without one.
+pub fn state_of_referrals(referrals: &[&ReferralRow]) -> &'static str {
+    use sportello_domain::referral::ReferralStatus as S;
     let Some(last) = referrals.last() else {
         return "open";
     };
@@ -300,18 +378,10 @@ pub fn build(
                 .map(|r| &r.referral)
                 .filter(|r| r.need_id == need.need_id)
                 .collect();
-            let category = taxonomy::lookup(&need.code);
-            CardNeed {
-                label: category.map_or("", |c| c.label_en),
-                label_it: category.map_or("", |c| c.label_it),
-                state: need_state(&need, &mine),
-                referrals: mine.iter().map(|r| r.referral_id).collect(),
-                need,
-                note,
-            }
+            CardNeed::new(&need, &mine, note)
         })
         .collect();
-    need_list.sort_by_key(|n| (n.need.recorded_at, n.need.need_id));
+    need_list.sort_by_key(|n| (n.recorded_at, n.need_id));
     let visits = case
         .visits
         .iter()

@@ -25,7 +25,7 @@
 
 pub mod card;
 
-pub use card::{agreement_of, filter_card, filter_card_with};
+pub use card::{PartnerCard, agreement_of, filter_card, filter_card_with};
 
 use crate::auth::Caller;
 use crate::error::ApiError;

@@ -32,13 +32,25 @@ pub struct CardQuery {
     pub as_of: Option<String>,
 }
 
-/// The card of a person, as the caller may see it (`None`: no such case).
+/// A card as the caller may see it: the desk's whole card, or what a
+/// partner may see of it.
+#[derive(Debug, serde::Serialize)]
+#[serde(untagged)]
+pub enum CardView {
+    /// The desk's card.
+    Desk(Card),
+    /// A partner's card.
+    Partner(access::PartnerCard),
+}
+
+/// The card of a person, as the caller may see it (`None`: no such case,
+/// or none the caller may see).
 pub async fn card_for(
     state: &AppState,
     caller: &Caller,
     person: Uuid,
     as_of: Option<OffsetDateTime>,
-) -> Result<Option<Card>, ApiError> {
+) -> Result<Option<CardView>, ApiError> {
     let referrals: Vec<(Uuid, Uuid)> = sqlx::query_as(
         "SELECT referral_id, organization_id FROM referrals WHERE network_id = $1 AND person_id = $2",
     )
@@ -66,33 +78,38 @@ pub async fn card_for(
         return Ok(None);
     }
     let events = state.store.open(events).await?;
-    let now = OffsetDateTime::now_utc();
+    let now = state.clock().now();
     let build = |at| {
         card::build(&events, at, now)
             .map_err(|e| ApiError::Internal(anyhow::anyhow!("building a card: {e}")))
     };
-    let Some(mut card) = build(as_of)? else {
+    let Some(card) = build(as_of)? else {
         return Ok(None);
     };
-    if let Some(org) = partner_of {
-        let agreement = access::agreement_of(state, caller.network_id, org).await?;
-        // What the person allows today, whatever moment the card shows.
-        let sharing = match as_of {
-            None => card.sharing(org, ConsentPurpose::Referral),
-            Some(_) => build(None)?
-                .map(|today| today.sharing(org, ConsentPurpose::Referral))
-                .unwrap_or(Sharing::NotCovered),
-        };
-        access::filter_card_with(&mut card, org, agreement.as_ref(), &sharing);
-    }
-    Ok(Some(card))
+    let Some(org) = partner_of else {
+        return Ok(Some(CardView::Desk(card)));
+    };
+    let agreement = access::agreement_of(state, caller.network_id, org).await?;
+    // What the person allows today, whatever moment the card shows.
+    let sharing = match as_of {
+        None => card.sharing(org, ConsentPurpose::Referral),
+        Some(_) => build(None)?
+            .map(|today| today.sharing(org, ConsentPurpose::Referral))
+            .unwrap_or(Sharing::NotCovered),
+    };
+    Ok(Some(CardView::Partner(access::filter_card_with(
+        card,
+        org,
+        agreement.as_ref(),
+        &sharing,
+    ))))
 }
 
 /// A person's card.
 #[utoipa::path(get, path = "/api/v1/persons/{id}/card", tag = "persons",
     params(("id" = uuid::Uuid, Path, description = "The person"), CardQuery),
     responses(
-        (status = 200, description = "The card (a partner sees only its own referrals and the fields its agreement allows); ETag is the case's version", body = Object),
+        (status = 200, description = "The card. A need's `state` tells where it stands: `open` (neither answered nor referred), `resolved_at_desk` (with `desk_outcome` and `resolved_at`), `referred` (its last referral sent or acknowledged), `in_progress` (accepted or started), `met` (completed with the need met), `not_met` (completed not met, or its last referral declined, failed, cancelled or redirected). A partner receives its own referrals and their needs only (each need standing as far as its referrals go), no visits, and the identity fields and notes both its agreement and the person's consent allow; the desk's card has an ETag, the case's version", body = Object),
         (status = 403, description = "Not allowed to read cards", body = crate::error::ProblemDoc, content_type = "application/problem+json"),
         (status = 404, description = "No such case (or none the caller may see)", body = crate::error::ProblemDoc, content_type = "application/problem+json"),
         (status = 422, description = "Invalid query parameters", body = crate::error::ProblemDoc, content_type = "application/problem+json"),
@@ -130,12 +147,16 @@ pub async fn get(
         .await?
         .ok_or(ApiError::NotFound)?;
     crate::audit::record(state.pool(), &caller, person, crate::audit::Read::Card).await?;
-    headers.insert(
-        header::ETAG,
-        format!("\"{}\"", card.case.version)
-            .parse()
-            .expect("digits are a header value"),
-    );
+    // The case's version is the desk's to write on; to a partner it would
+    // tell how many things happened on the case.
+    if let CardView::Desk(card) = &card {
+        headers.insert(
+            header::ETAG,
+            format!("\"{}\"", card.case.version)
+                .parse()
+                .expect("digits are a header value"),
+        );
+    }
     headers.insert(header::CACHE_CONTROL, "no-store".parse().expect("static"));
     Ok((headers, Json(card)).into_response())
 }

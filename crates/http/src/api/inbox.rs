@@ -68,7 +68,8 @@ pub struct InboxItem {
     pub first_contact_by: Option<OffsetDateTime>,
     /// Past a deadline of the agreement at its stage.
     pub overdue: bool,
-    /// The referral it replaces, for a redirection.
+    /// The referral it replaces, for a redirection — only when that one
+    /// was also this provider's (another's is not named).
     pub redirected_from: Option<Uuid>,
     /// Its version (the `If-Match` for the next action).
     pub version: i64,
@@ -175,13 +176,20 @@ pub async fn get(
     let open_only = q.status.is_none();
     let sql = format!(
         "SELECT referral_id, person_id, need_id, need_code, service_id, status, sent_at,
-                acknowledge_by, first_contact_by, redirected_from, version,
-                coalesce(due_at < now(), false) AS overdue
-           FROM referrals
+                acknowledge_by, first_contact_by,
+                -- The referral it replaces only when that one was also this
+                -- provider's: another organisation's referral is not its
+                -- business (nor its id).
+                (SELECT p.referral_id FROM referrals p
+                  WHERE p.referral_id = r.redirected_from AND p.organization_id = $2
+                ) AS redirected_from,
+                version,
+                coalesce(due_at < $9, false) AS overdue
+           FROM referrals r
           WHERE network_id = $1 AND organization_id = $2 AND {status}
             AND ($4::text IS NULL OR need_code = $4)
-            AND ($5::bigint IS NULL OR sent_at <= now() - make_interval(days => $5::int))
-            AND ($6::bigint IS NULL OR sent_at >= now() - make_interval(days => $6::int))
+            AND ($5::bigint IS NULL OR sent_at <= $9 - make_interval(days => $5::int))
+            AND ($6::bigint IS NULL OR sent_at >= $9 - make_interval(days => $6::int))
           ORDER BY due_at, sent_at, referral_id
           LIMIT $7 OFFSET $8",
         status = if open_only {
@@ -199,6 +207,8 @@ pub async fn get(
         .bind(q.max_age_days)
         .bind(limit)
         .bind(offset)
+        // Overdue and ages by the application's clock, like every deadline.
+        .bind(state.clock().now())
         .fetch_all(state.pool())
         .await?;
     let next = (items.len() as i64 == limit).then(|| {

@@ -96,9 +96,12 @@ pub async fn export(
         }
     };
     let person = path_id(&id)?;
-    let card = super::card::card_for(&state, &caller, person, None)
-        .await?
-        .ok_or(ApiError::NotFound)?;
+    let Some(super::card::CardView::Desk(card)) =
+        super::card::card_for(&state, &caller, person, None).await?
+    else {
+        // Only the desk hands a person their data (`allow` above).
+        return Err(ApiError::NotFound);
+    };
     let events = super::persons::case_history(&state, caller.network_id, person)
         .await?
         .unwrap_or_default();
@@ -125,7 +128,7 @@ pub async fn export(
     let internal = |e: serde_json::Error| ApiError::Internal(e.into());
     let export = Export {
         person_id: person,
-        exported_at: OffsetDateTime::now_utc(),
+        exported_at: state.clock().now(),
         card: serde_json::to_value(&card).map_err(internal)?,
         events: events
             .iter()
@@ -183,7 +186,7 @@ pub async fn erase(
         caller.network_id,
         sportello_domain::PersonId(person),
         crate::erasure::Why::Request(caller.account_id, caller.organization_id),
-        OffsetDateTime::now_utc(),
+        state.clock().now(),
     )
     .await?
     .ok_or(ApiError::Erased)?;

@@ -1,6 +1,7 @@
 //! A property test of [`filter_card`]: for random cards (identity with any
 //! subset of its fields and a key nobody knows, needs, referrals to the
-//! partner and to others, visits, notes, consents of any purpose, scope,
+//! partner and to others, redirection chains across organisations, visits,
+//! notes, consents of any purpose, scope,
 //! data kinds and state, legal bases for any organisation) and any
 //! agreement (or none), the card as the partner receives it — its JSON —
 //! holds exactly what the agreement and the person's consent or legal
@@ -9,7 +10,9 @@
 //! markers found in the JSON must be exactly those. Nothing outside the
 //! allowed set ever shows (an unknown identity key never, a basis's reason
 //! never, another organisation's referrals, consents not covering the
-//! partner and legal bases of others never); nothing allowed is lost.
+//! partner and legal bases of others never, a need not referred to it
+//! never, whatever the consent's breadth, a visit never, the other end of
+//! a redirection never); nothing allowed is lost.
 
 use super::filter_card;
 use proptest::prelude::*;
@@ -23,7 +26,7 @@ use sportello_domain::{AccountId, ConsentId, LegalBasisId, OrganizationId};
 use sportello_projections::card::{
     Card, CardLegalBasis, CardNeed, CardReferral, CardVisit, Sealed, TimelineEntry,
 };
-use sportello_projections::cases::{CaseRow, NeedRow, Visit};
+use sportello_projections::cases::{CaseRow, Visit};
 use sportello_projections::referrals::{ReferralRow, StatusChange};
 use std::collections::BTreeSet;
 use time::OffsetDateTime;
@@ -82,6 +85,8 @@ struct ReferralCase {
     need: usize,
     org: usize,
     notes: usize,
+    /// A redirection of the referral before it (then of the same need).
+    redirects_previous: bool,
 }
 
 #[derive(Clone, Debug)]
@@ -115,11 +120,14 @@ fn scenario() -> impl Strategy<Value = Scenario> {
             data,
             withdrawn,
         });
-    let referral = (0..4usize, 0..ORGS, 0..3usize).prop_map(|(need, org, notes)| ReferralCase {
-        need,
-        org,
-        notes,
-    });
+    let referral = (0..4usize, 0..ORGS, 0..3usize, any::<bool>()).prop_map(
+        |(need, org, notes, redirects_previous)| ReferralCase {
+            need,
+            org,
+            notes,
+            redirects_previous,
+        },
+    );
     (
         prop::option::weighted(
             0.9,
@@ -197,30 +205,25 @@ fn card(s: &Scenario) -> Card {
     } else {
         s.referrals.iter().enumerate().collect()
     };
-    let need_of = |r: &ReferralCase| r.need % s.needs.len().max(1);
+    let need_of = |j: usize| need_index(s, j);
     let needs = s
         .needs
         .iter()
         .enumerate()
         .map(|(i, has_note)| CardNeed {
-            need: NeedRow {
-                network_id: Uuid::nil(),
-                need_id: need_id(i),
-                person_id: person,
-                code: mark("need-code", i),
-                area: "health".into(),
-                urgency: "normal".into(),
-                status: "open".into(),
-                outcome: None,
-                recorded_at: AT,
-                resolved_at: None,
-            },
+            need_id: need_id(i),
+            code: mark("need-code", i),
+            area: "health".into(),
+            urgency: "normal".into(),
             label: "",
             label_it: "",
             state: "open",
+            desk_outcome: None,
+            recorded_at: AT,
+            resolved_at: None,
             referrals: referrals
                 .iter()
-                .filter(|(_, r)| need_of(r) == i)
+                .filter(|(j, _)| need_of(*j) == i)
                 .map(|(j, _)| referral_id(*j))
                 .collect(),
             note: has_note.then(|| Sealed::Open(json!(mark("need-note", i)))),
@@ -233,13 +236,17 @@ fn card(s: &Scenario) -> Card {
                 network_id: Uuid::nil(),
                 referral_id: referral_id(*j),
                 person_id: person,
-                need_id: need_id(need_of(r)),
-                need_code: mark("need-code", need_of(r)),
+                need_id: need_id(need_of(*j)),
+                need_code: mark("need-code", need_of(*j)),
                 need_area: "health".into(),
                 organization_id: org(r.org).0,
                 service_id: Uuid::from_u128(0x5000_0000 + *j as u128),
-                redirected_from: None,
-                redirected_to: None,
+                redirected_from: (*j > 0 && r.redirects_previous).then(|| referral_id(j - 1)),
+                redirected_to: s
+                    .referrals
+                    .get(j + 1)
+                    .is_some_and(|next| next.redirects_previous)
+                    .then(|| referral_id(j + 1)),
                 status: ReferralStatus::Sent,
                 sent_at: AT,
                 acknowledged_at: None,
@@ -369,6 +376,16 @@ fn card(s: &Scenario) -> Card {
     }
 }
 
+/// The need of referral `j`: its own, or for a redirection the need of the
+/// referral it redirects.
+fn need_index(s: &Scenario, j: usize) -> usize {
+    let mut j = j;
+    while j > 0 && s.referrals[j].redirects_previous {
+        j -= 1;
+    }
+    s.referrals[j].need % s.needs.len().max(1)
+}
+
 /// What the partner may see, worked out from the rules in words: a legal
 /// basis naming it allows every field; else the union of the data of the
 /// consents in force, for referral, whose scope covers it; and only what
@@ -419,10 +436,12 @@ fn markers(s: &Scenario) -> (BTreeSet<String>, BTreeSet<String>) {
     };
     let notes = allow.contains(&CardField::Notes);
     for (i, has_note) in s.needs.iter().enumerate() {
-        let referred_to_me = referrals
+        // Only the needs of its own referrals, whatever the consent's
+        // breadth or the agreement.
+        let visible = referrals
             .iter()
-            .any(|r| r.org == ME && r.need % s.needs.len() == i);
-        let visible = allow.contains(&CardField::Needs) || referred_to_me;
+            .enumerate()
+            .any(|(j, r)| r.org == ME && need_index(s, j) == i);
         put(mark("need-code", i), visible);
         put(need_id(i).to_string(), visible);
         if *has_note {
@@ -435,9 +454,10 @@ fn markers(s: &Scenario) -> (BTreeSet<String>, BTreeSet<String>) {
             put(mark(&format!("referral-note-{j}"), k), r.org == ME && notes);
         }
     }
+    // No visit, nor whether it has a note.
     for (i, has_note) in s.visits.iter().enumerate() {
         if *has_note {
-            put(mark("visit-note", i), notes);
+            put(mark("visit-note", i), false);
         }
     }
     for (i, c) in s.consents.iter().enumerate() {
@@ -470,10 +490,10 @@ proptest! {
 
     #[test]
     fn a_partner_receives_exactly_what_agreement_and_consent_both_allow(s in scenario()) {
-        let mut c = card(&s);
+        let c = card(&s);
         let a = s.agreement.as_deref().map(agreement);
-        filter_card(&mut c, org(ME), a.as_ref());
-        let json = serde_json::to_value(&c).unwrap();
+        let partner = filter_card(c, org(ME), a.as_ref());
+        let json = serde_json::to_value(&partner).unwrap();
         let text = json.to_string();
 
         // Every marker shows exactly when the rules allow it, both ways.
@@ -517,6 +537,21 @@ proptest! {
                 .iter()
                 .any(|r| r["referral_id"] == t["stream_id"]);
             prop_assert!(t["stream_kind"] == "case" || mine, "{t}");
+        }
+        // Of the case, nothing that tells what happened on it besides its
+        // opening and closing: no visit, no version, no last change.
+        for key in ["visits", "version", "updated_at", "operator_id"] {
+            prop_assert!(json.get(key).is_none(), "{key} shown: {text}");
+        }
+        // A need stands as far as its own referrals go, and lists only
+        // them.
+        for n in json["needs"].as_array().unwrap() {
+            for r in n["referrals"].as_array().unwrap() {
+                prop_assert!(
+                    json["referrals"].as_array().unwrap().iter().any(|own| own["referral_id"] == *r),
+                    "{n}"
+                );
+            }
         }
         // A note not allowed is hidden, not dropped: the partner knows one exists.
         if !allow.contains(&CardField::Notes) {
