@@ -1,7 +1,16 @@
-//! The application's clock for what time drives: the activations and
-//! their scheduler read the time from here, so a test sets the clock
-//! ([`Clock::manual`]) and moves it on ([`ManualClock::set`]) instead of
-//! sleeping, and the scheduler wakes at once when it moves.
+//! The application's clock: every time the server decides with — when an
+//! event occurred, deadlines, what is overdue, today's date for consents
+//! and agreements, the reports' periods, the activations and their
+//! scheduler, the retention rule — is read from here, never from the
+//! system directly. A test sets the clock ([`Clock::manual`]) and moves it
+//! on ([`ManualClock::set`]) instead of sleeping, and the scheduler wakes
+//! at once when it moves; or it runs the server ahead of the system's time
+//! ([`Clock::shifted`]), so a date written into a test that only passes
+//! today fails now rather than on a user's machine next month.
+//!
+//! Sign-in security (session and token lifetimes, lockouts) keeps to the
+//! database's own clock: it is about real elapsed time, not the network's
+//! business days.
 
 use std::sync::{Arc, Mutex};
 use time::OffsetDateTime;
@@ -15,6 +24,9 @@ pub enum Clock {
     System,
     /// A clock a test sets.
     Manual(Arc<ManualClock>),
+    /// The system's clock moved by a fixed amount (a test running the
+    /// server in the future).
+    Shifted(time::Duration),
 }
 
 /// A clock that stands still until it is set.
@@ -47,19 +59,30 @@ impl Clock {
         (Clock::Manual(m.clone()), m)
     }
 
+    /// The system's clock moved by `by`.
+    pub fn shifted(by: time::Duration) -> Clock {
+        Clock::Shifted(by)
+    }
+
     /// Now.
     pub fn now(&self) -> OffsetDateTime {
         match self {
             Clock::System => OffsetDateTime::now_utc(),
             Clock::Manual(m) => *m.now.lock().expect("clock lock"),
+            Clock::Shifted(by) => OffsetDateTime::now_utc() + *by,
         }
+    }
+
+    /// Today's date (UTC).
+    pub fn today(&self) -> time::Date {
+        self.now().date()
     }
 
     /// Wait until `period` passes on the system's clock or a manual clock
     /// is set, whichever comes first.
     pub async fn tick(&self, period: std::time::Duration) {
         match self {
-            Clock::System => tokio::time::sleep(period).await,
+            Clock::System | Clock::Shifted(_) => tokio::time::sleep(period).await,
             Clock::Manual(m) => {
                 let _ = tokio::time::timeout(period, m.moved.notified()).await;
             }
@@ -72,6 +95,7 @@ impl std::fmt::Debug for Clock {
         match self {
             Clock::System => f.write_str("System"),
             Clock::Manual(m) => write!(f, "Manual({})", *m.now.lock().expect("clock lock")),
+            Clock::Shifted(by) => write!(f, "Shifted({by})"),
         }
     }
 }
@@ -98,5 +122,15 @@ mod tests {
             tokio::task::yield_now().await;
         }
         assert_eq!(clock.now(), datetime!(2026-03-03 09:00 UTC));
+    }
+
+    #[test]
+    fn a_shifted_clock_runs_ahead_of_the_system_by_its_shift() {
+        let clock = Clock::shifted(time::Duration::days(365));
+        let before = OffsetDateTime::now_utc();
+        let now = clock.now();
+        let after = OffsetDateTime::now_utc();
+        assert!(now >= before + time::Duration::days(365));
+        assert!(now <= after + time::Duration::days(365));
     }
 }

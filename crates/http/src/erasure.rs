@@ -179,11 +179,12 @@ pub const RETENTION_EVERY: std::time::Duration = std::time::Duration::from_secs(
 pub async fn run_retention(
     store: EventStore,
     years: u32,
+    clock: crate::clock::Clock,
     cancel: tokio_util::sync::CancellationToken,
 ) {
     let mut every = tokio::time::interval(RETENTION_EVERY);
     while cancel.run_until_cancelled(every.tick()).await.is_some() {
-        if let Err(e) = retain(&store, years, OffsetDateTime::now_utc()).await {
+        if let Err(e) = retain(&store, years, clock.now()).await {
             tracing::warn!(error = %e, "retention rule run failed");
         }
     }

@@ -140,6 +140,7 @@ pub async fn launch(
         tasks.push(tokio::spawn(crate::erasure::run_retention(
             store.clone(),
             settings.retention_years,
+            settings.clock.clone(),
             cancel.clone(),
         )));
     }

@@ -37,4 +37,10 @@ impl AppState {
     pub fn pool(&self) -> &PgPool {
         self.store.pool()
     }
+
+    /// The application's clock: the one source of the time the server
+    /// decides with.
+    pub fn clock(&self) -> &crate::clock::Clock {
+        &self.settings.clock
+    }
 }

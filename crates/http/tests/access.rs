@@ -848,14 +848,15 @@ async fn a_past_card_is_shown_to_a_partner_as_todays_consent_allows() {
         card["identity"]["data"]["names"][0]["text"],
         "Demo Ritirata Consenso"
     );
-    let before = time::OffsetDateTime::now_utc()
+    let before = s
+        .now()
         .format(&time::format_description::well_known::Rfc3339)
         .unwrap();
     tokio::time::sleep(std::time::Duration::from_millis(20)).await;
     s.post_ok(
         &format!("/api/v1/persons/{pid}/consents/{consent}/withdraw"),
         &operator,
-        &json!({ "withdrawn_on": time::OffsetDateTime::now_utc().date().to_string() }),
+        &json!({ "withdrawn_on": s.day(0) }),
         200,
     )
     .await;

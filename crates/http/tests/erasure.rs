@@ -402,7 +402,7 @@ async fn after_erasure_no_personal_value_is_found_anywhere_and_the_report_is_unc
     assert_eq!(found["items"][0]["person_id"], x.as_str(), "{found}");
 
     // The bottleneck report over a fixed period covering now.
-    let today = OffsetDateTime::now_utc().date();
+    let today = s.now().date();
     let period = format!(
         "from={}&to={}",
         today.previous_day().unwrap(),
@@ -802,7 +802,7 @@ async fn the_retention_rule_never_erases_a_case_reopened_or_closed_again_since()
     }
     let keyring = Keyring::new(s.settings.master_key.clone().unwrap());
     let store = EventStore::new(s.db.pool.clone(), keyring);
-    let now = OffsetDateTime::now_utc();
+    let now = s.now();
     for (pid, cutoff) in [
         (&reopened, now + time::Duration::days(1)),
         // Its first closing is before the cutoff, its last one after.

@@ -249,7 +249,7 @@ impl World {
                 (method == "patch").then(|| json!({ "availability": every_day() }))
             }
             ("post", "/api/v1/professionals") => Some(professional_body("Demo Nuovo", "fr")),
-            ("post", "/api/v1/activations") => Some(arabic()),
+            ("post", "/api/v1/activations") => Some(arabic(s)),
             (_, p) if p.starts_with("/api/v1/activations/{id}") => {
                 url = url.replace("{id}", &self.activation);
                 if let Some(action) = action {
@@ -257,7 +257,8 @@ impl World {
                 }
                 match action {
                     Some("schedule") => {
-                        Some(json!({ "at": "2026-12-01T09:00:00Z", "place": "Demo: via Pretoria" }))
+                        // Before the activation is needed, after its request.
+                        Some(json!({ "at": s.in_hours(24), "place": "Demo: via Pretoria" }))
                     }
                     Some("deliver") => Some(json!({ "quarter_hours": 4, "outcome": "Demo: done" })),
                     Some("cancel") => Some(json!({ "reason": "Demo: not needed" })),
@@ -299,6 +300,7 @@ impl World {
                 None
             }
             ("post", "/api/v1/organizations") => Some(provider_body(
+                s,
                 "Demo Provider N",
                 "health_authority",
                 &["health_stp_code"],
@@ -355,11 +357,11 @@ fn professional_body(name: &str, language: &str) -> Value {
     })
 }
 
-/// An Arabic interpreter for health, next year.
-fn arabic() -> Value {
+/// An Arabic interpreter for health, in two days by the server's clock.
+fn arabic(s: &Server) -> Value {
     json!({
         "role": "interpreter", "sector": "health", "language": "ar", "mode": "in_person",
-        "place": "Demo: ASP, via Torraca 2", "needed_at": "2027-03-01T09:00:00Z", "urgency": "48h"
+        "place": "Demo: ASP, via Torraca 2", "needed_at": s.in_hours(48), "urgency": "48h"
     })
 }
 
@@ -423,7 +425,7 @@ async fn every_route_every_role_own_and_other_organisation() {
     let org = |id: &str| OrganizationId(id.parse().unwrap());
     let (_, p_partner) = s.bound_account(network, org(&p.0), "partner", None).await;
     let asked = s
-        .post_ok("/api/v1/activations", &p_partner, &arabic(), 201)
+        .post_ok("/api/v1/activations", &p_partner, &arabic(&s), 201)
         .await;
     assert_eq!(asked["offered_to"], entries[0].as_str());
     let mut callers = Vec::new();

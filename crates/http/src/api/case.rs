@@ -19,7 +19,6 @@ use sportello_domain::case::Channel;
 use sportello_domain::case::lifecycle::{CaseCommand, DeskOutcome};
 use sportello_domain::taxonomy::{NeedCode, Urgency};
 use sportello_domain::{Metadata, NeedId, StreamId};
-use time::OffsetDateTime;
 
 /// Carry out a command on the case `id` for `caller`.
 async fn run(
@@ -43,7 +42,7 @@ async fn run(
         Metadata::for_command(
             caller.account_id,
             caller.organization_id,
-            OffsetDateTime::now_utc(),
+            state.clock().now(),
         ),
         idem,
     )

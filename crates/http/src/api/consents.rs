@@ -215,7 +215,7 @@ pub async fn record(
     allow(&caller, Act::DeskWork)?;
     let person = path_id(&id)?;
     let idem = idempotency(&headers, &format!("consent {person}"), &raw)?;
-    let now = OffsetDateTime::now_utc();
+    let now = state.clock().now();
     let consent = ConsentId(super::minted_id(idem.as_ref(), "consent"));
     let terms = body.terms(consent, caller.account_id, today(now), "")?;
     check_scope(
@@ -273,7 +273,7 @@ pub async fn withdraw(
     let person = path_id(&id)?;
     let consent = ConsentId(path_id(&cid)?);
     let idem = idempotency(&headers, &format!("withdraw {person} {consent}"), &raw)?;
-    let now = OffsetDateTime::now_utc();
+    let now = state.clock().now();
     let withdrawn_on = match body.unwrap_or_default().withdrawn_on {
         Some(s) => parse_day("withdrawn_on", &s, today(now))?,
         None => today(now),
@@ -364,7 +364,7 @@ pub async fn record_legal_basis(
         },
         reason: body.reason,
     };
-    let now = OffsetDateTime::now_utc();
+    let now = state.clock().now();
     let w = run(&state, &caller, &headers, person, idem, command, now).await?;
     Ok(created(
         w.version,

@@ -21,7 +21,6 @@ use sportello_domain::matching::{self, ServiceStats};
 use sportello_domain::{NeedId, ServiceId, StreamId};
 use sportello_store::Personal;
 use std::collections::HashMap;
-use time::OffsetDateTime;
 use uuid::Uuid;
 
 /// One ranked service.
@@ -145,7 +144,7 @@ pub async fn get(
         &languages,
         &providers,
         &state.settings.working_calendar(),
-        OffsetDateTime::now_utc(),
+        state.clock().now(),
     );
     let fmt = time::macros::format_description!("[year]-[month]-[day]T[hour]:[minute]");
     let matches: Vec<MatchOut> = ranked

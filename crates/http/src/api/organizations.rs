@@ -25,7 +25,6 @@ use sportello_domain::organization::{
 use sportello_domain::taxonomy::NeedCode;
 use sportello_domain::{DecodeError, Metadata, OrganizationId, ServiceId, StreamId};
 use sportello_projections::OrganizationRow;
-use time::OffsetDateTime;
 use uuid::Uuid;
 
 /// A service as the API takes it.
@@ -219,11 +218,11 @@ fn parse_date(field: &str, s: &str) -> Result<time::Date, ApiError> {
     })
 }
 
-fn metadata(caller: &Caller) -> Metadata {
+fn metadata(state: &AppState, caller: &Caller) -> Metadata {
     Metadata::for_command(
         caller.account_id,
         caller.organization_id,
-        OffsetDateTime::now_utc(),
+        state.clock().now(),
     )
 }
 
@@ -268,7 +267,7 @@ pub async fn create(
         StreamId(id.0),
         Expect::New,
         commands,
-        metadata(&caller),
+        metadata(&state, &caller),
         idem,
         None,
     )
@@ -360,7 +359,7 @@ pub async fn patch(
         StreamId(id.0),
         Expect::from_if_match(if_match(&headers)?),
         commands,
-        metadata(&caller),
+        metadata(&state, &caller),
         idem,
         Some((Some(current), version)),
     )

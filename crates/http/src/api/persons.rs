@@ -50,7 +50,7 @@ pub async fn take_in_charge(
 ) -> Result<Response, ApiError> {
     allow(&caller, Act::DeskWork)?;
     let idem = idempotency(&headers, "POST /api/v1/persons", &raw)?;
-    let now = OffsetDateTime::now_utc();
+    let now = state.clock().now();
     let consent_in = body.consent.take();
     let (channel, identity) = body.validate()?;
     // A retry with the same key names the same consent.

@@ -214,7 +214,7 @@ pub async fn send(
         redirected_from: None,
         note: body.note,
     };
-    let now = OffsetDateTime::now_utc();
+    let now = state.clock().now();
     let metadata = Metadata::for_command(caller.account_id, caller.organization_id, now);
     if let Some(res) = replay(&state.store, caller.network_id, idem.as_ref()).await? {
         return Ok(res);
@@ -385,7 +385,7 @@ pub async fn act(
     let route = format!("referral {id} {}", action.as_str());
     let idem = idempotency(&headers, &route, &raw)?;
     let expect = Expect::from_if_match(if_match(&headers)?);
-    let now = OffsetDateTime::now_utc();
+    let now = state.clock().now();
     let metadata = Metadata::for_command(caller.account_id, caller.organization_id, now);
     if action == ReferralAction::Redirect {
         return redirect(&state, &caller, id, body, expect, metadata, idem).await;

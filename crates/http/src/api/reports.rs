@@ -423,7 +423,7 @@ pub async fn bottlenecks(
     ApiQuery(q): ApiQuery<ReportQuery>,
 ) -> Result<Response, ApiError> {
     allow(&caller, Act::ReadReports)?;
-    let now = OffsetDateTime::now_utc();
+    let now = state.clock().now();
     let (from, to) = period(&q, now)?;
     let mut response_headers = HeaderMap::new();
     let wait = MinPosition {

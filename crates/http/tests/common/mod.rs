@@ -13,6 +13,24 @@ use sportello_testkit::{TestDb, delete_stream, nats_url, unique_bus};
 use std::time::{Duration, Instant};
 use tokio::sync::oneshot;
 
+/// How far ahead of the system's time the test servers run:
+/// `SPORTELLO_TEST_CLOCK_SHIFT_DAYS` (CI runs the suite a year ahead, so a
+/// date literal that only passes today fails there first).
+pub fn test_clock() -> sportello_http::clock::Clock {
+    match std::env::var("SPORTELLO_TEST_CLOCK_SHIFT_DAYS") {
+        Ok(days) => sportello_http::clock::Clock::shifted(time::Duration::days(
+            days.parse()
+                .expect("SPORTELLO_TEST_CLOCK_SHIFT_DAYS is a number of days"),
+        )),
+        Err(_) => sportello_http::clock::Clock::System,
+    }
+}
+
+/// A date as `YYYY-MM-DD`.
+pub fn ymd(d: time::Date) -> String {
+    format!("{:04}-{:02}-{:02}", d.year(), u8::from(d.month()), d.day())
+}
+
 pub struct Server {
     pub base: String,
     pub db: TestDb,
@@ -45,6 +63,7 @@ impl Server {
             subject_prefix: bus.subject_prefix,
             master_key: Some(MasterKey::generate()),
             db_max_connections: 10,
+            clock: test_clock(),
             ..Settings::default()
         };
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -75,6 +94,28 @@ impl Server {
         .unwrap();
         issue_token(&self.db.pool, account, time::Duration::hours(1))
             .await
+            .unwrap()
+    }
+
+    /// Now, by the server's clock (shifted, set or the system's): every
+    /// date a test sends that the server compares with its time is
+    /// computed from this, never written as a literal.
+    pub fn now(&self) -> time::OffsetDateTime {
+        self.settings.clock.now()
+    }
+
+    /// Today by the server's clock, `days` on (or back, if negative), as
+    /// `YYYY-MM-DD`.
+    pub fn day(&self, days: i64) -> String {
+        ymd(self.now().date() + time::Duration::days(days))
+    }
+
+    /// The instant `hours` from now by the server's clock, RFC 3339.
+    pub fn in_hours(&self, hours: i64) -> String {
+        (self.now() + time::Duration::hours(hours))
+            .replace_nanosecond(0)
+            .unwrap()
+            .format(&time::format_description::well_known::Rfc3339)
             .unwrap()
     }
 
@@ -335,7 +376,7 @@ pub async fn provider(
     kind: &str,
     needs: &[&str],
 ) -> (String, String) {
-    let body = provider_body(name, kind, needs);
+    let body = provider_body(s, name, kind, needs);
     let w = s.post_ok("/api/v1/organizations", token, &body, 201).await;
     let id = w["id"].as_str().unwrap().to_owned();
     let org = s
@@ -353,8 +394,9 @@ pub async fn provider(
 }
 
 /// The body registering an active provider with one service answering
-/// `needs` and an agreement showing names, birth date, languages, needs.
-pub fn provider_body(name: &str, kind: &str, needs: &[&str]) -> Value {
+/// `needs` and an agreement in force today by the server's clock (for
+/// two years), showing names, birth date, languages, needs.
+pub fn provider_body(s: &Server, name: &str, kind: &str, needs: &[&str]) -> Value {
     json!({
         "name": name,
         "kind": kind,
@@ -376,9 +418,9 @@ pub fn provider_body(name: &str, kind: &str, needs: &[&str]) -> Value {
             "closed_on": []
         }],
         "agreement": {
-            "signed_on": "2026-01-10",
-            "valid_from": "2026-01-15",
-            "valid_to": "2027-12-31",
+            "signed_on": s.day(-60),
+            "valid_from": s.day(-55),
+            "valid_to": s.day(730),
             "acknowledge_within": 2,
             "first_contact_within": 5,
             "visible_fields": ["names", "birth_date", "languages", "needs"]
