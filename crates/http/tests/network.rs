@@ -288,6 +288,22 @@ async fn three_needs_through_the_network() {
     assert_eq!(state_of(&n_desk), "resolved_at_desk");
     assert_eq!(state_of(&n_health), "met");
     assert_eq!(state_of(&n_job), "met");
+    // One field tells where a need stands (a met need once also said
+    // `status: open`); the desk's own answer is named as such.
+    for n in needs {
+        assert!(n.get("status").is_none(), "{n}");
+        let by_desk = n["need_id"] == n_desk.as_str();
+        assert_eq!(n["desk_outcome"].is_string(), by_desk, "{n}");
+        assert_eq!(n["resolved_at"].is_string(), by_desk, "{n}");
+    }
+    // Every key of the card once (the case's visits were written twice).
+    let raw = s
+        .get(&format!("/api/v1/persons/{pid}/card"), &operator)
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert_eq!(raw.matches("\"visits\"").count(), 1, "{raw}");
     let job_need = needs
         .iter()
         .find(|n| n["need_id"] == n_job.as_str())

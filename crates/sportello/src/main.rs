@@ -152,7 +152,7 @@ async fn retention(settings: &sportello_http::Settings, dry_run: bool) -> anyhow
     anyhow::ensure!(years > 0, "retention_years is 0: the retention rule is off");
     let pool = sportello_store::db::connect(&settings.database_url, 2).await?;
     sportello_store::db::migrate(&pool).await?;
-    let now = time::OffsetDateTime::now_utc();
+    let now = settings.clock.now();
     if dry_run {
         let due = sportello_http::erasure::due(&pool, sportello_http::erasure::cutoff(now, years))
             .await?;
