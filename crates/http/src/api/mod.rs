@@ -14,6 +14,7 @@ pub mod inbox;
 pub mod intake;
 pub mod matches;
 pub mod organizations;
+pub mod period;
 pub mod persons;
 pub mod professionals;
 pub mod referrals;
