@@ -56,7 +56,11 @@ pub struct Settings {
     /// manual clock wakes it at once).
     #[serde(default = "default_scheduler_period")]
     pub scheduler_period_ms: u64,
-    /// The clock of the activations and their scheduler (tests set it).
+    /// How long a read with `?min_position=` waits for its read model to
+    /// reach that position before answering what it has (milliseconds).
+    #[serde(default = "default_read_your_writes_wait")]
+    pub read_your_writes_wait_ms: u64,
+    /// The application's clock (tests set it or run it ahead).
     #[serde(skip)]
     pub clock: crate::clock::Clock,
 }
@@ -107,6 +111,10 @@ fn default_scheduler_period() -> u64 {
     1000
 }
 
+fn default_read_your_writes_wait() -> u64 {
+    2000
+}
+
 fn potenza_calendar() -> CalendarConfig {
     WorkingCalendar::for_potenza().config()
 }
@@ -130,6 +138,7 @@ impl Default for Settings {
             retention_years: default_retention_years(),
             offer_timeout_minutes: default_offer_timeout(),
             scheduler_period_ms: default_scheduler_period(),
+            read_your_writes_wait_ms: default_read_your_writes_wait(),
             clock: crate::clock::Clock::System,
         }
     }
@@ -181,6 +190,9 @@ impl Settings {
         if self.scheduler_period_ms == 0 {
             return Err("scheduler_period_ms must be at least 1".into());
         }
+        if !(1..=60_000).contains(&self.read_your_writes_wait_ms) {
+            return Err("read_your_writes_wait_ms must be 1 to 60000 (a minute)".into());
+        }
         if self.master_key.is_none() {
             return Err("a master key is required".into());
         }
@@ -228,6 +240,7 @@ impl std::fmt::Debug for Settings {
             .field("retention_years", &self.retention_years)
             .field("offer_timeout_minutes", &self.offer_timeout_minutes)
             .field("scheduler_period_ms", &self.scheduler_period_ms)
+            .field("read_your_writes_wait_ms", &self.read_your_writes_wait_ms)
             .field("clock", &self.clock)
             .finish()
     }

@@ -302,7 +302,7 @@ async fn the_report_judges_by_the_clock_finds_gaps_and_keeps_to_its_network() {
     let position = d.position.max(other.position);
 
     let r = report(&s, &coordinator, "", position).await;
-    assert_eq!(r["from"], "2025-09-09", "183 days to today by the clock");
+    assert_eq!(r["from"], "2025-12-11", "90 days to today by the clock");
     assert_eq!(r["to"], "2026-03-10");
     assert_eq!(r["generated_at"], "2026-03-10T12:00:00Z");
     assert_eq!(
@@ -442,6 +442,15 @@ async fn only_the_desk_coordination_and_admins_read_it_and_the_query_is_checked(
             &coordinator,
         )
         .await,
+        422,
+    )
+    .await;
+    // Both bounds given, both named (the one rule of `api::period`).
+    assert_eq!(p["errors"][0]["field"], "from", "{p}");
+    assert_eq!(p["errors"][1]["field"], "to", "{p}");
+    let p = problem(
+        s.get(&format!("{path}?to=2026-03-09T12:00:00Z"), &coordinator)
+            .await,
         422,
     )
     .await;

@@ -441,7 +441,7 @@ async fn three_needs_through_the_network() {
             .as_array()
             .unwrap()
             .iter()
-            .all(|r| r["open"] == 0)
+            .all(|r| r["open_now"] == 0)
     );
     let csv = s
         .http

@@ -5,12 +5,16 @@
 //! services, hours and agreements; a desk operator, a coordinator, an
 //! administrator and a partner account per provider; and about six months
 //! of fictitious cases and referrals from [`crate::simulate`], so every
-//! report, inbox and card has real shapes. One provider is still
-//! onboarding, without an agreement, so matching shows an unavailable
-//! service; nobody in the network offers `housing_search`, so unmet needs
-//! show. The [registry] of fictitious professionals, with deliberate
-//! gaps, and six months of [activations] of them; a demo professional's
-//! account bound to one entry.
+//! report, inbox and card has real shapes. The four patronati of Potenza
+//! (INCA CGIL, INAS CISL, ACLI, ITAL UIL) answer permits' paperwork, the
+//! job centre's and benefits, so a need the job centre declines can go to
+//! a patronato; [story] tells that redirect, completed, in every demo. One
+//! provider (ATER, social housing) is still onboarding, without an
+//! agreement, so matching shows an unavailable service; nobody in the
+//! network offers `housing_search`, so unmet needs show. The [registry]
+//! of fictitious professionals, with deliberate gaps, and six months of
+//! [activations] of them; a demo professional's account bound to one
+//! entry.
 //!
 //! Ids are fixed: loading twice adds nothing (organisations that exist are
 //! read back, people are loaded only into a network without cases, the
@@ -20,6 +24,7 @@
 
 mod activations;
 mod registry;
+mod story;
 
 use crate::simulate::{self, HistoryAppend, Network, Provider, StreamHistory};
 use anyhow::Context;
@@ -76,7 +81,7 @@ pub const DEMO_PROFESSIONAL: Uuid = demo_id(0x0a06);
 
 /// The seed of the demo's people (and of its organisations' event ids).
 const SEED: u64 = 0x5e0d_2026;
-/// How many fictitious people.
+/// How many fictitious people are generated ([`story`] adds one more).
 const PEOPLE: u64 = 200;
 /// Over how many days before now they came.
 const WINDOW_DAYS: i64 = 183;
@@ -282,39 +287,92 @@ const PROVIDERS: &[OrgSpec] = &[
         agreement: Some(AgreementSpec { id: 0x0a9e_0007, acknowledge_within: 3, first_contact_within: 7,
             visible: &[F::Names, F::BirthDate, F::Citizenship, F::Contacts, F::Documents] }),
     },
+    // The patronati: where people go for the paperwork of permits (the
+    // kit postale), of the job centre (the DID filed online) and of
+    // benefits — and where the desk sends whom the job centre cannot see.
     OrgSpec {
         id: 0x0e08, partner: 0x0b08, name: "Patronato INCA CGIL Potenza",
         kind: OrganizationKind::Patronato, ownership: Ownership::Private,
         services: &[
-            ServiceSpec { id: 0x0005_5801, name: "Pratiche di soggiorno, ricongiungimento e cittadinanza",
-                needs: &["residence_permit_renewal", "residence_permit_long_term", "family_reunification_clearance", "citizenship_residence"],
+            ServiceSpec { id: 0x0005_5801, name: "Permessi di soggiorno: kit postale per rinnovo e conversione, permesso UE di lungo periodo; ricongiungimento e cittadinanza",
+                needs: &["residence_permit_renewal", "residence_permit_conversion", "residence_permit_long_term", "family_permit",
+                    "family_reunification_clearance", "citizenship_residence", "citizenship_marriage"],
                 languages: &["it", "en", "fr"], interpretation: false,
                 eligibility: "Lavoratori e cittadini stranieri",
                 hours: &[(MON_FRI, time!(9:00), time!(12:30)), (&[Weekday::Monday, Weekday::Wednesday], time!(15:30), time!(18:00))] },
-            ServiceSpec { id: 0x0005_5802, name: "Prestazioni sociali e previdenziali, infortuni",
+            ServiceSpec { id: 0x0005_5802, name: "Prestazioni sociali e previdenziali: assegno unico, assegno di inclusione, infortuni",
                 needs: &["child_benefit", "inclusion_allowance", "workplace_safety"], languages: &["it", "en"], interpretation: false,
                 eligibility: "Lavoratori, pensionati e famiglie",
                 hours: &[(MON_FRI, time!(9:00), time!(12:30))] },
+            ServiceSpec { id: 0x0005_5803, name: "Lavoro: DID online e patto di servizio, NASpI, orientamento alla ricerca di lavoro",
+                needs: &["job_centre_registration", "job_search"], languages: &["it", "en", "fr"], interpretation: false,
+                eligibility: "Persone in cerca di lavoro, anche senza appuntamento al Centro per l'Impiego",
+                hours: &[(MON_WED_FRI, time!(9:00), time!(12:30)), (&[Weekday::Wednesday], time!(15:30), time!(18:00))] },
         ],
         agreement: Some(AgreementSpec { id: 0x0a9e_0008, acknowledge_within: 1, first_contact_within: 3,
             visible: &[F::Names, F::BirthDate, F::Citizenship, F::Contacts, F::Documents, F::Needs] }),
     },
-    // Still onboarding: no agreement yet, so no referrals.
+    OrgSpec {
+        id: 0x0e0c, partner: 0x0b0c, name: "Patronato INAS CISL Potenza",
+        kind: OrganizationKind::Patronato, ownership: Ownership::Private,
+        services: &[
+            ServiceSpec { id: 0x0005_5c01, name: "Permessi di soggiorno: compilazione del kit postale, rinnovi, conversioni, permesso UE di lungo periodo",
+                needs: &["residence_permit_renewal", "residence_permit_conversion", "residence_permit_long_term", "family_permit"],
+                languages: &["it", "en", "ro"], interpretation: false,
+                eligibility: "Cittadini stranieri, su appuntamento",
+                hours: &[(MON_FRI, time!(8:30), time!(12:30)), (TUE_THU, time!(15:00), time!(17:30))] },
+            ServiceSpec { id: 0x0005_5c02, name: "Ricongiungimento familiare e cittadinanza: domande online",
+                needs: &["family_reunification_clearance", "citizenship_residence", "citizenship_marriage"],
+                languages: &["it", "en"], interpretation: false,
+                eligibility: "Cittadini stranieri regolarmente soggiornanti",
+                hours: &[(TUE_THU, time!(8:30), time!(12:30))] },
+            ServiceSpec { id: 0x0005_5c03, name: "Lavoro e famiglia: DID e NASpI, ricerca di lavoro, assegno unico e assegno di inclusione",
+                needs: &["job_centre_registration", "job_search", "child_benefit", "inclusion_allowance"],
+                languages: &["it", "en", "ro"], interpretation: false,
+                eligibility: "Lavoratori, disoccupati e famiglie",
+                hours: &[(MON_FRI, time!(8:30), time!(12:30))] },
+        ],
+        agreement: Some(AgreementSpec { id: 0x0a9e_000c, acknowledge_within: 2, first_contact_within: 5,
+            visible: &[F::Names, F::BirthDate, F::Citizenship, F::Languages, F::Contacts, F::Documents, F::Needs] }),
+    },
     OrgSpec {
         id: 0x0e09, partner: 0x0b09, name: "Patronato ACLI Potenza",
         kind: OrganizationKind::Patronato, ownership: Ownership::Private,
         services: &[
-            ServiceSpec { id: 0x0005_5901, name: "Pratiche di soggiorno e cittadinanza",
-                needs: &["residence_permit_renewal", "citizenship_residence", "family_reunification_clearance"],
-                languages: &["it", "en"], interpretation: false,
+            ServiceSpec { id: 0x0005_5901, name: "Pratiche di soggiorno e cittadinanza: kit postale, rinnovi, ricongiungimento",
+                needs: &["residence_permit_renewal", "residence_permit_long_term", "family_reunification_clearance", "citizenship_residence"],
+                languages: &["it", "en", "es"], interpretation: false,
                 eligibility: "Cittadini stranieri",
                 hours: &[(MON_FRI, time!(9:00), time!(12:00))] },
             ServiceSpec { id: 0x0005_5902, name: "Assegno unico, ISEE e assegno di inclusione",
-                needs: &["child_benefit", "inclusion_allowance"], languages: &["it"], interpretation: false,
+                needs: &["child_benefit", "inclusion_allowance"], languages: &["it", "en"], interpretation: false,
                 eligibility: "Famiglie",
                 hours: &[(TUE_THU, time!(15:30), time!(18:00))] },
+            ServiceSpec { id: 0x0005_5903, name: "Lavoro: DID online, NASpI e orientamento alla ricerca di lavoro",
+                needs: &["job_centre_registration", "job_search"], languages: &["it", "en", "es"], interpretation: false,
+                eligibility: "Persone disoccupate o in cerca di lavoro",
+                hours: &[(MON_WED_FRI, time!(9:00), time!(12:00)), (&[Weekday::Tuesday], time!(15:30), time!(18:00))] },
         ],
-        agreement: None,
+        agreement: Some(AgreementSpec { id: 0x0a9e_0009, acknowledge_within: 2, first_contact_within: 5,
+            visible: &[F::Names, F::BirthDate, F::Citizenship, F::Contacts, F::Documents, F::Needs] }),
+    },
+    OrgSpec {
+        id: 0x0e0d, partner: 0x0b0d, name: "Patronato ITAL UIL Potenza",
+        kind: OrganizationKind::Patronato, ownership: Ownership::Private,
+        services: &[
+            ServiceSpec { id: 0x0005_5d01, name: "Permessi di soggiorno: kit postale, rinnovi, conversioni, permesso per motivi familiari",
+                needs: &["residence_permit_renewal", "residence_permit_conversion", "residence_permit_long_term", "family_permit"],
+                languages: &["it", "en", "fr", "ar"], interpretation: false,
+                eligibility: "Cittadini stranieri",
+                hours: &[(MON_WED_FRI, time!(9:00), time!(12:30)), (&[Weekday::Wednesday], time!(15:00), time!(17:00))] },
+            ServiceSpec { id: 0x0005_5d02, name: "Lavoro e prestazioni: DID e NASpI, ricerca di lavoro, assegno unico, infortuni",
+                needs: &["job_centre_registration", "job_search", "child_benefit", "inclusion_allowance", "workplace_safety"],
+                languages: &["it", "en", "fr", "ar"], interpretation: false,
+                eligibility: "Lavoratori, disoccupati e famiglie",
+                hours: &[(MON_WED_FRI, time!(9:00), time!(12:30))] },
+        ],
+        agreement: Some(AgreementSpec { id: 0x0a9e_000d, acknowledge_within: 3, first_contact_within: 7,
+            visible: &[F::Names, F::BirthDate, F::Citizenship, F::Languages, F::Contacts, F::Documents, F::Needs] }),
     },
     OrgSpec {
         id: 0x0e0a, partner: 0x0b0a, name: "CGIL Potenza — Ufficio Migranti",
@@ -351,6 +409,19 @@ const PROVIDERS: &[OrgSpec] = &[
         ],
         agreement: Some(AgreementSpec { id: 0x0a9e_000b, acknowledge_within: 1, first_contact_within: 3,
             visible: &[F::Names, F::Languages, F::Contacts, F::Needs, F::Vulnerabilities] }),
+    },
+    // Still onboarding: no agreement yet, so no referrals — matching shows
+    // its service unavailable, and social housing stays an unmet need.
+    OrgSpec {
+        id: 0x0e0e, partner: 0x0b0e, name: "ATER di Potenza — Azienda Territoriale per l'Edilizia Residenziale",
+        kind: OrganizationKind::Other, ownership: Ownership::Public,
+        services: &[
+            ServiceSpec { id: 0x0005_5e01, name: "Alloggi di edilizia residenziale pubblica: bandi e domande",
+                needs: &["social_housing"], languages: &["it"], interpretation: false,
+                eligibility: "Residenti o lavoratori nel territorio, secondo il bando",
+                hours: &[(TUE_THU, time!(9:00), time!(12:00))] },
+        ],
+        agreement: None,
     },
 ];
 
@@ -579,7 +650,7 @@ pub async fn run(settings: &Settings, credentials: Option<&Path>) -> anyhow::Res
     let keyring = Keyring::new(settings.master_key.clone().context("master key")?);
     keyring.verify_master_key(&pool).await?;
     let store = EventStore::new(pool.clone(), keyring);
-    let now = OffsetDateTime::now_utc();
+    let now = settings.clock.now();
 
     // The organisations: written once, read back afterwards.
     let mut states = Vec::new();
@@ -623,12 +694,14 @@ pub async fn run(settings: &Settings, credentials: Option<&Path>) -> anyhow::Res
     if existing == 0 {
         let net = fixture(states, settings.working_calendar());
         let window = Duration::days(WINDOW_DAYS);
-        let people = (0..PEOPLE)
+        let mut people = (0..PEOPLE)
             .map(|i| {
                 let mut rng = simulate::person_rng(network, SEED, i);
                 simulate::person(&net, &mut rng, i, now, window)
             })
             .collect::<Result<Vec<_>, _>>()?;
+        people.push(story::person(&net, now)?);
+        let persons = people.len();
         let referrals = people
             .iter()
             .flatten()
@@ -650,7 +723,7 @@ pub async fn run(settings: &Settings, credentials: Option<&Path>) -> anyhow::Res
             .await
             .context("writing the demo people")?;
         println!(
-            "demo network loaded: {PEOPLE} fictitious people taken in charge, {referrals} referrals, {events} events, {} organisations",
+            "demo network loaded: {persons} fictitious people taken in charge, {referrals} referrals, {events} events, {} organisations",
             PROVIDERS.len() + 1
         );
     } else {

@@ -9,14 +9,13 @@
 //!
 //! # The period
 //!
-//! `from` and `to` are `YYYY-MM-DD` dates (UTC days), both included, and
-//! select activations by when they were requested (`requested_at`).
-//! Without them the period is the 183 days ending today (today and the 182
-//! days before, by the application's clock); with only `to`, `from` is 182
-//! days before it; with only `from`, `to` is today. `to` before `from` is
-//! a `422` naming `to` (or `from` when `to` was not given), and so is a
-//! period longer than 400 days. Activations are judged as they stand now,
-//! whatever `to` is.
+//! `from` and `to` are dates, `YYYY-MM-DD`: UTC days, both included — the
+//! one rule of every report ([`super::period`]): without them the 90 days
+//! up to and including today (by the application's clock); a date-time is
+//! a `422`; the answer's `from` and `to` are the days applied. They
+//! select activations by when they were requested (`requested_at`);
+//! those are judged as they stand now (`generated_at`), whatever `to` is,
+//! and the gaps are of the registry as it stands now.
 //!
 //! # Judging an activation
 //!
@@ -77,10 +76,11 @@
 //! Never: a person's or a professional's id in the answer, or a query
 //! that does not bind the caller's network.
 
+use super::period::{self, Period};
 use super::{ApiQuery, MinPosition};
 use crate::access::{Act, allow};
 use crate::auth::Caller;
-use crate::error::{ApiError, FieldError};
+use crate::error::ApiError;
 use crate::state::AppState;
 use axum::Json;
 use axum::extract::State;
@@ -91,24 +91,18 @@ use sportello_domain::activation::ranking::{Registered, coverage};
 use sportello_domain::activation::{ProfessionalRole, Sector};
 use sportello_projections::ActivationRow;
 use std::collections::BTreeMap;
-use time::{Date, Duration, OffsetDateTime};
-
-/// Days in the period when the query names none (today included).
-const DEFAULT_DAYS: i64 = 183;
-/// The most days one report may cover.
-const MAX_DAYS: i64 = 400;
-
-time::serde::format_description!(day, Date, "[year]-[month]-[day]");
+use time::{Date, OffsetDateTime};
 
 /// Query of the activations report.
 #[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct ActivationReportQuery {
-    /// First day of the period (`YYYY-MM-DD`, UTC, included), on when
-    /// activations were requested. Default: 182 days before `to`.
+    /// First day of the period: a date, `YYYY-MM-DD` (a UTC day,
+    /// included; a date-time is refused), on when activations were
+    /// requested. Default: 89 days before `to`.
     pub from: Option<String>,
-    /// Last day of the period (`YYYY-MM-DD`, UTC, included). Default:
-    /// today.
+    /// Last day of the period: a date, `YYYY-MM-DD` (a UTC day, included;
+    /// a date-time is refused). Default: today (UTC).
     pub to: Option<String>,
     /// Read your writes: wait until the activations and professionals read
     /// models have applied this global position.
@@ -253,15 +247,16 @@ pub struct Gaps {
 /// The activations report (its definition is in the module docs).
 #[derive(Clone, Debug, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct ActivationReport {
-    /// First day of the period (UTC, included).
-    #[serde(with = "day")]
+    /// First day of the period applied (a UTC day, included).
+    #[serde(with = "period::day")]
     #[schema(value_type = String, format = Date, example = "2025-01-01")]
     pub from: Date,
-    /// Last day of the period (UTC, included).
-    #[serde(with = "day")]
+    /// Last day of the period applied (a UTC day, included).
+    #[serde(with = "period::day")]
     #[schema(value_type = String, format = Date, example = "2025-06-30")]
     pub to: Date,
-    /// When the report was computed ("now" for what is due).
+    /// When the report was computed: the "now" activations are judged at
+    /// and the registry's gaps are of.
     #[serde(with = "time::serde::rfc3339")]
     pub generated_at: OffsetDateTime,
     /// Every activation requested in the period.
@@ -287,10 +282,10 @@ pub struct ActivationReport {
     tag = "reports",
     params(ActivationReportQuery),
     responses(
-        (status = 200, description = "The report over the period's days; a `Sportello-Caught-Up-To` header when `min_position` was not reached in time", body = ActivationReport),
+        (status = 200, description = "The report over the UTC days `from` to `to` (both included, echoed as applied), judged as of now (`generated_at`); a `Sportello-Caught-Up-To` header when `min_position` was not reached in time", body = ActivationReport),
         (status = 401, description = "No valid bearer token", body = crate::error::ProblemDoc, content_type = "application/problem+json"),
         (status = 403, description = "Not a desk, coordination or admin account", body = crate::error::ProblemDoc, content_type = "application/problem+json"),
-        (status = 422, description = "Invalid query: a malformed `from`, `to` or `min_position`, `to` before `from`, or a period over 400 days", body = crate::error::ProblemDoc, content_type = "application/problem+json"),
+        (status = 422, description = "Invalid query: `from` or `to` not a date (`YYYY-MM-DD`; date-times are refused), `from` after `to`, a period over 400 days, or a malformed `min_position`", body = crate::error::ProblemDoc, content_type = "application/problem+json"),
     ),
     security(("bearer" = []))
 )]
@@ -302,7 +297,11 @@ pub async fn get(
 ) -> Result<Response, ApiError> {
     allow(&caller, Act::ReadReports)?;
     let now = state.settings.clock.now();
-    let (from, to) = period(&q, now.to_offset(time::UtcOffset::UTC).date())?;
+    let period = Period::parse(
+        q.from.as_deref(),
+        q.to.as_deref(),
+        now.to_offset(time::UtcOffset::UTC).date(),
+    )?;
     let mut headers = HeaderMap::new();
     let wait = MinPosition {
         min_position: q.min_position,
@@ -311,22 +310,25 @@ pub async fn get(
     wait.wait(&state, "professionals", &mut headers).await?;
     let network = caller.network_id.0;
     let mut conn = state.pool().acquire().await?;
-    let (start, end) = bounds(from, to);
     let rows: Vec<ActivationRow> = documents(
         sqlx::query_scalar(
             "SELECT to_jsonb(a) FROM activations a
               WHERE network_id = $1 AND requested_at >= $2 AND requested_at < $3",
         )
         .bind(network)
-        .bind(start)
-        .bind(end)
+        .bind(period.start())
+        .bind(period.end())
         .fetch_all(&mut *conn)
         .await?,
     )?;
     drop(conn);
     // Only active professionals cover anything; the others need not be read.
     let registry = crate::activation::registry(state.pool(), caller.network_id).await?;
-    Ok((headers, Json(report(from, to, now, &rows, &registry))).into_response())
+    Ok((
+        headers,
+        Json(report(period.from, period.to, now, &rows, &registry)),
+    )
+        .into_response())
 }
 
 /// Read-model rows from their JSON documents.
@@ -336,62 +338,6 @@ fn documents<T: serde::de::DeserializeOwned>(
     docs.into_iter()
         .map(|d| serde_json::from_value(d).map_err(|e| ApiError::Internal(e.into())))
         .collect()
-}
-
-/// The instants `[start, end)` of the days `from` to `to` (UTC).
-fn bounds(from: Date, to: Date) -> (OffsetDateTime, OffsetDateTime) {
-    let end = to.next_day().unwrap_or(to);
-    (from.midnight().assume_utc(), end.midnight().assume_utc())
-}
-
-fn bad(field: &str, message: &str) -> FieldError {
-    FieldError {
-        field: field.into(),
-        message: message.into(),
-    }
-}
-
-/// The days `from` to `to` (both included) of a query, validated.
-fn period(q: &ActivationReportQuery, today: Date) -> Result<(Date, Date), ApiError> {
-    let parse = |field: &str, raw: &Option<String>| -> Result<Option<Date>, FieldError> {
-        raw.as_deref()
-            .map(|s| {
-                Date::parse(
-                    s.trim(),
-                    time::macros::format_description!("[year]-[month]-[day]"),
-                )
-                .map_err(|_| bad(field, "must be a date, YYYY-MM-DD"))
-            })
-            .transpose()
-    };
-    let (from, to) = (parse("from", &q.from), parse("to", &q.to));
-    let errors: Vec<FieldError> = [&from, &to]
-        .into_iter()
-        .filter_map(|r| r.as_ref().err().cloned())
-        .collect();
-    if !errors.is_empty() {
-        return Err(ApiError::Validation(errors));
-    }
-    let to = to.ok().flatten().unwrap_or(today);
-    let from = from
-        .ok()
-        .flatten()
-        .unwrap_or(to - Duration::days(DEFAULT_DAYS - 1));
-    // Name the bound the caller gave that is at fault: `to` when given.
-    let field = if q.to.is_some() { "to" } else { "from" };
-    if to < from {
-        return Err(ApiError::Validation(vec![bad(
-            field,
-            "`to` must not be before `from`",
-        )]));
-    }
-    if (to - from).whole_days() + 1 > MAX_DAYS {
-        return Err(ApiError::Validation(vec![bad(
-            field,
-            "the period from `from` to `to` must be 400 days or less",
-        )]));
-    }
-    Ok((from, to))
 }
 
 /// Where an activation stands against its deadline (see the module docs).

@@ -14,6 +14,7 @@ pub mod inbox;
 pub mod intake;
 pub mod matches;
 pub mod organizations;
+pub mod period;
 pub mod persons;
 pub mod professionals;
 pub mod referrals;
@@ -382,9 +383,6 @@ pub struct MinPosition {
 /// The header telling how far a read model had got when a wait timed out.
 pub const CAUGHT_UP_HEADER: &str = "sportello-caught-up-to";
 
-/// How long a read waits for `min_position`.
-pub const READ_YOUR_WRITES_WAIT: Duration = Duration::from_secs(2);
-
 impl MinPosition {
     /// Wait (bounded) for `projection` to reach `min_position`; on timeout
     /// add the [`CAUGHT_UP_HEADER`] with the position it had reached.
@@ -407,7 +405,7 @@ impl MinPosition {
             state.pool(),
             projection,
             pos,
-            READ_YOUR_WRITES_WAIT,
+            Duration::from_millis(state.settings.read_your_writes_wait_ms),
         )
         .await?;
         if !reached {

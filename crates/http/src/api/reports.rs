@@ -9,13 +9,21 @@
 //!
 //! # The period
 //!
-//! `from` and `to` are RFC 3339 date-times or `YYYY-MM-DD` dates (UTC
-//! days). The period is `[from, to)`: a date-time `to` is exclusive, a date
-//! `to` includes that whole day (`to=2025-03-31` ends at
-//! `2025-04-01T00:00:00Z`). Without `from` and `to` the period is the 90
-//! days up to now; with one of them, `to` defaults to now and `from` to 90
-//! days before `to`. `from` after `to`, or a period longer than 400 days,
-//! is a `422` naming `from` (and `to` when it was given).
+//! `from` and `to` are dates, `YYYY-MM-DD`: UTC days, both included — the
+//! one rule of every report ([`super::period`]): without them the 90 days
+//! up to and including today; a date-time is a `422` (the cells are per
+//! UTC day, so a bound inside a day could not be applied); the answer's
+//! `from` and `to` are the days applied.
+//!
+//! What the period selects is what *happened* in it: referrals that
+//! entered a stage on one of its days, and needs recorded on one of its
+//! days. What became of them is followed up to now (`generated_at`), so
+//! asking again later about the same days can find more of them gone
+//! further; the fields that are as of now say so (`left`, `declined` and
+//! the breaches "by now", `open_now`, `open_now_by_age`), and the
+//! directory is the one of now. Nothing made after `to` is counted: a
+//! referral sent after the period is in no row of it, and does not make a
+//! need of the period unmet.
 //!
 //! # The rows
 //!
@@ -31,13 +39,13 @@
 //! | `accepted` | `accepted_at` | started, closed (completed, failed, cancelled) |
 //! | `in_progress` | `started_at` | closed |
 //!
-//! Referrals are followed up to now, whatever `to` is. Per row:
+//! Per row:
 //!
 //! - `entered`: referrals that entered the stage within the period;
-//!   `left`: those of them that have left it; `open`: those still in it,
-//!   with `open_by_age` by the UTC day they entered it, counted back from
-//!   today (`under_2d`: entered today or yesterday; `2d_to_7d`, `7d_to_30d`,
-//!   `over_30d`).
+//!   `left`: those of them that have left it by now (within the period or
+//!   after); `open_now`: those still in it now, with `open_now_by_age` by
+//!   the UTC day they entered it, counted back from today (`under_2d`:
+//!   entered today or yesterday; `2d_to_7d`, `7d_to_30d`, `over_30d`).
 //! - `waiting_hours_median`, `waiting_hours_p90`: of the hours from
 //!   entering to leaving, over those that left (`null` if none), from a
 //!   histogram of waits (buckets growing by about half: 0.5 h, 1 h, 2 h,
@@ -64,10 +72,12 @@
 //!
 //! Per need category, for the needs recorded within the period (only
 //! categories with a count above 0):
-//! - `no_provider`: needs the desk did not resolve itself whose category no
-//!   `active` organisation offers a service for;
-//! - `all_declined`: needs with at least one referral where every referral
-//!   was declined.
+//! - `no_provider`: needs the desk has not resolved itself (by now) whose
+//!   category no organisation `active` now offers a service for;
+//! - `all_declined`: needs with at least one referral sent within the
+//!   period, every referral sent within the period declined (by now). A
+//!   referral sent after `to` is not the period's: it neither makes a need
+//!   unmet nor answers one.
 //!
 //! # Formats
 //!
@@ -81,15 +91,15 @@
 //!
 //! The figures of referrals that left a stage are kept per UTC day by the
 //! `bottleneck_cells` projection (`sportello_projections::bottlenecks`), so
-//! a period is counted in whole UTC days (the days `from` and `to` fall
-//! in) and the report adds up a few thousand small rows; what is still
-//! open now comes from the `referrals` model's open items. Hours are
-//! rounded to 0.01 and rates to 0.0001.
+//! a period is whole UTC days and the report adds up a few thousand small
+//! rows; what is still open now comes from the `referrals` model's open
+//! items. Hours are rounded to 0.01 and rates to 0.0001.
 
+use super::period::{self, Period};
 use super::{ApiQuery, MinPosition};
 use crate::access::{Act, allow};
 use crate::auth::Caller;
-use crate::error::{ApiError, FieldError};
+use crate::error::ApiError;
 use crate::state::AppState;
 use axum::Json;
 use axum::extract::State;
@@ -97,26 +107,18 @@ use axum::http::{HeaderMap, header};
 use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
 use sqlx::PgConnection;
-use time::format_description::well_known::Rfc3339;
-use time::macros::format_description;
-use time::{Date, Duration, OffsetDateTime, Time};
+use time::{Date, OffsetDateTime};
 use uuid::Uuid;
-
-/// The period when the query names none.
-const DEFAULT_PERIOD: Duration = Duration::days(90);
-/// The longest period one report may cover.
-const MAX_PERIOD: Duration = Duration::days(400);
 
 /// Query of the bottleneck report.
 #[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct ReportQuery {
-    /// Start of the period (inclusive): an RFC 3339 date-time or a
-    /// `YYYY-MM-DD` date (from the start of that UTC day). Default: 90
-    /// days before `to`.
+    /// First day of the period: a date, `YYYY-MM-DD` (a UTC day,
+    /// included; a date-time is refused). Default: 89 days before `to`.
     pub from: Option<String>,
-    /// End of the period: an RFC 3339 date-time (exclusive) or a
-    /// `YYYY-MM-DD` date (that whole UTC day included). Default: now.
+    /// Last day of the period: a date, `YYYY-MM-DD` (a UTC day, included;
+    /// a date-time is refused). Default: today (UTC).
     pub to: Option<String>,
     /// Read your writes: wait until the referrals read model has applied
     /// this global position.
@@ -227,7 +229,7 @@ impl DeclinesByReason {
     }
 }
 
-/// Referrals still in a stage, by time in it until now.
+/// Referrals still in a stage now, by time in it until now.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct OpenByAge {
     /// Less than 2 days.
@@ -257,13 +259,13 @@ pub struct BottleneckRow {
     pub stage: Stage,
     /// Referrals that entered the stage within the period.
     pub entered: i64,
-    /// Of those, how many have left it.
+    /// Of those, how many have left it by now (within the period or after).
     pub left: i64,
     /// Median hours in the stage of those that left (`null` if none).
     pub waiting_hours_median: Option<f64>,
     /// 90th percentile of the hours in the stage of those that left.
     pub waiting_hours_p90: Option<f64>,
-    /// Of those that left, how many were declined from this stage.
+    /// Of those that left, how many were declined from this stage (by now).
     pub declined: i64,
     /// The declines by reason code.
     pub declines_by_reason: DeclinesByReason,
@@ -271,16 +273,17 @@ pub struct BottleneckRow {
     pub decline_rate: Option<f64>,
     /// The deadline the stage is judged by (`null`: none).
     pub deadline: Option<Deadline>,
-    /// Left after the deadline, or still in the stage past it.
+    /// Left after the deadline, or still in the stage now past it.
     pub breached: i64,
-    /// With the deadline, and either left or still in the stage past it.
+    /// With the deadline, and either left or still in the stage now past it.
     pub breach_base: i64,
     /// `breached / breach_base` (`null` if `breach_base` is 0).
     pub breach_rate: Option<f64>,
-    /// Still in the stage now.
-    pub open: i64,
-    /// The open ones by time in the stage until now.
-    pub open_by_age: OpenByAge,
+    /// Of those that entered within the period, how many are still in the
+    /// stage now (`generated_at`), not at the end of the period.
+    pub open_now: i64,
+    /// The ones still open now, by time in the stage until now.
+    pub open_now_by_age: OpenByAge,
 }
 
 /// Needs of one category that nobody could take.
@@ -290,23 +293,28 @@ pub struct UnmetNeed {
     pub need_code: String,
     /// The category's area.
     pub need_area: String,
-    /// Needs not resolved by the desk that no active organisation's
-    /// services answer.
+    /// Needs recorded in the period, not resolved by the desk (by now),
+    /// that no organisation active now answers.
     pub no_provider: i64,
-    /// Needs with referrals, every one of them declined.
+    /// Needs recorded in the period with referrals sent in the period,
+    /// every one of those declined (by now).
     pub all_declined: i64,
 }
 
 /// The bottleneck report.
 #[derive(Clone, Debug, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct BottleneckReport {
-    /// Start of the period (inclusive).
-    #[serde(with = "time::serde::rfc3339")]
-    pub from: OffsetDateTime,
-    /// End of the period (exclusive).
-    #[serde(with = "time::serde::rfc3339")]
-    pub to: OffsetDateTime,
-    /// When the report was computed ("now" for open items and ages).
+    /// First day of the period applied (a UTC day, included).
+    #[serde(with = "period::day")]
+    #[schema(value_type = String, format = Date, example = "2025-01-01")]
+    pub from: Date,
+    /// Last day of the period applied (a UTC day, included).
+    #[serde(with = "period::day")]
+    #[schema(value_type = String, format = Date, example = "2025-03-31")]
+    pub to: Date,
+    /// When the report was computed: the "now" of every figure that is
+    /// as of now (`left`, declines and breaches by now, `open_now`, ages,
+    /// the directory).
     #[serde(with = "time::serde::rfc3339")]
     pub generated_at: OffsetDateTime,
     /// Organisation × need category × stage, by organisation name, need
@@ -348,7 +356,7 @@ SELECT organization_id, need_code, stage, day, entered, left_stage, waits, decli
  WHERE network_id = $1 AND day >= $2 AND day < $3";
 
 /// $1 network, $2 first day, $3 day after the last (as instants), $4
-/// now: the referrals still in a stage past its deadline, per
+/// now: the referrals still in a stage now past its deadline, per
 /// organisation, category and stage, among those that entered the stage
 /// within the period (read from the open queue's index).
 const OVERDUE_SQL: &str = "
@@ -362,13 +370,17 @@ SELECT organization_id, need_code, status, count(*)
                    WHEN 'accepted' THEN accepted_at ELSE started_at END < $3
  GROUP BY 1, 2, 3";
 
-/// $1 network, $2 from, $3 to, $4 the categories no active organisation
-/// answers: needs of the period nobody could take. A need is
-/// `all_declined` when its last referral was declined and no referral of
-/// its chain was anything but declined (a redirection only follows a
-/// decline or a failure). A need's referrals are sent after it was
-/// recorded, so only the declined referrals sent since `from` are read
-/// (index-only), each need found by its key.
+/// $1 network, $2 start, $3 end of the period (instants, `[$2, $3)`), $4
+/// the categories no active organisation answers: needs of the period
+/// nobody could take. A need is `all_declined` when a referral of it was
+/// sent in the period and declined, and none sent in the period is
+/// anything but declined; referrals sent after the period are not its own
+/// (they would count a referral made after `to`). A declined referral is
+/// `declined`, or `redirected` after its decline (a redirection after a
+/// failure has no `declined_at` and keeps its need out). A need's
+/// referrals are sent after it was recorded, so only referrals sent in
+/// the period are read: the declined ones from the status index, each
+/// need found by its key, its other referrals by the need index.
 const UNMET_SQL: &str = "
 SELECT code AS need_code, sum(unanswered)::bigint AS no_provider,
        sum(all_declined)::bigint AS all_declined
@@ -381,15 +393,16 @@ SELECT code AS need_code, sum(unanswered)::bigint AS no_provider,
                   AND n.status <> 'resolved') n
         UNION ALL
         SELECT n.code, 0, 1
-          FROM referrals r
+          FROM (SELECT DISTINCT need_id FROM referrals
+                 WHERE network_id = $1 AND status IN ('declined', 'redirected')
+                   AND sent_at >= $2 AND sent_at < $3) r
          CROSS JOIN LATERAL (
                SELECT code FROM needs n
                 WHERE n.need_id = r.need_id AND n.network_id = $1
                   AND n.recorded_at >= $2 AND n.recorded_at < $3) n
-         WHERE r.network_id = $1 AND r.status = 'declined' AND r.sent_at >= $2
-           AND NOT EXISTS (SELECT 1 FROM referrals x
+         WHERE NOT EXISTS (SELECT 1 FROM referrals x
                             WHERE x.need_id = r.need_id AND x.network_id = $1
-                              AND x.declined_at IS NULL)) u
+                              AND x.declined_at IS NULL AND x.sent_at < $3)) u
  GROUP BY code
  ORDER BY code";
 
@@ -405,13 +418,13 @@ SELECT code AS need_code, sum(unanswered)::bigint AS no_provider,
         ("Accept" = Option<String>, Header, description = "`text/csv` for the rows as CSV; JSON otherwise"),
     ),
     responses(
-        (status = 200, description = "The report over `[from, to)`; as CSV (the rows only, one column per decline reason and per age bucket) when `Accept: text/csv`; a `Sportello-Caught-Up-To` header when `min_position` was not reached in time", content(
+        (status = 200, description = "The report over the UTC days `from` to `to` (both included, echoed as applied); figures of what happened since are as of now (`generated_at`); as CSV (the rows only, one column per decline reason and per age bucket) when `Accept: text/csv`; a `Sportello-Caught-Up-To` header when `min_position` was not reached in time", content(
             (BottleneckReport = "application/json"),
             (String = "text/csv")
         )),
         (status = 401, description = "No valid bearer token", body = crate::error::ProblemDoc, content_type = "application/problem+json"),
         (status = 403, description = "Not a desk, coordination or admin account", body = crate::error::ProblemDoc, content_type = "application/problem+json"),
-        (status = 422, description = "Invalid query: a malformed `from`, `to` or `min_position`, `from` after `to`, or a period over 400 days", body = crate::error::ProblemDoc, content_type = "application/problem+json"),
+        (status = 422, description = "Invalid query: `from` or `to` not a date (`YYYY-MM-DD`; date-times are refused), `from` after `to`, a period over 400 days, or a malformed `min_position`", body = crate::error::ProblemDoc, content_type = "application/problem+json"),
     ),
     security(("bearer" = []))
 )]
@@ -424,7 +437,11 @@ pub async fn bottlenecks(
 ) -> Result<Response, ApiError> {
     allow(&caller, Act::ReadReports)?;
     let now = state.clock().now();
-    let (from, to) = period(&q, now)?;
+    let period = Period::parse(
+        q.from.as_deref(),
+        q.to.as_deref(),
+        now.to_offset(time::UtcOffset::UTC).date(),
+    )?;
     let mut response_headers = HeaderMap::new();
     let wait = MinPosition {
         min_position: q.min_position,
@@ -437,11 +454,11 @@ pub async fn bottlenecks(
     // One connection, one query after the other: the report never takes
     // more than one core from the desk's and the partners' screens.
     let mut conn = state.pool().acquire().await?;
-    let aggs = fetch_rows(&mut conn, network, from, to, now).await?;
-    let unmet_needs = fetch_unmet(&mut conn, network, from, to).await?;
+    let aggs = fetch_rows(&mut conn, network, period, now).await?;
+    let unmet_needs = fetch_unmet(&mut conn, network, period).await?;
     let report = BottleneckReport {
-        from,
-        to,
+        from: period.from,
+        to: period.to,
         generated_at: now,
         rows: into_rows(aggs),
         unmet_needs,
@@ -450,8 +467,7 @@ pub async fn bottlenecks(
     if wants_csv(&headers) {
         let disposition = format!(
             "attachment; filename=\"bottlenecks_{}_{}.csv\"",
-            file_stamp(from),
-            file_stamp(to)
+            period.from, period.to
         );
         Ok((
             response_headers,
@@ -465,18 +481,6 @@ pub async fn bottlenecks(
     } else {
         Ok((response_headers, Json(report)).into_response())
     }
-}
-
-/// The day a period starts on and the day after it ends (UTC days: the
-/// cells count by day).
-fn days(from: OffsetDateTime, to: OffsetDateTime) -> (Date, Date) {
-    let to = to.to_offset(time::UtcOffset::UTC);
-    let end = if to.time() == Time::MIDNIGHT {
-        to.date()
-    } else {
-        to.date().next_day().unwrap_or(to.date())
-    };
-    (from.to_offset(time::UtcOffset::UTC).date(), end)
 }
 
 /// A cell as stored.
@@ -512,23 +516,20 @@ type OverdueRow = (Uuid, String, String, i64);
 async fn fetch_rows(
     conn: &mut PgConnection,
     network: Uuid,
-    from: OffsetDateTime,
-    to: OffsetDateTime,
+    period: Period,
     now: OffsetDateTime,
 ) -> Result<Vec<StageAgg>, sqlx::Error> {
-    let (first, end) = days(from, to);
-    let (start, stop) = (first.midnight().assume_utc(), end.midnight().assume_utc());
     let today = now.to_offset(time::UtcOffset::UTC).date();
     let cells = sqlx::query_as::<_, StoredCell>(CELLS_SQL)
         .bind(network)
-        .bind(first)
-        .bind(end)
+        .bind(period.from)
+        .bind(period.end_day())
         .fetch_all(&mut *conn)
         .await?;
     let open = sqlx::query_as::<_, OverdueRow>(OVERDUE_SQL)
         .bind(network)
-        .bind(start)
-        .bind(stop)
+        .bind(period.start())
+        .bind(period.end())
         .bind(now)
         .fetch_all(&mut *conn)
         .await?;
@@ -650,8 +651,7 @@ fn aggregate(
 async fn fetch_unmet(
     conn: &mut PgConnection,
     network: Uuid,
-    from: OffsetDateTime,
-    to: OffsetDateTime,
+    period: Period,
 ) -> Result<Vec<UnmetNeed>, sqlx::Error> {
     let services: Vec<serde_json::Value> = sqlx::query_scalar(
         "SELECT services FROM organizations WHERE network_id = $1 AND status = 'active'",
@@ -676,8 +676,8 @@ async fn fetch_unmet(
         .collect();
     let rows: Vec<(String, i64, i64)> = sqlx::query_as(UNMET_SQL)
         .bind(network)
-        .bind(from)
-        .bind(to)
+        .bind(period.start())
+        .bind(period.end())
         .bind(&unanswered)
         .fetch_all(&mut *conn)
         .await?;
@@ -692,85 +692,6 @@ async fn fetch_unmet(
             all_declined,
         })
         .collect())
-}
-
-fn bad(field: &str, message: &str) -> FieldError {
-    FieldError {
-        field: field.into(),
-        message: message.into(),
-    }
-}
-
-/// A bound of the period: an RFC 3339 date-time, or a `YYYY-MM-DD` date
-/// (its start, or for an `end` bound the start of the next day).
-fn parse_bound(field: &str, raw: &str, end: bool) -> Result<OffsetDateTime, FieldError> {
-    let s = raw.trim();
-    if let Ok(date) = Date::parse(s, format_description!("[year]-[month]-[day]")) {
-        let day = if end { date.next_day() } else { Some(date) };
-        if let Some(day) = day {
-            return Ok(day.with_time(Time::MIDNIGHT).assume_utc());
-        }
-    } else if let Ok(t) = OffsetDateTime::parse(s, &Rfc3339) {
-        return Ok(t.to_offset(time::UtcOffset::UTC));
-    } else if let Ok(t) = OffsetDateTime::parse(&s.replace(' ', "+"), &Rfc3339) {
-        // An unencoded `+01:00` arrives as ` 01:00` (`+` is a space in a
-        // query string).
-        return Ok(t.to_offset(time::UtcOffset::UTC));
-    }
-    Err(bad(
-        field,
-        "must be an RFC 3339 date-time (2025-03-01T00:00:00Z) or a date (2025-03-01)",
-    ))
-}
-
-/// The period `[from, to)` of a query, validated.
-fn period(
-    q: &ReportQuery,
-    now: OffsetDateTime,
-) -> Result<(OffsetDateTime, OffsetDateTime), ApiError> {
-    let from = q.from.as_deref().map(|s| parse_bound("from", s, false));
-    let to = q.to.as_deref().map(|s| parse_bound("to", s, true));
-    let errors: Vec<FieldError> = [&from, &to]
-        .into_iter()
-        .filter_map(|b| b.as_ref().and_then(|r| r.as_ref().err().cloned()))
-        .collect();
-    if !errors.is_empty() {
-        return Err(ApiError::Validation(errors));
-    }
-    let to_value = match to {
-        Some(Ok(t)) => t,
-        _ => now,
-    };
-    let from_value = match from {
-        Some(Ok(f)) => f,
-        _ => to_value - DEFAULT_PERIOD,
-    };
-    // Name the fields the caller gave: `from` is always at fault when
-    // only it was given (a default `from` never is).
-    let fields = || {
-        let mut f = vec!["from"];
-        if q.to.is_some() {
-            f.push("to");
-        }
-        f
-    };
-    if from_value > to_value {
-        return Err(ApiError::Validation(
-            fields()
-                .into_iter()
-                .map(|f| bad(f, "`from` must not be after `to`"))
-                .collect(),
-        ));
-    }
-    if to_value - from_value > MAX_PERIOD {
-        return Err(ApiError::Validation(
-            fields()
-                .into_iter()
-                .map(|f| bad(f, "the period from `from` to `to` must be 400 days or less"))
-                .collect(),
-        ));
-    }
-    Ok((from_value, to_value))
 }
 
 /// Whether the caller asked for CSV: `text/csv` is acceptable and
@@ -842,8 +763,8 @@ fn into_rows(aggs: Vec<StageAgg>) -> Vec<BottleneckRow> {
                 breached: a.breached,
                 breach_base: a.breach_base,
                 breach_rate: ratio(a.breached, a.breach_base),
-                open: a.open,
-                open_by_age: OpenByAge {
+                open_now: a.open,
+                open_now_by_age: OpenByAge {
                     under_2d: age(0),
                     d2_to_7d: age(1),
                     d7_to_30d: age(2),
@@ -890,11 +811,11 @@ const CSV_COLUMNS: [&str; 26] = [
     "breached",
     "breach_base",
     "breach_rate",
-    "open",
-    "open_under_2d",
-    "open_2d_to_7d",
-    "open_7d_to_30d",
-    "open_over_30d",
+    "open_now",
+    "open_now_under_2d",
+    "open_now_2d_to_7d",
+    "open_now_7d_to_30d",
+    "open_now_over_30d",
 ];
 
 /// A text field for CSV: quoted when it must be, and defused when a
@@ -943,11 +864,11 @@ fn render_csv(rows: &[BottleneckRow]) -> String {
             r.breached.to_string(),
             r.breach_base.to_string(),
             csv_number(r.breach_rate),
-            r.open.to_string(),
-            r.open_by_age.under_2d.to_string(),
-            r.open_by_age.d2_to_7d.to_string(),
-            r.open_by_age.d7_to_30d.to_string(),
-            r.open_by_age.over_30d.to_string(),
+            r.open_now.to_string(),
+            r.open_now_by_age.under_2d.to_string(),
+            r.open_now_by_age.d2_to_7d.to_string(),
+            r.open_now_by_age.d7_to_30d.to_string(),
+            r.open_now_by_age.over_30d.to_string(),
         ]);
         out.push_str(&cells.join(","));
         out.push('\n');
@@ -955,22 +876,11 @@ fn render_csv(rows: &[BottleneckRow]) -> String {
     out
 }
 
-/// A bound as it goes in a file name: the date, and the time when it is
-/// not midnight.
-fn file_stamp(t: OffsetDateTime) -> String {
-    let date = t.date();
-    if t.time() == Time::MIDNIGHT {
-        date.to_string()
-    } else {
-        format!("{date}T{:02}{:02}{:02}Z", t.hour(), t.minute(), t.second())
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use axum::http::HeaderValue;
-    use time::macros::datetime;
+    use time::Duration;
 
     /// The reason codes, in the order of `DeclinesByReason`'s fields, the
     /// SQL's `reasons` array and the CSV columns.
@@ -982,23 +892,6 @@ mod tests {
         "duplicate",
         "other",
     ];
-
-    const NOW: OffsetDateTime = datetime!(2025-06-15 10:30:00 UTC);
-
-    fn q(from: Option<&str>, to: Option<&str>) -> ReportQuery {
-        ReportQuery {
-            from: from.map(str::to_owned),
-            to: to.map(str::to_owned),
-            min_position: None,
-        }
-    }
-
-    fn fields(e: ApiError) -> Vec<String> {
-        match e {
-            ApiError::Validation(f) => f.into_iter().map(|f| f.field).collect(),
-            other => panic!("not a validation error: {other:?}"),
-        }
-    }
 
     #[test]
     fn what_is_still_in_a_stage_is_aged_by_the_day_it_entered() {
@@ -1029,78 +922,6 @@ mod tests {
         assert_eq!((row.3, row.8), (5, 3), "entered, still open");
         assert_eq!(row.4, [1, 0, 1]);
         assert_eq!((row.6, row.7), (4, 1));
-    }
-
-    #[test]
-    fn the_default_period_is_the_last_90_days() {
-        let (from, to) = period(&q(None, None), NOW).unwrap();
-        assert_eq!(to, NOW);
-        assert_eq!(from, NOW - Duration::days(90));
-    }
-
-    #[test]
-    fn dates_cover_whole_days_with_to_included() {
-        let (from, to) = period(&q(Some("2025-03-01"), Some("2025-03-31")), NOW).unwrap();
-        assert_eq!(from, datetime!(2025-03-01 00:00 UTC));
-        assert_eq!(to, datetime!(2025-04-01 00:00 UTC));
-    }
-
-    #[test]
-    fn date_times_are_taken_as_given_and_answered_in_utc() {
-        let (from, to) = period(
-            &q(
-                Some("2025-03-01T08:00:00+02:00"),
-                Some("2025-03-02T12:00:00Z"),
-            ),
-            NOW,
-        )
-        .unwrap();
-        assert_eq!(from, datetime!(2025-03-01 06:00 UTC));
-        assert_eq!(from.offset(), time::UtcOffset::UTC);
-        assert_eq!(to, datetime!(2025-03-02 12:00 UTC));
-    }
-
-    #[test]
-    fn an_unencoded_plus_offset_is_understood() {
-        let (from, _) = period(&q(Some("2025-03-01T08:00:00 02:00"), None), NOW).unwrap();
-        assert_eq!(from, datetime!(2025-03-01 06:00 UTC));
-    }
-
-    #[test]
-    fn one_bound_defaults_the_other() {
-        let (from, to) = period(&q(None, Some("2025-05-31")), NOW).unwrap();
-        assert_eq!(to, datetime!(2025-06-01 00:00 UTC));
-        assert_eq!(from, datetime!(2025-03-03 00:00 UTC));
-        let (from, to) = period(&q(Some("2025-06-01"), None), NOW).unwrap();
-        assert_eq!((from, to), (datetime!(2025-06-01 00:00 UTC), NOW));
-    }
-
-    #[test]
-    fn malformed_bounds_are_named() {
-        let e = period(&q(Some("yesterday"), Some("2025-13-01")), NOW).unwrap_err();
-        assert_eq!(fields(e), ["from", "to"]);
-        let e = period(&q(None, Some("2025-03-01T25:00:00Z")), NOW).unwrap_err();
-        assert_eq!(fields(e), ["to"]);
-    }
-
-    #[test]
-    fn from_after_to_is_refused() {
-        let e = period(&q(Some("2025-03-10"), Some("2025-03-01")), NOW).unwrap_err();
-        assert_eq!(fields(e), ["from", "to"]);
-        let e = period(&q(Some("2025-07-01"), None), NOW).unwrap_err();
-        assert_eq!(fields(e), ["from"]);
-        // An empty period is fine.
-        let t = "2025-03-01T00:00:00Z";
-        assert!(period(&q(Some(t), Some(t)), NOW).is_ok());
-    }
-
-    #[test]
-    fn periods_over_400_days_are_refused() {
-        assert!(period(&q(Some("2024-01-01"), Some("2025-02-03")), NOW).is_ok());
-        let e = period(&q(Some("2024-01-01"), Some("2025-02-04")), NOW).unwrap_err();
-        assert_eq!(fields(e), ["from", "to"]);
-        let e = period(&q(Some("2020-01-01"), None), NOW).unwrap_err();
-        assert_eq!(fields(e), ["from"]);
     }
 
     fn accept(v: &str) -> HeaderMap {
@@ -1177,8 +998,8 @@ mod tests {
             breached: 2,
             breach_base: 9,
             breach_rate: ratio(2, 9),
-            open: 2,
-            open_by_age: OpenByAge {
+            open_now: 2,
+            open_now_by_age: OpenByAge {
                 under_2d: 1,
                 over_30d: 1,
                 ..OpenByAge::default()
@@ -1205,7 +1026,8 @@ mod tests {
              waiting_hours_median,waiting_hours_p90,declined,declined_no_capacity,\
              declined_not_eligible,declined_missing_documents,declined_outside_area,\
              declined_duplicate,declined_other,decline_rate,deadline,breached,breach_base,\
-             breach_rate,open,open_under_2d,open_2d_to_7d,open_7d_to_30d,open_over_30d"
+             breach_rate,open_now,open_now_under_2d,open_now_2d_to_7d,open_now_7d_to_30d,\
+             open_now_over_30d"
         );
         assert_eq!(
             lines[1],
@@ -1238,8 +1060,9 @@ mod tests {
         let v = serde_json::to_value(row()).unwrap();
         assert_eq!(v["stage"], "sent");
         assert_eq!(v["deadline"], "acknowledge_by");
-        assert_eq!(v["open_by_age"]["2d_to_7d"], 0);
-        assert_eq!(v["open_by_age"]["over_30d"], 1);
+        assert_eq!(v["open_now"], 2);
+        assert_eq!(v["open_now_by_age"]["2d_to_7d"], 0);
+        assert_eq!(v["open_now_by_age"]["over_30d"], 1);
         assert_eq!(v["declines_by_reason"]["no_capacity"], 2);
         assert_eq!(v["decline_rate"], 0.375);
         let mut none = row();
@@ -1316,7 +1139,7 @@ mod tests {
         a.waits = Some(vec![1.234_567, 99.999]);
         let r = &into_rows(vec![a])[0];
         assert_eq!(r.left, 7);
-        assert_eq!(r.open_by_age.over_30d, 1);
+        assert_eq!(r.open_now_by_age.over_30d, 1);
         assert_eq!(r.declines_by_reason.other, 1);
         assert_eq!(r.declines_by_reason.missing_documents, 2);
         assert_eq!(r.decline_rate, Some(0.5714));
@@ -1344,16 +1167,20 @@ mod tests {
             assert!(params.contains(&name), "{name} in {params:?}");
         }
         let schemas = &doc["components"]["schemas"];
-        assert!(schemas["BottleneckRow"]["properties"]["open_by_age"].is_object());
-        assert!(schemas["OpenByAge"]["properties"]["2d_to_7d"].is_object());
-    }
-
-    #[test]
-    fn file_names_carry_the_period() {
-        assert_eq!(file_stamp(datetime!(2025-03-01 00:00 UTC)), "2025-03-01");
-        assert_eq!(
-            file_stamp(datetime!(2025-03-01 08:05:09.5 UTC)),
-            "2025-03-01T080509Z"
+        assert!(schemas["BottleneckRow"]["properties"]["open_now_by_age"].is_object());
+        let report = &schemas["BottleneckReport"]["properties"];
+        assert_eq!(report["from"]["format"], "date");
+        assert_eq!(report["to"]["format"], "date");
+        let from = op["parameters"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|p| p["name"] == "from")
+            .unwrap();
+        assert!(
+            from["description"].as_str().unwrap().contains("YYYY-MM-DD"),
+            "{from}"
         );
+        assert!(schemas["OpenByAge"]["properties"]["2d_to_7d"].is_object());
     }
 }

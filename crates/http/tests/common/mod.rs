@@ -64,6 +64,10 @@ impl Server {
             master_key: Some(MasterKey::generate()),
             db_max_connections: 10,
             clock: test_clock(),
+            // Scenarios read their writes; on a loaded machine (the suite
+            // runs its servers in parallel) a read model may take longer
+            // than the 2 s a client waits by default.
+            read_your_writes_wait_ms: 30_000,
             ..Settings::default()
         };
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();

@@ -1,6 +1,7 @@
 //! The activations report over synthetic rows: judging against the
 //! deadline, the cancellation rule, nearest-rank percentiles, offers,
-//! groups, gaps, an empty period, and the period's parsing.
+//! groups, gaps and an empty period (the period's parsing is
+//! `super::super::period`'s).
 
 use super::*;
 use sportello_domain::activation::ranking::RegistryStatus;
@@ -8,6 +9,7 @@ use sportello_domain::activation::{Mode, Status, Urgency};
 use sportello_domain::case::Proficiency;
 use sportello_domain::ids::ProfessionalId;
 use sportello_domain::organization::WeeklyHours;
+use time::Duration;
 use time::macros::{date, datetime};
 use uuid::Uuid;
 
@@ -492,59 +494,4 @@ fn the_json_has_the_documented_names_and_no_ids() {
         }
         assert!(!text.contains(&a.activation_id.to_string()));
     }
-}
-
-fn q(from: Option<&str>, to: Option<&str>) -> ActivationReportQuery {
-    ActivationReportQuery {
-        from: from.map(str::to_owned),
-        to: to.map(str::to_owned),
-        min_position: None,
-    }
-}
-
-fn fields(e: ApiError) -> Vec<String> {
-    match e {
-        ApiError::Validation(f) => f.into_iter().map(|f| f.field).collect(),
-        other => panic!("not a validation error: {other:?}"),
-    }
-}
-
-#[test]
-fn the_default_period_is_the_183_days_to_today() {
-    let today = date!(2026 - 03 - 10);
-    let (from, to) = period(&q(None, None), today).unwrap();
-    assert_eq!((from, to), (date!(2025 - 09 - 09), today));
-    assert_eq!((to - from).whole_days() + 1, 183);
-    let (start, end) = bounds(from, to);
-    assert_eq!(start, datetime!(2025-09-09 00:00 UTC));
-    assert_eq!(end, datetime!(2026-03-11 00:00 UTC), "today included");
-    let (from, to) = period(&q(None, Some("2026-01-31")), today).unwrap();
-    assert_eq!((from, to), (date!(2025 - 08 - 02), date!(2026 - 01 - 31)));
-    let (from, to) = period(&q(Some("2026-03-01"), None), today).unwrap();
-    assert_eq!((from, to), (date!(2026 - 03 - 01), today));
-    // One day.
-    let (from, to) = period(&q(Some("2026-02-01"), Some("2026-02-01")), today).unwrap();
-    assert_eq!(bounds(from, to).1 - bounds(from, to).0, Duration::days(1));
-}
-
-#[test]
-fn a_to_before_from_is_refused_naming_the_field() {
-    let today = date!(2026 - 03 - 10);
-    let e = period(&q(Some("2026-02-10"), Some("2026-02-09")), today).unwrap_err();
-    assert_eq!(fields(e), ["to"]);
-    // Without `to`, the `from` given is at fault.
-    let e = period(&q(Some("2026-03-11"), None), today).unwrap_err();
-    assert_eq!(fields(e), ["from"]);
-}
-
-#[test]
-fn malformed_dates_and_long_periods_are_refused() {
-    let today = date!(2026 - 03 - 10);
-    let e = period(&q(Some("yesterday"), Some("2026-02-30")), today).unwrap_err();
-    assert_eq!(fields(e), ["from", "to"]);
-    let e = period(&q(None, Some("2026-03-01T00:00:00Z")), today).unwrap_err();
-    assert_eq!(fields(e), ["to"]);
-    assert!(period(&q(Some("2025-01-01"), Some("2026-02-04")), today).is_ok());
-    let e = period(&q(Some("2025-01-01"), Some("2026-02-05")), today).unwrap_err();
-    assert_eq!(fields(e), ["to"]);
 }
