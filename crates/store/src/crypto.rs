@@ -57,7 +57,11 @@ impl MasterKey {
     }
 }
 
-fn seal(key: &[u8; KEY_LEN], plaintext: &[u8], aad: &[u8]) -> Result<Vec<u8>, StoreError> {
+pub(crate) fn seal(
+    key: &[u8; KEY_LEN],
+    plaintext: &[u8],
+    aad: &[u8],
+) -> Result<Vec<u8>, StoreError> {
     let cipher = XChaCha20Poly1305::new(key.into());
     let nonce = XNonce::generate();
     let ct = cipher
@@ -75,7 +79,7 @@ fn seal(key: &[u8; KEY_LEN], plaintext: &[u8], aad: &[u8]) -> Result<Vec<u8>, St
     Ok(out)
 }
 
-fn open(key: &[u8; KEY_LEN], sealed: &[u8], aad: &[u8]) -> Result<Vec<u8>, StoreError> {
+pub(crate) fn open(key: &[u8; KEY_LEN], sealed: &[u8], aad: &[u8]) -> Result<Vec<u8>, StoreError> {
     if sealed.len() < NONCE_LEN {
         return Err(StoreError::Crypto("sealed value too short".into()));
     }

@@ -303,25 +303,16 @@ impl Written {
 
     /// `201 Created` with the `ETag`, this body, and the `Location` of
     /// what was created under `collection`.
-    pub fn created(self, collection: &str) -> axum::response::Response {
+    pub fn created(self, collection: &str) -> crate::answer::Answer {
         let location = format!("{collection}/{}", self.id);
-        let mut res = self.respond(axum::http::StatusCode::CREATED);
-        res.headers_mut().insert(
-            axum::http::header::LOCATION,
-            location.parse().expect("a path is a header value"),
-        );
-        res
+        self.answer(axum::http::StatusCode::CREATED)
+            .header(axum::http::header::LOCATION, &location)
     }
 
     /// `status` with the `ETag` and this body.
-    pub fn respond(self, status: axum::http::StatusCode) -> axum::response::Response {
-        use axum::response::IntoResponse;
-        (
-            status,
-            [(axum::http::header::ETAG, format!("\"{}\"", self.version))],
-            axum::Json(self),
-        )
-            .into_response()
+    pub fn answer(self, status: axum::http::StatusCode) -> crate::answer::Answer {
+        let etag = format!("\"{}\"", self.version);
+        crate::answer::Answer::json(status, &self).header(axum::http::header::ETAG, &etag)
     }
 }
 

@@ -14,12 +14,12 @@ use super::{
 };
 use crate::access::{Act, allow};
 use crate::auth::Caller;
-use crate::command::{Expect, execute_all};
+use crate::command::{Expect, execute_all, written};
 use crate::error::{ApiError, FieldError};
 use crate::state::AppState;
 use axum::Json;
 use axum::extract::{Path, State};
-use axum::http::{HeaderMap, StatusCode, header};
+use axum::http::{HeaderMap, header};
 use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
 use sportello_domain::activation::ranking::RegistryStatus;
@@ -193,9 +193,10 @@ pub async fn create(
         metadata(&state, &caller),
         idem,
         None,
+        &|r, _| Written::of(r).created("/api/v1/professionals"),
     )
     .await?;
-    Ok(Written::of(&done.result).created("/api/v1/professionals"))
+    Ok(done.answer.into_response())
 }
 
 /// Change a professional's entry.
@@ -272,9 +273,10 @@ pub async fn patch(
         metadata(&state, &caller),
         idem,
         None,
+        &written,
     )
     .await?;
-    Ok(Written::of(&done.result).respond(StatusCode::OK))
+    Ok(done.answer.into_response())
 }
 
 /// A professional as the desk and the professional see them.
