@@ -188,6 +188,92 @@ async fn bad_input_gets_a_problem_naming_the_field_and_appends_nothing() {
     s.stop().await;
 }
 
+/// Weekly hours may leave days out: a day left out is closed. An
+/// organisation whose service lists only weekday hours is registered, and
+/// reads back closed at the weekend.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn hours_that_leave_days_out_leave_them_closed() {
+    let s = Server::start().await;
+    let network = NetworkId::new();
+    let coordinator = s
+        .account(network, OrganizationId::new(), "coordinator")
+        .await;
+    let mut body = provider_body("Patronato Demo", "patronato", &["labour_dispute"]);
+    // Registered only (no agreement, whose dates would meet the clock).
+    body["agreement"] = Value::Null;
+    body["status"] = Value::Null;
+    let morning = json!([{ "open": "09:00", "close": "12:30" }]);
+    body["services"][0]["hours"] = json!({
+        "monday": morning, "tuesday": morning, "wednesday": morning,
+        "thursday": morning, "friday": [{ "open": "09:00", "close": "12:30" },
+                                        { "open": "15:00", "close": "17:00" }]
+    });
+    let w = s
+        .post_ok("/api/v1/organizations", &coordinator, &body, 201)
+        .await;
+    let org = s
+        .get_ok(
+            &format!(
+                "/api/v1/organizations/{}?min_position={}",
+                w["id"].as_str().unwrap(),
+                w["position"]
+            ),
+            &coordinator,
+        )
+        .await;
+    let hours = &org["services"][0]["hours"];
+    assert_eq!(hours["saturday"], json!([]), "{org}");
+    assert_eq!(hours["sunday"], json!([]), "{org}");
+    assert_eq!(hours["monday"], morning);
+    assert_eq!(hours["friday"][1]["open"], "15:00");
+    // Only some days again in a change of the service, and a professional's
+    // availability likewise.
+    let service = org["services"][0]["service_id"].as_str().unwrap();
+    let mut changed = body["services"][0].clone();
+    changed["service_id"] = service.into();
+    changed["hours"] = json!({ "wednesday": morning });
+    let res = s
+        .http
+        .patch(s.url(&format!(
+            "/api/v1/organizations/{}",
+            w["id"].as_str().unwrap()
+        )))
+        .bearer_auth(&coordinator)
+        .json(&json!({ "services": [changed] }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200, "{}", res.text().await.unwrap());
+    let operator = s
+        .account(network, OrganizationId::new(), "desk_operator")
+        .await;
+    let professional = json!({
+        "profile": {
+            "roles": ["mediator"], "sectors": ["labour"],
+            "languages": [{ "code": "ro", "proficiency": "native" }],
+            "modes": ["in_person"], "areas": ["Potenza"], "admitted_on": "2025-01-10"
+        },
+        "contact": { "name": "Demo Mediatrice", "email": "demo@example.invalid" },
+        "availability": { "tuesday": morning }
+    });
+    let p = s
+        .post_ok("/api/v1/professionals", &operator, &professional, 201)
+        .await;
+    let entry = s
+        .get_ok(
+            &format!(
+                "/api/v1/professionals/{}?min_position={}",
+                p["id"].as_str().unwrap(),
+                p["position"]
+            ),
+            &operator,
+        )
+        .await;
+    assert_eq!(entry["availability"]["tuesday"], morning, "{entry}");
+    assert_eq!(entry["availability"]["monday"], json!([]), "{entry}");
+    s.stop().await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn networks_never_see_each_other_over_http() {
     let s = Server::start().await;

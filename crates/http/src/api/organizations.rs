@@ -51,7 +51,8 @@ pub struct ServiceIn {
     /// Where it is given.
     #[serde(default)]
     pub location: String,
-    /// Weekly hours: `{"monday": [{"open": "08:30", "close": "12:00"}], ...}`.
+    /// Weekly hours: `{"monday": [{"open": "08:30", "close": "12:00"}], ...}`;
+    /// a day left out is closed.
     #[schema(value_type = Object)]
     pub hours: WeeklyHoursPayload,
     /// Dates it is closed, `YYYY-MM-DD`.

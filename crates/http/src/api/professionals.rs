@@ -114,7 +114,7 @@ pub struct ProfessionalIn {
     /// Who they are.
     pub contact: ContactIn,
     /// Weekly hours in Potenza's time: `{"monday": [{"open": "09:00",
-    /// "close": "13:00"}], ...}`.
+    /// "close": "13:00"}], ...}`; a day left out is a day off.
     #[schema(value_type = Option<Object>)]
     pub availability: Option<WeeklyHoursPayload>,
 }
@@ -132,7 +132,7 @@ pub struct ProfessionalPatch {
     /// `active`, `suspended`, `left`.
     #[schema(value_type = Option<String>)]
     pub status: Option<RegistryStatus>,
-    /// The new weekly hours.
+    /// The new weekly hours (a day left out is a day off).
     #[schema(value_type = Option<Object>)]
     pub availability: Option<WeeklyHoursPayload>,
     /// Absences to add: `[{"from": "2026-08-01", "to": "2026-08-21"}]`.
