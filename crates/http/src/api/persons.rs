@@ -37,6 +37,7 @@ use time::OffsetDateTime;
         (status = 401, description = "No valid bearer token", body = crate::error::ProblemDoc, content_type = "application/problem+json"),
         (status = 403, description = "Not a desk account", body = crate::error::ProblemDoc, content_type = "application/problem+json"),
         (status = 413, description = "Body too large", body = crate::error::ProblemDoc, content_type = "application/problem+json"),
+        (status = 415, description = "The body is not JSON (Content-Type: application/json)", body = crate::error::ProblemDoc, content_type = "application/problem+json"),
         (status = 422, description = "Invalid fields, or an Idempotency-Key reused with another body", body = crate::error::ProblemDoc, content_type = "application/problem+json"),
     ),
     security(("bearer" = []))
