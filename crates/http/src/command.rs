@@ -10,12 +10,14 @@
 //! same append and the same retries.
 //!
 //! Every write renders its [`Answer`] here, from what the store answered
-//! and the state after it. With an `Idempotency-Key` the write is one
-//! transaction that first claims the key ([`begin`]) and ends by keeping
-//! the answer with it, so a retry — after the first answer, or racing it
-//! (it waits on the claim) — is answered the first answer byte for byte
-//! and appends nothing; [`answer_once`] answers it before a handler looks
-//! at anything else. No route renders the answer of a retry again.
+//! and the state after it. With an `Idempotency-Key`, a retry of a request
+//! carried out already is given its first answer before anything is
+//! decided; otherwise, once decided, the write is one transaction that
+//! claims the key ([`begin`]), appends and keeps the answer with the key.
+//! A retry racing the first waits on the claim and is given its answer,
+//! byte for byte, appending nothing; so is one refused on what the first
+//! left. [`answer_once`] does the same around a handler's own checks. No
+//! route renders the answer of a retry again.
 
 pub use crate::answer::Answer;
 use crate::api::Written;
@@ -259,10 +261,43 @@ pub async fn execute_then<A: Aggregate>(
 where
     A::Command: Clone,
 {
+    // A retry of a request carried out already: its first answer.
+    if let Some(idem) = &idempotency
+        && let Some(first) = store.idempotent_answer(network, idem).await?
+    {
+        return replayed::<A>(store, network, first, respond).await;
+    }
     let mut attempt = 0;
     let mut retries = 0;
     loop {
         attempt += 1;
+        // Decided before the key is claimed, so that a write holds one
+        // connection at a time and its transaction stays short.
+        let decided = decide_next::<A>(
+            store,
+            network,
+            stream,
+            expect,
+            &commands,
+            then,
+            loaded.take(),
+            &metadata,
+        )
+        .await;
+        let (req, after, version) = match decided {
+            Ok(d) => d,
+            Err(e) => {
+                // A retry that raced the first request past the look-up
+                // above may be refused on what the first left: it is
+                // given the first answer instead.
+                if let Some(idem) = &idempotency
+                    && let Ok(Some(first)) = store.idempotent_answer(network, idem).await
+                {
+                    return replayed::<A>(store, network, first, respond).await;
+                }
+                return Err(e);
+            }
+        };
         // With a key: one transaction that claims it first (a retry racing
         // the first request waits here, then is given its answer).
         let mut write = match &idempotency {
@@ -274,45 +309,6 @@ where
                 Begun::Write(w) => Some(w),
             },
         };
-        let (state, version) = if expect == Expect::New {
-            (None, 0)
-        } else if let Some(l) = loaded.take() {
-            l
-        } else {
-            load::<A>(store, network, stream).await?
-        };
-        match expect {
-            Expect::Version(v) if v != version => {
-                if state.is_none() {
-                    return Err(ApiError::NotFound);
-                }
-                return Err(ApiError::PreconditionFailed(v.to_string()));
-            }
-            Expect::Latest | Expect::Version(_) if state.is_none() => {
-                return Err(ApiError::NotFound);
-            }
-            _ => {}
-        }
-        let mut all = commands.clone();
-        if let Some(then) = then {
-            // The follow-ups, on the state the commands leave (pure,
-            // decided again below with them).
-            let mut left = state.clone();
-            for c in &commands {
-                for e in A::decide(left.as_ref(), c.clone())? {
-                    left = A::evolve(left, &e);
-                }
-            }
-            all.extend(left.as_ref().map(then).unwrap_or_default());
-        }
-        if all.is_empty() {
-            return Err(ApiError::Conflict(format!(
-                "nothing to do on this {} now",
-                A::STREAM_KIND
-            )));
-        }
-        let (req, after) =
-            prepare_all::<A>(network, stream, state, version, all, metadata.clone())?;
         let appended = match &mut write {
             Some(w) => store.append_in(w.conn(), &req).await,
             None => store.append(&req).await,
@@ -331,7 +327,7 @@ where
             }
             // Only a transaction of our own (a keyed write) is told to
             // start again; the pool-level append retries by itself.
-            Err(StoreError::Retry) if retries < RETRIES => {
+            Err(StoreError::Retry) if idempotency.is_some() && retries < RETRIES => {
                 retries += 1;
                 attempt -= 1;
                 back_off(retries).await;
@@ -346,6 +342,67 @@ where
             Err(e) => return Err(e.into()),
         }
     }
+}
+
+/// Load the stream (unless `loaded`), check what the caller expects of
+/// it, and decide `commands` and the follow-ups `then` asks for: the
+/// append request, the state after it and the version decided on.
+#[expect(
+    clippy::too_many_arguments,
+    reason = "each is a separate input of one write"
+)]
+async fn decide_next<A: Aggregate>(
+    store: &EventStore,
+    network: NetworkId,
+    stream: StreamId,
+    expect: Expect,
+    commands: &[A::Command],
+    then: Option<&FollowUps<'_, A>>,
+    loaded: Option<(Option<A::State>, i64)>,
+    metadata: &Metadata,
+) -> Result<(AppendRequest, A::State, i64), ApiError>
+where
+    A::Command: Clone,
+{
+    let (state, version) = if expect == Expect::New {
+        (None, 0)
+    } else if let Some(l) = loaded {
+        l
+    } else {
+        load::<A>(store, network, stream).await?
+    };
+    match expect {
+        Expect::Version(v) if v != version => {
+            if state.is_none() {
+                return Err(ApiError::NotFound);
+            }
+            return Err(ApiError::PreconditionFailed(v.to_string()));
+        }
+        Expect::Latest | Expect::Version(_) if state.is_none() => {
+            return Err(ApiError::NotFound);
+        }
+        _ => {}
+    }
+    let mut all = commands.to_vec();
+    if let Some(then) = then {
+        // The follow-ups, on the state the commands leave (pure, decided
+        // again below with them).
+        let mut left = state.clone();
+        for c in commands {
+            for e in A::decide(left.as_ref(), c.clone())? {
+                left = A::evolve(left, &e);
+            }
+        }
+        all.extend(left.as_ref().map(then).unwrap_or_default());
+    }
+    if all.is_empty() {
+        return Err(ApiError::Conflict(format!(
+            "nothing to do on this {} now",
+            A::STREAM_KIND
+        )));
+    }
+    let (req, after) = prepare_all::<A>(network, stream, state, version, all, metadata.clone())?;
+    Ok((req, after, version))
 }
 
 /// The answer of a retry of a write carried out already: the first

@@ -154,7 +154,8 @@ async fn bad_input_gets_a_problem_naming_the_field_and_appends_nothing() {
         .send()
         .await
         .unwrap();
-    problem(not_json, 400).await;
+    // Not JSON at all: a body of a type the route does not take.
+    problem(not_json, 415).await;
     // No token, wrong token.
     let anon = s
         .http

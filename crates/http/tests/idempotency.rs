@@ -431,3 +431,44 @@ async fn retries_of_an_activation_answer_the_first_answer() {
     assert!(!all_table_text(&s.db.pool).await.contains(place));
     s.stop().await;
 }
+
+/// A change worked out from the resource as it is — a `PATCH` bringing an
+/// organisation to a status — is answered its first answer on a retry,
+/// not worked out again from what the first request made of it (which
+/// would leave nothing to change).
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_retried_patch_answers_the_first_answer() {
+    let s = server(|_| {}).await;
+    let coordinator = s
+        .account(NetworkId::new(), OrganizationId::new(), "coordinator")
+        .await;
+    let mut body = provider_body("Ente Demo", "non_profit", &["health_stp_code"]);
+    body["agreement"] = Value::Null;
+    body["status"] = Value::Null;
+    let w = s
+        .post_ok("/api/v1/organizations", &coordinator, &body, 201)
+        .await;
+    let path = format!("/api/v1/organizations/{}", w["id"].as_str().unwrap());
+    let key = uuid::Uuid::new_v4().to_string();
+    let patch = || async {
+        let res = s
+            .http
+            .patch(s.url(&path))
+            .bearer_auth(&coordinator)
+            .header("Idempotency-Key", &key)
+            .json(&json!({ "status": "onboarding" }))
+            .send()
+            .await
+            .unwrap();
+        let etag = res
+            .headers()
+            .get("etag")
+            .map(|v| v.to_str().unwrap().to_owned());
+        (res.status().as_u16(), etag, res.text().await.unwrap())
+    };
+    let first = patch().await;
+    assert_eq!(first.0, 200, "{}", first.2);
+    assert_eq!(patch().await, first);
+    assert_eq!(count(&s, "OrganizationOnboardingChanged").await, 1);
+    s.stop().await;
+}

@@ -176,9 +176,9 @@ impl Keyring {
 
     /// The usable keys of these persons; a person whose key was shredded
     /// (or who never had one) is absent from the map.
-    pub async fn keys_for_reading(
+    pub async fn keys_for_reading<'c>(
         &self,
-        pool: &PgPool,
+        db: impl sqlx::PgExecutor<'c>,
         persons: &[PersonId],
     ) -> Result<HashMap<PersonId, [u8; KEY_LEN]>, StoreError> {
         if persons.is_empty() {
@@ -190,7 +190,7 @@ impl Keyring {
               WHERE person_id = ANY($1) AND wrapped_key IS NOT NULL",
         )
         .bind(&ids)
-        .fetch_all(pool)
+        .fetch_all(db)
         .await?;
         rows.into_iter()
             .map(|(p, n, w)| {

@@ -114,7 +114,7 @@ impl EventStore {
                 let person = PersonId(person);
                 let keys = self
                     .keyring()
-                    .keys_for_reading(self.pool(), &[person])
+                    .keys_for_reading(&mut *conn, &[person])
                     .await?;
                 let key = keys.get(&person).ok_or(StoreError::Erased(person.0))?;
                 let plain = open(key, &sealed, &answer_aad(network, idem.key))?;

@@ -434,12 +434,6 @@ async fn redirect(
     let mut attempt = 0;
     while attempt < 5 {
         attempt += 1;
-        // The key is claimed first: a retry racing the first request waits
-        // for it here and is given its answer, never a second decision.
-        let mut write = match begin(store, network, idem.as_ref(), StreamId(new_id.0)).await? {
-            Begun::Answered(first) => return replayed(store, network, first).await,
-            Begun::Write(w) => w,
-        };
         let (old, version) = load::<ReferralAggregate>(store, network, StreamId(id.0)).await?;
         let old = old.ok_or(ApiError::NotFound)?;
         if let Expect::Version(v) = expect
@@ -477,6 +471,12 @@ async fn redirect(
             ReferralCommand::Send(planned),
             metadata.clone(),
         )?;
+        // The key is claimed first in the transaction: a retry racing the
+        // first request waits for it here and is given its answer.
+        let mut write = match begin(store, network, idem.as_ref(), StreamId(new_id.0)).await? {
+            Begun::Answered(first) => return replayed(store, network, first).await,
+            Begun::Write(w) => w,
+        };
         let written = async {
             store.append_in(write.conn(), &mark).await?;
             store.append_in(write.conn(), &send).await
