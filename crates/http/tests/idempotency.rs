@@ -412,13 +412,19 @@ async fn retries_of_an_activation_answer_the_first_answer() {
         .bound_account(network, desk, "professional", Some(offered))
         .await;
     let id = first["activation_id"].as_str().unwrap();
-    s.post_ok(
-        &format!("/api/v1/activations/{id}/decline"),
-        &professional,
-        &json!({}),
-        200,
-    )
-    .await;
+    let decline = format!("/api/v1/activations/{id}/decline");
+    let decline_key = uuid::Uuid::new_v4().to_string();
+    let declined = spawn_post(&s, &decline, &professional, &json!({}), &decline_key)
+        .await
+        .unwrap();
+    assert_eq!(declined.status, 200, "{}", declined.body);
+    // Its retry: the first answer, although who declined no longer sees
+    // the activation.
+    let again = spawn_post(&s, &decline, &professional, &json!({}), &decline_key)
+        .await
+        .unwrap();
+    assert_eq!(again, declined);
+    assert_eq!(count(&s, "ActivationDeclined").await, 1);
     let later = spawn_post(&s, "/api/v1/activations", &operator, &body, &key)
         .await
         .unwrap();

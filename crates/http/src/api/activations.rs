@@ -455,51 +455,59 @@ pub async fn act(
     ) {
         return Err(ApiError::NotFound);
     }
-    let (a, version, _) = visible(&state, &caller, id).await?;
-    let me = ProfessionalId(caller.professional_id.unwrap_or_default());
-    match action.as_str() {
-        "accept" | "decline" => allow(&caller, Act::AnswerOffer(me.0))?,
-        "deliver" => allow(&caller, Act::RecordDelivery(a.confirmed.map(|p| p.0)))?,
-        _ => allow(&caller, Act::ArrangeActivation(a.request.requested_by))?,
-    }
-    let body = body.unwrap_or_default();
-    let metadata = metadata(&state, &caller);
-    let now = metadata.occurred_at;
-    let required = |v: Option<String>, field: &str| v.ok_or_else(|| bad(field, "is required"));
-    let command = match action.as_str() {
-        "accept" => ActivationCommand::Accept { by: me, now },
-        "decline" => ActivationCommand::Decline { by: me, now },
-        "schedule" => ActivationCommand::Schedule {
-            at: body.at.ok_or_else(|| bad("at", "is required"))?,
-            place: required(body.place, "place")?,
-        },
-        "deliver" => ActivationCommand::Deliver {
-            quarter_hours: body
-                .quarter_hours
-                .ok_or_else(|| bad("quarter_hours", "is required"))?,
-            outcome: required(body.outcome, "outcome")?,
-        },
-        _ => ActivationCommand::Cancel {
-            reason: required(body.reason, "reason")?,
-        },
-    };
-    let idem = idempotency(&headers, &format!("activation {id} {action}"), &raw)?;
-    let offering =
-        Offering::load(state.pool(), caller.network_id, now, offer_timeout(&state)).await?;
-    let done = carry_out(
-        &state.store,
-        &offering,
-        caller.network_id,
-        StreamId(id),
-        Expect::from_if_match(if_match(&headers)?),
-        Some(command),
-        metadata,
-        idem,
-        Some((Some(a), version)),
-        &written,
-    )
+    // A retry is answered before the access check, which depends on where
+    // the activation stands (one who declined no longer sees it): so the
+    // key is bound to the caller's account as well as to the request.
+    let route = format!("activation {id} {action} by {}", caller.account_id);
+    let idem = idempotency(&headers, &route, &raw)?;
+    let answer = answer_once(&state.store, caller.network_id, idem.as_ref(), async {
+        let (a, version, _) = visible(&state, &caller, id).await?;
+        let me = ProfessionalId(caller.professional_id.unwrap_or_default());
+        match action.as_str() {
+            "accept" | "decline" => allow(&caller, Act::AnswerOffer(me.0))?,
+            "deliver" => allow(&caller, Act::RecordDelivery(a.confirmed.map(|p| p.0)))?,
+            _ => allow(&caller, Act::ArrangeActivation(a.request.requested_by))?,
+        }
+        let body = body.unwrap_or_default();
+        let metadata = metadata(&state, &caller);
+        let now = metadata.occurred_at;
+        let required = |v: Option<String>, field: &str| v.ok_or_else(|| bad(field, "is required"));
+        let command = match action.as_str() {
+            "accept" => ActivationCommand::Accept { by: me, now },
+            "decline" => ActivationCommand::Decline { by: me, now },
+            "schedule" => ActivationCommand::Schedule {
+                at: body.at.ok_or_else(|| bad("at", "is required"))?,
+                place: required(body.place, "place")?,
+            },
+            "deliver" => ActivationCommand::Deliver {
+                quarter_hours: body
+                    .quarter_hours
+                    .ok_or_else(|| bad("quarter_hours", "is required"))?,
+                outcome: required(body.outcome, "outcome")?,
+            },
+            _ => ActivationCommand::Cancel {
+                reason: required(body.reason, "reason")?,
+            },
+        };
+        let offering =
+            Offering::load(state.pool(), caller.network_id, now, offer_timeout(&state)).await?;
+        let done = carry_out(
+            &state.store,
+            &offering,
+            caller.network_id,
+            StreamId(id),
+            Expect::from_if_match(if_match(&headers)?),
+            Some(command),
+            metadata,
+            idem,
+            Some((Some(a), version)),
+            &written,
+        )
+        .await?;
+        Ok(done.answer)
+    })
     .await?;
-    Ok(done.answer.into_response())
+    Ok(answer.into_response())
 }
 
 /// Query of the board.
