@@ -11,7 +11,7 @@
 
 pub mod scheduler;
 
-use crate::command::{Done, Expect, execute_then};
+use crate::command::{Done, Expect, Respond, execute_then};
 use crate::error::ApiError;
 use sportello_domain::activation::ranking::{Registered, rank};
 use sportello_domain::activation::{Activation, ActivationCommand, Request, Status};
@@ -119,7 +119,8 @@ pub async fn registry(pool: &PgPool, network: NetworkId) -> Result<Vec<Registere
 /// `command` `None`: only make the offer (the scheduler, for an activation
 /// left waiting; `409` if nobody can take it). `loaded`: the state and
 /// version the caller has just read (to check access), decided on at the
-/// first attempt.
+/// first attempt. `respond`: the answer, from the activation as the write
+/// leaves it.
 #[expect(
     clippy::too_many_arguments,
     reason = "each is a separate input of one write"
@@ -134,6 +135,7 @@ pub async fn carry_out(
     metadata: Metadata,
     idempotency: Option<Idempotency>,
     loaded: Option<(Option<Activation>, i64)>,
+    respond: &Respond<'_, Activation>,
 ) -> Result<Done<Activation>, ApiError> {
     let now = metadata.occurred_at;
     execute_then::<ActivationAggregate>(
@@ -146,6 +148,7 @@ pub async fn carry_out(
         idempotency,
         loaded,
         Some(&|a: &Activation| offering.after(a, now).into_iter().collect()),
+        respond,
     )
     .await
 }

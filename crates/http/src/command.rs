@@ -1,21 +1,34 @@
 //! Carrying out a command on one stream, the same way for every aggregate:
-//! answer a retried idempotent request with its first answer, load the
-//! stream's events, rebuild the state, `decide`, and append the events
-//! expecting the version the decision was made on. A concurrent writer
-//! makes the append fail; without `If-Match` the command is decided again
-//! on the new state (a few times), with `If-Match` the caller is told
+//! load the stream's events, rebuild the state, `decide`, and append the
+//! events expecting the version the decision was made on. A concurrent
+//! writer makes the append fail; without `If-Match` the command is decided
+//! again on the new state (a few times), with `If-Match` the caller is told
 //! (`412`). The HTTP handlers, the demo loader and the benchmark all come
 //! through here, so there is one write path. A command may bring
 //! follow-ups decided on the state it leaves ([`execute_then`]: an
 //! activation left waiting is offered to the next professional), in the
 //! same append and the same retries.
+//!
+//! Every write renders its [`Answer`] here, from what the store answered
+//! and the state after it. With an `Idempotency-Key`, a retry of a request
+//! carried out already is given its first answer before anything is
+//! decided; otherwise, once decided, the write is one transaction that
+//! claims the key ([`begin`]), appends and keeps the answer with the key.
+//! A retry racing the first waits on the claim and is given its answer,
+//! byte for byte, appending nothing; so is one refused on what the first
+//! left. [`answer_once`] does the same around a handler's own checks. No
+//! route renders the answer of a retry again.
 
+pub use crate::answer::Answer;
+use crate::api::Written;
 use crate::error::ApiError;
+use axum::http::StatusCode;
 use sportello_domain::{Aggregate, Metadata, NetworkId, StreamId};
 use sportello_store::{
-    AppendRequest, AppendResult, EventStore, ExpectedVersion, Idempotency, NewEvent, RecordedEvent,
-    StoreError,
+    AppendRequest, AppendResult, Claim, EventStore, ExpectedVersion, FirstAnswer, Idempotency,
+    NewEvent, RecordedEvent, StoreError,
 };
+use sqlx::PgConnection;
 
 /// What the caller expects of the stream's version.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -35,18 +48,35 @@ impl Expect {
     }
 }
 
-/// A command carried out: what the store answered and the state after it.
+/// A command carried out: what the store answered, the state after it and
+/// the answer.
 #[derive(Debug)]
 pub struct Done<S> {
-    /// The append (on an idempotent retry: the first answer).
+    /// The append (on an idempotent retry: the first request's).
     pub result: AppendResult,
-    /// The state after the command.
-    pub state: S,
+    /// The state after the command (`None` on an idempotent retry: nothing
+    /// was decided).
+    pub state: Option<S>,
+    /// The answer to give (on an idempotent retry: the first answer).
+    pub answer: Answer,
+}
+
+/// How a write's answer is rendered from what the store answered and the
+/// state the write left.
+pub type Respond<'a, S> = dyn Fn(&AppendResult, &S) -> Answer + Sync + 'a;
+
+/// The plain answer of a write: `200 OK`, the `ETag` and [`Written`].
+pub fn written<S>(result: &AppendResult, _after: &S) -> Answer {
+    Written::of(result).answer(StatusCode::OK)
 }
 
 /// How many times a command without `If-Match` is decided again after a
 /// concurrent writer moved the stream on.
 const ATTEMPTS: usize = 5;
+
+/// How many times a keyed write starts again in a new transaction when the
+/// database asks (a transaction older than the stream's last append).
+const RETRIES: u32 = 50;
 
 /// The events of one stream of an aggregate, rebuilt into its state, and
 /// its version (0: no stream). A stream of another kind is not found.
@@ -87,22 +117,15 @@ pub fn prepare<A: Aggregate>(
     version: i64,
     command: A::Command,
     metadata: Metadata,
-    idempotency: Option<Idempotency>,
 ) -> Result<(AppendRequest, A::State), ApiError> {
-    prepare_all::<A>(
-        network,
-        stream,
-        state,
-        version,
-        vec![command],
-        metadata,
-        idempotency,
-    )
+    prepare_all::<A>(network, stream, state, version, vec![command], metadata)
 }
 
 /// Decide `commands` one after the other, each on the state the previous
 /// ones left, and make one append request of all their events: all or
-/// nothing (a refusal of any refuses them all).
+/// nothing (a refusal of any refuses them all). The request carries no
+/// idempotency key: a keyed write claims its key in its transaction
+/// ([`begin`]).
 pub fn prepare_all<A: Aggregate>(
     network: NetworkId,
     stream: StreamId,
@@ -110,7 +133,6 @@ pub fn prepare_all<A: Aggregate>(
     version: i64,
     commands: Vec<A::Command>,
     metadata: Metadata,
-    idempotency: Option<Idempotency>,
 ) -> Result<(AppendRequest, A::State), ApiError> {
     let mut after = state;
     let mut events = Vec::new();
@@ -138,12 +160,17 @@ pub fn prepare_all<A: Aggregate>(
         },
         events,
         metadata,
-        idempotency,
+        idempotency: None,
     };
     Ok((req, after))
 }
 
-/// Carry out `command` on `stream` (see the module documentation).
+/// Carry out `command` on `stream` (see the module documentation),
+/// answering what `respond` renders.
+#[expect(
+    clippy::too_many_arguments,
+    reason = "each is a separate input of one write"
+)]
 pub async fn execute<A: Aggregate>(
     store: &EventStore,
     network: NetworkId,
@@ -152,6 +179,7 @@ pub async fn execute<A: Aggregate>(
     command: A::Command,
     metadata: Metadata,
     idempotency: Option<Idempotency>,
+    respond: &Respond<'_, A::State>,
 ) -> Result<Done<A::State>, ApiError>
 where
     A::Command: Clone,
@@ -165,6 +193,7 @@ where
         metadata,
         idempotency,
         None,
+        respond,
     )
     .await
 }
@@ -185,6 +214,7 @@ pub async fn execute_all<A: Aggregate>(
     metadata: Metadata,
     idempotency: Option<Idempotency>,
     loaded: Option<(Option<A::State>, i64)>,
+    respond: &Respond<'_, A::State>,
 ) -> Result<Done<A::State>, ApiError>
 where
     A::Command: Clone,
@@ -199,6 +229,7 @@ where
         idempotency,
         loaded,
         None,
+        respond,
     )
     .await
 }
@@ -225,72 +256,82 @@ pub async fn execute_then<A: Aggregate>(
     idempotency: Option<Idempotency>,
     mut loaded: Option<(Option<A::State>, i64)>,
     then: Option<&FollowUps<'_, A>>,
+    respond: &Respond<'_, A::State>,
 ) -> Result<Done<A::State>, ApiError>
 where
     A::Command: Clone,
 {
+    // A retry of a request carried out already: its first answer.
     if let Some(idem) = &idempotency
-        && let Some(result) = store.idempotent_answer(network, idem).await?
+        && let Some(first) = store.idempotent_answer(network, idem).await?
     {
-        let (state, _) = load::<A>(store, network, result.stream_id).await?;
-        let state = state.ok_or(ApiError::NotFound)?;
-        return Ok(Done { result, state });
+        return replayed::<A>(store, network, first, respond).await;
     }
     let mut attempt = 0;
+    let mut retries = 0;
     loop {
         attempt += 1;
-        let (state, version) = if expect == Expect::New {
-            (None, 0)
-        } else if let Some(l) = loaded.take() {
-            l
-        } else {
-            load::<A>(store, network, stream).await?
-        };
-        match expect {
-            Expect::Version(v) if v != version => {
-                if state.is_none() {
-                    return Err(ApiError::NotFound);
-                }
-                return Err(ApiError::PreconditionFailed(v.to_string()));
-            }
-            Expect::Latest | Expect::Version(_) if state.is_none() => {
-                return Err(ApiError::NotFound);
-            }
-            _ => {}
-        }
-        let mut all = commands.clone();
-        if let Some(then) = then {
-            // The follow-ups, on the state the commands leave (pure,
-            // decided again below with them).
-            let mut left = state.clone();
-            for c in &commands {
-                for e in A::decide(left.as_ref(), c.clone())? {
-                    left = A::evolve(left, &e);
-                }
-            }
-            all.extend(left.as_ref().map(then).unwrap_or_default());
-        }
-        if all.is_empty() {
-            return Err(ApiError::Conflict(format!(
-                "nothing to do on this {} now",
-                A::STREAM_KIND
-            )));
-        }
-        let (req, after) = prepare_all::<A>(
+        // Decided before the key is claimed, so that a write holds one
+        // connection at a time and its transaction stays short.
+        let decided = decide_next::<A>(
+            store,
             network,
             stream,
-            state,
-            version,
-            all,
-            metadata.clone(),
-            idempotency,
-        )?;
-        match store.append(&req).await {
+            expect,
+            &commands,
+            then,
+            loaded.take(),
+            &metadata,
+        )
+        .await;
+        let (req, after, version) = match decided {
+            Ok(d) => d,
+            Err(e) => {
+                // A retry that raced the first request past the look-up
+                // above may be refused on what the first left: it is
+                // given the first answer instead.
+                if let Some(idem) = &idempotency
+                    && let Ok(Some(first)) = store.idempotent_answer(network, idem).await
+                {
+                    return replayed::<A>(store, network, first, respond).await;
+                }
+                return Err(e);
+            }
+        };
+        // With a key: one transaction that claims it first (a retry racing
+        // the first request waits here, then is given its answer).
+        let mut write = match &idempotency {
+            None => None,
+            Some(idem) => match begin(store, network, Some(idem), stream).await? {
+                Begun::Answered(first) => {
+                    return replayed::<A>(store, network, first, respond).await;
+                }
+                Begun::Write(w) => Some(w),
+            },
+        };
+        let appended = match &mut write {
+            Some(w) => store.append_in(w.conn(), &req).await,
+            None => store.append(&req).await,
+        };
+        match appended {
             Ok(result) => {
+                let answer = respond(&result, &after);
+                if let Some(w) = write {
+                    w.commit(store, &result, &answer).await?;
+                }
                 return Ok(Done {
                     result,
-                    state: after,
+                    state: Some(after),
+                    answer,
                 });
+            }
+            // Only a transaction of our own (a keyed write) is told to
+            // start again; the pool-level append retries by itself.
+            Err(StoreError::Retry) if idempotency.is_some() && retries < RETRIES => {
+                retries += 1;
+                attempt -= 1;
+                back_off(retries).await;
+                continue;
             }
             Err(StoreError::Conflict { .. }) if expect == Expect::Latest && attempt < ATTEMPTS => {
                 continue;
@@ -300,5 +341,196 @@ where
             }
             Err(e) => return Err(e.into()),
         }
+    }
+}
+
+/// Load the stream (unless `loaded`), check what the caller expects of
+/// it, and decide `commands` and the follow-ups `then` asks for: the
+/// append request, the state after it and the version decided on.
+#[expect(
+    clippy::too_many_arguments,
+    reason = "each is a separate input of one write"
+)]
+async fn decide_next<A: Aggregate>(
+    store: &EventStore,
+    network: NetworkId,
+    stream: StreamId,
+    expect: Expect,
+    commands: &[A::Command],
+    then: Option<&FollowUps<'_, A>>,
+    loaded: Option<(Option<A::State>, i64)>,
+    metadata: &Metadata,
+) -> Result<(AppendRequest, A::State, i64), ApiError>
+where
+    A::Command: Clone,
+{
+    let (state, version) = if expect == Expect::New {
+        (None, 0)
+    } else if let Some(l) = loaded {
+        l
+    } else {
+        load::<A>(store, network, stream).await?
+    };
+    match expect {
+        Expect::Version(v) if v != version => {
+            if state.is_none() {
+                return Err(ApiError::NotFound);
+            }
+            return Err(ApiError::PreconditionFailed(v.to_string()));
+        }
+        Expect::Latest | Expect::Version(_) if state.is_none() => {
+            return Err(ApiError::NotFound);
+        }
+        _ => {}
+    }
+    let mut all = commands.to_vec();
+    if let Some(then) = then {
+        // The follow-ups, on the state the commands leave (pure, decided
+        // again below with them).
+        let mut left = state.clone();
+        for c in commands {
+            for e in A::decide(left.as_ref(), c.clone())? {
+                left = A::evolve(left, &e);
+            }
+        }
+        all.extend(left.as_ref().map(then).unwrap_or_default());
+    }
+    if all.is_empty() {
+        return Err(ApiError::Conflict(format!(
+            "nothing to do on this {} now",
+            A::STREAM_KIND
+        )));
+    }
+    let (req, after) = prepare_all::<A>(network, stream, state, version, all, metadata.clone())?;
+    Ok((req, after, version))
+}
+
+/// The answer of a retry of a write carried out already: the first
+/// answer as kept; for a record kept before answers were, rendered from
+/// its result and the stream as it is now.
+async fn replayed<A: Aggregate>(
+    store: &EventStore,
+    network: NetworkId,
+    first: FirstAnswer,
+    respond: &Respond<'_, A::State>,
+) -> Result<Done<A::State>, ApiError> {
+    let answer = match first.answer {
+        Some(kept) => Answer::from_kept(kept)?,
+        None => {
+            let (state, _) = load::<A>(store, network, first.result.stream_id).await?;
+            respond(&first.result, &state.ok_or(ApiError::NotFound)?)
+        }
+    };
+    Ok(Done {
+        result: first.result,
+        state: None,
+        answer,
+    })
+}
+
+/// Wait a little, with jitter, before a transaction starts again, so
+/// writers of one hot stream do not collide again in step.
+async fn back_off(retries: u32) {
+    let jitter = rand::random_range(0..=retries.min(20) * 200);
+    tokio::time::sleep(std::time::Duration::from_micros(u64::from(jitter))).await;
+}
+
+/// The transaction of a write, with the `Idempotency-Key` it claimed, if
+/// any. Dropped without [`Write::commit`], it rolls back (and releases the
+/// claim).
+pub struct Write {
+    tx: sqlx::Transaction<'static, sqlx::Postgres>,
+    key: Option<(NetworkId, Idempotency)>,
+}
+
+/// What beginning a write found.
+pub enum Begun {
+    /// The write is ours to carry out.
+    Write(Write),
+    /// A request with this key was carried out already: its first answer.
+    Answered(FirstAnswer),
+}
+
+/// Begin a write on `stream` (the stream it creates or changes), claiming
+/// `idem` if given: a retry of a request carried out already — or being
+/// carried out: the claim waits for it to commit — is
+/// [`Begun::Answered`].
+pub async fn begin(
+    store: &EventStore,
+    network: NetworkId,
+    idem: Option<&Idempotency>,
+    stream: StreamId,
+) -> Result<Begun, ApiError> {
+    let mut tx = store.pool().begin().await?;
+    if let Some(idem) = idem
+        && let Claim::Answered(first) = store.claim_in(&mut tx, network, idem, stream).await?
+    {
+        tx.rollback().await?;
+        return Ok(Begun::Answered(first));
+    }
+    Ok(Begun::Write(Write {
+        tx,
+        key: idem.map(|i| (network, *i)),
+    }))
+}
+
+impl Write {
+    /// The connection to append on (appends carry no key of their own).
+    pub fn conn(&mut self) -> &mut PgConnection {
+        &mut self.tx
+    }
+
+    /// Keep `answer` with the claimed key, if any, and commit: the events,
+    /// the key's record and its answer become visible together.
+    pub async fn commit(
+        mut self,
+        store: &EventStore,
+        result: &AppendResult,
+        answer: &Answer,
+    ) -> Result<(), ApiError> {
+        if let Some((network, idem)) = &self.key {
+            let (kept, about) = answer.to_kept();
+            store
+                .keep_answer_in(&mut self.tx, *network, idem, result, &kept, about)
+                .await?;
+        }
+        self.tx.commit().await?;
+        store.appended().notify_waiters();
+        Ok(())
+    }
+}
+
+/// The first answer kept for `first`, if it was kept (a record kept before
+/// answers were has none).
+pub fn kept(first: FirstAnswer) -> Result<Option<Answer>, ApiError> {
+    first.answer.map(Answer::from_kept).transpose()
+}
+
+/// Answer a request once per `Idempotency-Key`: a retry of a request
+/// carried out already is given its first answer before `work` looks at
+/// anything (a handler's checks and plans may read what the first request
+/// changed), and so is a retry whose `work` failed because it raced the
+/// first request past that look-up. Without a key, `work`'s answer.
+/// `work` writes through this module, which keeps its answer with the key.
+pub async fn answer_once(
+    store: &EventStore,
+    network: NetworkId,
+    idem: Option<&Idempotency>,
+    work: impl Future<Output = Result<Answer, ApiError>>,
+) -> Result<Answer, ApiError> {
+    let Some(idem) = idem else {
+        return work.await;
+    };
+    if let Some(first) = store.idempotent_answer(network, idem).await?
+        && let Some(answer) = kept(first)?
+    {
+        return Ok(answer);
+    }
+    match work.await {
+        Ok(answer) => Ok(answer),
+        Err(e) => match store.idempotent_answer(network, idem).await {
+            Ok(Some(first)) => Ok(kept(first)?.ok_or(e)?),
+            _ => Err(e),
+        },
     }
 }

@@ -9,7 +9,7 @@
 //! The retention rule ([`retain`]) erases every person whose case has
 //! been closed longer than the retention period, and says what it did.
 
-use crate::command::{Expect, execute_all, rebuild};
+use crate::command::{Expect, execute_all, rebuild, written};
 use crate::error::ApiError;
 use sportello_domain::aggregate::CaseAggregate;
 use sportello_domain::case::erasure::ErasureReason;
@@ -78,6 +78,7 @@ pub async fn erase(
         Metadata::for_command(account, org, now),
         None,
         Some((Some(case), version)),
+        &written,
     )
     .await;
     let done = match done {

@@ -2,9 +2,18 @@
 //! RFC 9457 `application/problem+json` with a stable `type` URI. Internal
 //! errors are logged with their cause and shown as a plain 500 — never a
 //! database message, a stack trace or personal data.
+//!
+//! Every error answered under `/api/` is such a problem, whoever made it:
+//! our handlers and extractors answer an [`ApiError`]; what the router
+//! answers itself (an unknown route, a method a route does not take) and
+//! any rejection of axum's own extractors (a path that does not decode)
+//! are turned into one by [`problems`], so a client never has to parse
+//! an empty or plain-text error.
 
 use axum::Json;
+use axum::extract::Request;
 use axum::http::{HeaderValue, StatusCode, header};
+use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 use sportello_store::StoreError;
@@ -45,6 +54,15 @@ pub enum ApiError {
     /// 404: no such resource (in the caller's network).
     #[error("not found")]
     NotFound,
+    /// 404: no route at this path.
+    #[error("no route at this path; the routes are listed in /api/v1/openapi.json")]
+    NoRoute,
+    /// 405: the route does not take this method.
+    #[error("this route does not take this method (see the Allow header)")]
+    MethodNotAllowed,
+    /// 415: the body is not of a type the route takes.
+    #[error("{0}")]
+    UnsupportedMediaType(String),
     /// 409: the stream moved on (or already exists).
     #[error("{0}")]
     Conflict(String),
@@ -139,7 +157,19 @@ impl ApiError {
                 "too-many-requests",
                 "Too many requests",
             ),
-            ApiError::NotFound => (StatusCode::NOT_FOUND, "not-found", "Not found"),
+            ApiError::NotFound | ApiError::NoRoute => {
+                (StatusCode::NOT_FOUND, "not-found", "Not found")
+            }
+            ApiError::MethodNotAllowed => (
+                StatusCode::METHOD_NOT_ALLOWED,
+                "method-not-allowed",
+                "Method not allowed",
+            ),
+            ApiError::UnsupportedMediaType(_) => (
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                "unsupported-media-type",
+                "Unsupported media type",
+            ),
             ApiError::Conflict(_) => (StatusCode::CONFLICT, "conflict", "Conflict"),
             ApiError::NotCovered { .. } => (
                 StatusCode::CONFLICT,
@@ -172,6 +202,16 @@ impl ApiError {
     }
 }
 
+/// `problem` as an `application/problem+json` answer of `status`.
+fn render(status: StatusCode, problem: Problem<'_>) -> Response {
+    let mut res = (status, Json(problem)).into_response();
+    res.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/problem+json"),
+    );
+    res
+}
+
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let (status, kind, title) = self.parts();
@@ -189,19 +229,17 @@ impl IntoResponse for ApiError {
             } => (Some(organization.0), Some(purpose.as_str())),
             _ => (None, None),
         };
-        let body = Problem {
-            type_: format!("{PROBLEM_BASE}{kind}"),
-            title,
-            status: status.as_u16(),
-            detail: self.to_string(),
-            errors,
-            organization_id,
-            purpose,
-        };
-        let mut res = (status, Json(body)).into_response();
-        res.headers_mut().insert(
-            header::CONTENT_TYPE,
-            HeaderValue::from_static("application/problem+json"),
+        let mut res = render(
+            status,
+            Problem {
+                type_: format!("{PROBLEM_BASE}{kind}"),
+                title,
+                status: status.as_u16(),
+                detail: self.to_string(),
+                errors,
+                organization_id,
+                purpose,
+            },
         );
         let retry_after = match &self {
             ApiError::Busy => Some(1),
@@ -217,6 +255,107 @@ impl IntoResponse for ApiError {
                 .insert(header::RETRY_AFTER, HeaderValue::from(s));
         }
         res
+    }
+}
+
+impl ApiError {
+    /// The error an answer of `status` made elsewhere than by our handlers
+    /// stands for (an axum rejection, the router's own answers), with
+    /// `detail` where it says more than the status; `None` for a status
+    /// none of ours has.
+    fn of_status(status: StatusCode, detail: Option<String>) -> Option<Self> {
+        let detail = || {
+            detail.clone().unwrap_or_else(|| {
+                status
+                    .canonical_reason()
+                    .unwrap_or("the request failed")
+                    .to_owned()
+            })
+        };
+        Some(match status {
+            StatusCode::BAD_REQUEST => ApiError::BadRequest(detail()),
+            StatusCode::NOT_FOUND => ApiError::NoRoute,
+            StatusCode::METHOD_NOT_ALLOWED => ApiError::MethodNotAllowed,
+            StatusCode::PAYLOAD_TOO_LARGE => ApiError::PayloadTooLarge(crate::launch::MAX_BODY),
+            StatusCode::UNSUPPORTED_MEDIA_TYPE => ApiError::UnsupportedMediaType(detail()),
+            StatusCode::UNAUTHORIZED => ApiError::Unauthorized,
+            StatusCode::FORBIDDEN => ApiError::Forbidden,
+            StatusCode::TOO_MANY_REQUESTS => ApiError::TooManyRequests(1),
+            StatusCode::UNPROCESSABLE_ENTITY => ApiError::Validation(vec![FieldError {
+                field: String::new(),
+                message: detail(),
+            }]),
+            StatusCode::SERVICE_UNAVAILABLE => ApiError::Busy,
+            StatusCode::INTERNAL_SERVER_ERROR => {
+                ApiError::Internal(anyhow::anyhow!("answered outside a handler: {}", detail()))
+            }
+            _ => return None,
+        })
+    }
+}
+
+/// Turn every error answered under `/api/` that is not a problem yet — the
+/// router's own `404` and `405`, a rejection of one of axum's extractors —
+/// into one, keeping the answer's status and other headers (`Allow`,
+/// `Retry-After`). A plain-text rejection's words become the `detail`; a
+/// status none of our errors has gets the type `http-<status>`.
+pub async fn problems(req: Request, next: Next) -> Response {
+    let api = req.uri().path().starts_with("/api/");
+    let res = next.run(req).await;
+    let status = res.status();
+    if !api || !(status.is_client_error() || status.is_server_error()) {
+        return res;
+    }
+    let content_type = res
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default();
+    if content_type.starts_with("application/problem+json") {
+        return res;
+    }
+    let plain = content_type.starts_with("text/plain");
+    let (parts, body) = res.into_parts();
+    // Rejections are a line or two; anything longer is not shown.
+    let detail = match axum::body::to_bytes(body, 1024).await {
+        Ok(text) if plain && !text.is_empty() => Some(String::from_utf8_lossy(&text).into_owned()),
+        _ => None,
+    };
+    let mut problem = match ApiError::of_status(status, detail.clone()) {
+        Some(e) => e.into_response(),
+        None => {
+            let title = status.canonical_reason().unwrap_or("Error");
+            render(
+                status,
+                Problem {
+                    type_: format!("{PROBLEM_BASE}http-{}", status.as_u16()),
+                    title,
+                    status: status.as_u16(),
+                    detail: detail.unwrap_or_else(|| title.to_owned()),
+                    errors: None,
+                    organization_id: None,
+                    purpose: None,
+                },
+            )
+        }
+    };
+    // The answer's own headers stand (a 503's Retry-After, a 405's
+    // Allow); only the body and its type are the problem's.
+    for (name, value) in &parts.headers {
+        if name != header::CONTENT_TYPE && name != header::CONTENT_LENGTH {
+            problem.headers_mut().insert(name, value.clone());
+        }
+    }
+    problem
+}
+
+/// The answer to a request no route takes: under `/api/`, a `404`
+/// problem; elsewhere (the pages), a plain `404`.
+pub async fn no_route(req: Request) -> Response {
+    if req.uri().path().starts_with("/api/") {
+        ApiError::NoRoute.into_response()
+    } else {
+        StatusCode::NOT_FOUND.into_response()
     }
 }
 

@@ -102,7 +102,7 @@ fn wait_secs(not_until: governor::NotUntil<governor::clock::QuantaInstant>) -> u
 /// handler, which records a read in the audit although nothing is sent.
 pub async fn no_head_on_people(req: Request, next: Next) -> Response {
     if req.method() == axum::http::Method::HEAD && req.uri().path().starts_with("/api/v1/persons") {
-        return axum::http::StatusCode::METHOD_NOT_ALLOWED.into_response();
+        return crate::error::ApiError::MethodNotAllowed.into_response();
     }
     next.run(req).await
 }

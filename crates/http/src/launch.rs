@@ -4,7 +4,7 @@
 
 use crate::config::Settings;
 use crate::state::AppState;
-use crate::{api, auth, hardening, openapi};
+use crate::{api, auth, error, hardening, openapi};
 use anyhow::Context;
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
@@ -45,7 +45,10 @@ pub fn router(state: AppState) -> Router {
         .route("/logout", post(auth::login::logout))
         .route("/auth/oidc/login", get(auth::oidc::login))
         .route("/auth/oidc/callback", get(auth::oidc::callback))
+        .fallback(error::no_route)
         .layer(DefaultBodyLimit::max(MAX_BODY))
+        // Every error under /api/ a problem, the router's own included.
+        .layer(axum::middleware::from_fn(error::problems))
         .layer(axum::middleware::from_fn(hardening::no_head_on_people))
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),

@@ -9,6 +9,7 @@
 
 pub mod access;
 pub mod activation;
+pub mod answer;
 pub mod api;
 pub mod audit;
 pub mod auth;

@@ -17,9 +17,15 @@ use utoipa_swagger_ui::SwaggerUi;
         title = "Sportello API",
         version = "1",
         description = "The HTTP contract of Sportello: the desk, its partner agencies and the \
-                       coordination team. Errors are RFC 9457 problems; writes answer the \
-                       stream version as ETag and the global log position; reads accept \
-                       ?min_position= to read their writes."
+                       coordination team. Every error under /api/ is an RFC 9457 problem \
+                       (application/problem+json) with a stable type: an unknown route (404 \
+                       not-found) and a method a route does not take (405 method-not-allowed, \
+                       with Allow) included; a body that is not JSON is 415 \
+                       unsupported-media-type, one too large 413 payload-too-large. Writes \
+                       answer the stream version as ETag and the global log position; a retry \
+                       with the same Idempotency-Key and body is answered the first answer, \
+                       byte for byte, and appends nothing. Reads accept ?min_position= to read \
+                       their writes. Weekly hours may leave days out: a day left out is closed."
     ),
     components(schemas(FieldError, crate::error::ProblemDoc)),
     modifiers(&BearerAuth),

@@ -21,7 +21,7 @@ use sportello_domain::{
     AccountId, Aggregate, Metadata, NetworkId, OrganizationId, PersonId, StreamId,
 };
 use sportello_http::clock::Clock;
-use sportello_http::command::{Expect, execute_all};
+use sportello_http::command::{Expect, execute_all, written};
 use sportello_store::EventStore;
 use time::macros::{date, datetime};
 use time::{Duration, OffsetDateTime};
@@ -62,6 +62,7 @@ impl Desk {
             Metadata::for_command(self.account, self.organization, at),
             None,
             None,
+            &written,
         )
         .await
         .unwrap_or_else(|e| panic!("{e:?}"));

@@ -154,7 +154,8 @@ async fn bad_input_gets_a_problem_naming_the_field_and_appends_nothing() {
         .send()
         .await
         .unwrap();
-    problem(not_json, 400).await;
+    // Not JSON at all: a body of a type the route does not take.
+    problem(not_json, 415).await;
     // No token, wrong token.
     let anon = s
         .http
@@ -185,6 +186,309 @@ async fn bad_input_gets_a_problem_naming_the_field_and_appends_nothing() {
 
     let n = s.event_count().await;
     assert_eq!(n, 0, "nothing appended by bad requests");
+    s.stop().await;
+}
+
+/// Every error under `/api/` is an RFC 9457 problem with a stable type,
+/// whoever answers it: an unknown route (GET and POST), a method a route
+/// does not take, malformed JSON, a body that is not JSON (with and
+/// without details), a path that does not decode, a bad query, a body too
+/// large, no token, too many requests, a `HEAD` on a person.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn every_error_under_the_api_is_a_problem() {
+    let s = Server::start_with(|settings, _| settings.api_requests_per_second = 3).await;
+    let network = NetworkId::new();
+    let token = s.token(network).await;
+    let id = uuid::Uuid::now_v7();
+    let big = "x".repeat(sportello_http::launch::MAX_BODY + 1);
+    let req = |method: &str, path: &str| {
+        s.http
+            .request(method.parse().unwrap(), s.url(path))
+            .bearer_auth(&token)
+    };
+    let cases: Vec<(&str, reqwest::RequestBuilder, u16, &str)> = vec![
+        (
+            "unknown route",
+            req("GET", "/api/v1/nothing-here"),
+            404,
+            "not-found",
+        ),
+        (
+            "unknown route, POST",
+            req("POST", "/api/v1/nothing/here").json(&json!({})),
+            404,
+            "not-found",
+        ),
+        (
+            "unknown version",
+            req("GET", "/api/v2/persons"),
+            404,
+            "not-found",
+        ),
+        (
+            "unknown route, no token",
+            s.http.get(s.url("/api/nothing")),
+            404,
+            "not-found",
+        ),
+        (
+            "wrong method",
+            req("DELETE", "/api/v1/persons"),
+            405,
+            "method-not-allowed",
+        ),
+        (
+            "wrong method on an action",
+            req("GET", &format!("/api/v1/referrals/{id}/accept")),
+            405,
+            "method-not-allowed",
+        ),
+        (
+            "malformed JSON",
+            req("POST", "/api/v1/persons")
+                .header("content-type", "application/json")
+                .body("{\"names\": ["),
+            400,
+            "bad-request",
+        ),
+        (
+            "wrong JSON shape",
+            req("POST", "/api/v1/persons").json(&json!({ "names": "Ana" })),
+            422,
+            "validation",
+        ),
+        (
+            "not JSON",
+            req("POST", "/api/v1/persons")
+                .header("content-type", "text/plain")
+                .body("names=Ana"),
+            415,
+            "unsupported-media-type",
+        ),
+        (
+            "no content type",
+            req("POST", "/api/v1/persons").body("{}"),
+            415,
+            "unsupported-media-type",
+        ),
+        (
+            "action details not JSON",
+            req("POST", &format!("/api/v1/referrals/{id}/decline"))
+                .header("content-type", "text/plain")
+                .body("no_capacity"),
+            415,
+            "unsupported-media-type",
+        ),
+        (
+            "action details untyped",
+            req("POST", &format!("/api/v1/referrals/{id}/decline")).body("no_capacity"),
+            415,
+            "unsupported-media-type",
+        ),
+        (
+            "path that does not decode",
+            req("GET", "/api/v1/persons/%FF%FE/history"),
+            400,
+            "bad-request",
+        ),
+        (
+            "path id not a UUID",
+            req("GET", "/api/v1/persons/not-an-id/history"),
+            404,
+            "not-found",
+        ),
+        (
+            "bad query",
+            req("GET", "/api/v1/organizations?limit=many"),
+            422,
+            "validation",
+        ),
+        (
+            "query out of range",
+            req("GET", "/api/v1/organizations?limit=0"),
+            422,
+            "validation",
+        ),
+        (
+            "body too large",
+            req("POST", "/api/v1/persons")
+                .header("content-type", "application/json")
+                .body(big.clone()),
+            413,
+            "payload-too-large",
+        ),
+        (
+            "action body too large",
+            req("POST", &format!("/api/v1/referrals/{id}/accept")).body(big.clone()),
+            413,
+            "payload-too-large",
+        ),
+        (
+            "no token",
+            s.http.get(s.url("/api/v1/organizations")),
+            401,
+            "unauthorized",
+        ),
+        (
+            "bad token",
+            s.http
+                .get(s.url("/api/v1/organizations"))
+                .bearer_auth("nope"),
+            401,
+            "unauthorized",
+        ),
+    ];
+    // Every case is tried, and every one that is not a problem named.
+    let mut wrong = Vec::new();
+    for (case, request, status, kind) in cases {
+        let res = request.send().await.unwrap();
+        let got = res.status().as_u16();
+        let content_type = res
+            .headers()
+            .get("content-type")
+            .map(|v| v.to_str().unwrap().to_owned());
+        let allow = res.headers().contains_key("allow");
+        let text = res.text().await.unwrap();
+        let body: Value = serde_json::from_str(&text).unwrap_or(Value::Null);
+        let is_problem = got == status
+            && content_type.as_deref() == Some("application/problem+json")
+            && body["type"] == format!("https://sportello.example/problems/{kind}")
+            && body["title"].as_str().is_some_and(|t| !t.is_empty())
+            && body["status"] == status
+            && body["detail"].is_string()
+            // A 405 says what the route takes.
+            && (status != 405 || allow);
+        if !is_problem {
+            wrong.push(format!(
+                "{case}: {got} {content_type:?} {text:?} (expected a {status} {kind} problem)"
+            ));
+        }
+    }
+    assert!(wrong.is_empty(), "not problems:\n{}", wrong.join("\n"));
+    // Too many requests: the account's burst (ten seconds' worth) spent.
+    let busy = s.token(network).await;
+    let mut limited = None;
+    for _ in 0..40 {
+        let res = s.get("/api/v1/organizations", &busy).await;
+        if res.status() == 429 {
+            limited = Some(res);
+            break;
+        }
+    }
+    let res = limited.expect("the rate limit answers 429");
+    assert!(res.headers().contains_key("retry-after"));
+    let body = problem(res, 429).await;
+    assert!(
+        body["type"]
+            .as_str()
+            .unwrap()
+            .ends_with("/too-many-requests")
+    );
+    // HEAD on a person: refused, as a problem (HEAD answers carry no body).
+    let res = s
+        .http
+        .head(s.url(&format!("/api/v1/persons/{id}/card")))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 405);
+    assert_eq!(res.headers()["content-type"], "application/problem+json");
+    // Outside the API an unknown page is still a plain 404.
+    let res = s.http.get(s.url("/no-such-page")).send().await.unwrap();
+    assert_eq!(res.status(), 404);
+    assert_ne!(
+        res.headers()
+            .get("content-type")
+            .map(|v| v.to_str().unwrap()),
+        Some("application/problem+json")
+    );
+    s.stop().await;
+}
+
+/// Weekly hours may leave days out: a day left out is closed. An
+/// organisation whose service lists only weekday hours is registered, and
+/// reads back closed at the weekend.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn hours_that_leave_days_out_leave_them_closed() {
+    let s = Server::start().await;
+    let network = NetworkId::new();
+    let coordinator = s
+        .account(network, OrganizationId::new(), "coordinator")
+        .await;
+    let mut body = provider_body(&s, "Patronato Demo", "patronato", &["labour_dispute"]);
+    // Registered only (no agreement, whose dates would meet the clock).
+    body["agreement"] = Value::Null;
+    body["status"] = Value::Null;
+    let morning = json!([{ "open": "09:00", "close": "12:30" }]);
+    body["services"][0]["hours"] = json!({
+        "monday": morning, "tuesday": morning, "wednesday": morning,
+        "thursday": morning, "friday": [{ "open": "09:00", "close": "12:30" },
+                                        { "open": "15:00", "close": "17:00" }]
+    });
+    let w = s
+        .post_ok("/api/v1/organizations", &coordinator, &body, 201)
+        .await;
+    let org = s
+        .get_ok(
+            &format!(
+                "/api/v1/organizations/{}?min_position={}",
+                w["id"].as_str().unwrap(),
+                w["position"]
+            ),
+            &coordinator,
+        )
+        .await;
+    let hours = &org["services"][0]["hours"];
+    assert_eq!(hours["saturday"], json!([]), "{org}");
+    assert_eq!(hours["sunday"], json!([]), "{org}");
+    assert_eq!(hours["monday"], morning);
+    assert_eq!(hours["friday"][1]["open"], "15:00");
+    // Only some days again in a change of the service, and a professional's
+    // availability likewise.
+    let service = org["services"][0]["service_id"].as_str().unwrap();
+    let mut changed = body["services"][0].clone();
+    changed["service_id"] = service.into();
+    changed["hours"] = json!({ "wednesday": morning });
+    let res = s
+        .http
+        .patch(s.url(&format!(
+            "/api/v1/organizations/{}",
+            w["id"].as_str().unwrap()
+        )))
+        .bearer_auth(&coordinator)
+        .json(&json!({ "services": [changed] }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200, "{}", res.text().await.unwrap());
+    let operator = s
+        .account(network, OrganizationId::new(), "desk_operator")
+        .await;
+    let professional = json!({
+        "profile": {
+            "roles": ["mediator"], "sectors": ["labour"],
+            "languages": [{ "code": "ro", "proficiency": "native" }],
+            "modes": ["in_person"], "areas": ["Potenza"], "admitted_on": "2025-01-10"
+        },
+        "contact": { "name": "Demo Mediatrice", "email": "demo@example.invalid" },
+        "availability": { "tuesday": morning }
+    });
+    let p = s
+        .post_ok("/api/v1/professionals", &operator, &professional, 201)
+        .await;
+    let entry = s
+        .get_ok(
+            &format!(
+                "/api/v1/professionals/{}?min_position={}",
+                p["id"].as_str().unwrap(),
+                p["position"]
+            ),
+            &operator,
+        )
+        .await;
+    assert_eq!(entry["availability"]["tuesday"], morning, "{entry}");
+    assert_eq!(entry["availability"]["monday"], json!([]), "{entry}");
     s.stop().await;
 }
 

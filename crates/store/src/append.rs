@@ -122,43 +122,6 @@ impl EventStore {
         self.appended.clone()
     }
 
-    /// The first answer of an idempotent request already carried out, if
-    /// any: a retry answers it without deciding again. The same key with
-    /// another request is [`StoreError::IdempotencyMismatch`].
-    pub async fn idempotent_answer(
-        &self,
-        network: NetworkId,
-        idem: &Idempotency,
-    ) -> Result<Option<AppendResult>, StoreError> {
-        type Row = (Vec<u8>, Uuid, Option<i64>, Option<i64>, Option<i64>);
-        let row: Option<Row> = sqlx::query_as(
-            "SELECT request_hash, stream_id, first_version, last_version, last_position
-               FROM idempotency WHERE network_id = $1 AND key = $2",
-        )
-        .bind(network.0)
-        .bind(idem.key)
-        .fetch_optional(&self.pool)
-        .await?;
-        let Some((hash, stream, first, last, position)) = row else {
-            return Ok(None);
-        };
-        if hash != idem.request_hash {
-            return Err(StoreError::IdempotencyMismatch);
-        }
-        Ok(match (first, last, position) {
-            (Some(first_version), Some(last_version), Some(position)) => Some(AppendResult {
-                stream_id: StreamId(stream),
-                first_version,
-                last_version,
-                position,
-                replayed: true,
-            }),
-            // Still being written by a concurrent request: the append
-            // itself settles it.
-            _ => None,
-        })
-    }
-
     /// Append in a transaction of its own, retrying when the database asks
     /// for it (a transaction older than the stream's last append).
     #[tracing::instrument(skip_all, fields(network = %req.network, stream = %req.stream_id, kind = req.stream_kind, n = req.events.len()))]

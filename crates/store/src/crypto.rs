@@ -57,7 +57,11 @@ impl MasterKey {
     }
 }
 
-fn seal(key: &[u8; KEY_LEN], plaintext: &[u8], aad: &[u8]) -> Result<Vec<u8>, StoreError> {
+pub(crate) fn seal(
+    key: &[u8; KEY_LEN],
+    plaintext: &[u8],
+    aad: &[u8],
+) -> Result<Vec<u8>, StoreError> {
     let cipher = XChaCha20Poly1305::new(key.into());
     let nonce = XNonce::generate();
     let ct = cipher
@@ -75,7 +79,7 @@ fn seal(key: &[u8; KEY_LEN], plaintext: &[u8], aad: &[u8]) -> Result<Vec<u8>, St
     Ok(out)
 }
 
-fn open(key: &[u8; KEY_LEN], sealed: &[u8], aad: &[u8]) -> Result<Vec<u8>, StoreError> {
+pub(crate) fn open(key: &[u8; KEY_LEN], sealed: &[u8], aad: &[u8]) -> Result<Vec<u8>, StoreError> {
     if sealed.len() < NONCE_LEN {
         return Err(StoreError::Crypto("sealed value too short".into()));
     }
@@ -172,9 +176,9 @@ impl Keyring {
 
     /// The usable keys of these persons; a person whose key was shredded
     /// (or who never had one) is absent from the map.
-    pub async fn keys_for_reading(
+    pub async fn keys_for_reading<'c>(
         &self,
-        pool: &PgPool,
+        db: impl sqlx::PgExecutor<'c>,
         persons: &[PersonId],
     ) -> Result<HashMap<PersonId, [u8; KEY_LEN]>, StoreError> {
         if persons.is_empty() {
@@ -186,7 +190,7 @@ impl Keyring {
               WHERE person_id = ANY($1) AND wrapped_key IS NOT NULL",
         )
         .bind(&ids)
-        .fetch_all(pool)
+        .fetch_all(db)
         .await?;
         rows.into_iter()
             .map(|(p, n, w)| {

@@ -4,6 +4,8 @@
 //! - [`EventStore`] appends events to a stream with an expected version and
 //!   an optional idempotency key, in one transaction, and reads streams and
 //!   the whole log in one gap-free total order (see [`LogCursor`]).
+//! - [`idempotency`] claims a request's `Idempotency-Key` once and keeps
+//!   its first answer, so every retry is given that answer back.
 //! - [`crypto`] seals the personal part of events under a key per person,
 //!   so deleting that key erases the person everywhere (crypto-shredding).
 //! - [`relay`] publishes the log, in order and exactly once, to JetStream.
@@ -20,6 +22,7 @@ pub mod crypto;
 pub mod db;
 pub mod envelope;
 pub mod error;
+pub mod idempotency;
 pub mod person_index;
 pub mod projection;
 pub mod read;
@@ -29,3 +32,4 @@ pub use append::{AppendRequest, AppendResult, EventStore, ExpectedVersion, Idemp
 pub use crypto::{Keyring, MasterKey};
 pub use envelope::{LogCursor, NewEvent, Personal, ReadEvent, RecordedEvent, SealedPersonal};
 pub use error::StoreError;
+pub use idempotency::{Claim, FirstAnswer};

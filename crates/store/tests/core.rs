@@ -258,6 +258,86 @@ async fn an_idempotent_retry_appends_once_and_a_reused_key_is_refused() {
     db.drop_db().await;
 }
 
+/// A key claimed in a write's transaction keeps that write's answer: a
+/// claim racing it waits, then gets the answer; an answer about a person
+/// is sealed under their key (not in clear) and, once they are erased,
+/// refused as erased; the same key with another request is refused.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_claimed_key_keeps_its_first_answer_sealed_for_a_person() {
+    use sportello_store::Claim;
+    let db = TestDb::new().await;
+    let store = store(&db.pool);
+    let net = NetworkId::new();
+    let person = PersonId::new();
+    let idem = Idempotency::for_request(Uuid::new_v4(), b"the request");
+    let stream = StreamId::new();
+    let answer = json!({ "status": 201, "body": "{\"place\":\"Demo: via Segreta 1\"}" });
+
+    let mut tx = store.pool().begin().await.unwrap();
+    assert!(matches!(
+        store.claim_in(&mut tx, net, &idem, stream).await.unwrap(),
+        Claim::Ours
+    ));
+    // A retry racing the first: waits on the claim until it commits.
+    let racing = tokio::spawn({
+        let store = store.clone();
+        async move {
+            let mut tx = store.pool().begin().await.unwrap();
+            let claim = store.claim_in(&mut tx, net, &idem, StreamId::new()).await;
+            tx.rollback().await.unwrap();
+            claim.unwrap()
+        }
+    });
+    let result = store
+        .append_in(
+            &mut tx,
+            &append_one(net, stream, ExpectedVersion::NoStream, 1),
+        )
+        .await
+        .unwrap();
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    assert!(
+        !racing.is_finished(),
+        "the racing claim waits for the first"
+    );
+    store
+        .keep_answer_in(&mut tx, net, &idem, &result, &answer, Some(person))
+        .await
+        .unwrap();
+    tx.commit().await.unwrap();
+
+    let Claim::Answered(first) = racing.await.unwrap() else {
+        panic!("the racing claim gets the first answer");
+    };
+    assert_eq!(first.answer.as_ref(), Some(&answer));
+    assert_eq!(first.result.stream_id, stream);
+    assert!(first.result.replayed);
+    let later = store.idempotent_answer(net, &idem).await.unwrap().unwrap();
+    assert_eq!(later, first);
+    let (clear, sealed): (Option<serde_json::Value>, Option<Vec<u8>>) =
+        sqlx::query_as("SELECT answer, answer_sealed FROM idempotency WHERE key = $1")
+            .bind(idem.key)
+            .fetch_one(&db.pool)
+            .await
+            .unwrap();
+    assert!(
+        clear.is_none() && sealed.is_some(),
+        "kept sealed, not in clear"
+    );
+
+    let other = Idempotency::for_request(idem.key, b"another request");
+    assert!(matches!(
+        store.idempotent_answer(net, &other).await,
+        Err(StoreError::IdempotencyMismatch)
+    ));
+    store.keyring().shred(&db.pool, net, person).await.unwrap();
+    assert!(matches!(
+        store.idempotent_answer(net, &idem).await,
+        Err(StoreError::Erased(p)) if p == person.0
+    ));
+    db.drop_db().await;
+}
+
 #[tokio::test]
 async fn networks_never_see_each_other_in_the_store() {
     let db = TestDb::new().await;

@@ -78,22 +78,33 @@ pub struct TimeRangePayload {
     pub close: String,
 }
 
-/// Weekly opening hours on the wire: each weekday's periods, in order.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
+/// Weekly opening hours on the wire: each weekday's periods, in order. A
+/// day left out is a day closed (no periods), wherever hours are read —
+/// services, a professional's availability — so a caller writes only the
+/// days something is open. Stored events always name all seven days: the
+/// default only widens what is accepted, never how an event reads back.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct WeeklyHoursPayload {
-    /// Monday.
+    /// Monday (left out: closed).
+    #[serde(default)]
     pub monday: Vec<TimeRangePayload>,
-    /// Tuesday.
+    /// Tuesday (left out: closed).
+    #[serde(default)]
     pub tuesday: Vec<TimeRangePayload>,
-    /// Wednesday.
+    /// Wednesday (left out: closed).
+    #[serde(default)]
     pub wednesday: Vec<TimeRangePayload>,
-    /// Thursday.
+    /// Thursday (left out: closed).
+    #[serde(default)]
     pub thursday: Vec<TimeRangePayload>,
-    /// Friday.
+    /// Friday (left out: closed).
+    #[serde(default)]
     pub friday: Vec<TimeRangePayload>,
-    /// Saturday.
+    /// Saturday (left out: closed).
+    #[serde(default)]
     pub saturday: Vec<TimeRangePayload>,
-    /// Sunday.
+    /// Sunday (left out: closed).
+    #[serde(default)]
     pub sunday: Vec<TimeRangePayload>,
 }
 

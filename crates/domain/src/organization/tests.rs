@@ -290,6 +290,61 @@ fn services_are_stored_in_order_and_answer_their_hours() {
     assert!(org.services.is_empty());
 }
 
+/// A day left out of weekly hours is a day closed — in a service added
+/// through the API and in a professional's availability alike (one type) —
+/// and a stored event, which names every day, reads back the same.
+#[test]
+fn a_day_left_out_of_the_hours_is_closed() {
+    let weekdays_only: WeeklyHoursPayload = serde_json::from_value(serde_json::json!({
+        "monday": [{ "open": "09:00", "close": "12:00" }],
+        "wednesday": [{ "open": "09:00", "close": "12:00" }],
+        "friday": [{ "open": "14:00", "close": "17:00" }],
+    }))
+    .expect("days may be left out");
+    let hours = weekdays_only.to_hours("service").unwrap();
+    for closed in [
+        Weekday::Tuesday,
+        Weekday::Thursday,
+        Weekday::Saturday,
+        Weekday::Sunday,
+    ] {
+        assert!(hours.on(closed).is_empty(), "{closed} is closed");
+    }
+    assert_eq!(
+        hours.on(Weekday::Friday),
+        &[TimeRange::new(time!(14:00), time!(17:00))]
+    );
+    let none: WeeklyHoursPayload = serde_json::from_value(serde_json::json!({})).unwrap();
+    assert_eq!(none, WeeklyHoursPayload::from(&WeeklyHours::new()));
+    // What is stored names all seven days, so it reads back unchanged.
+    let stored = serde_json::to_value(WeeklyHoursPayload::from(&hours)).unwrap();
+    assert_eq!(stored.as_object().unwrap().len(), 7, "{stored}");
+    assert_eq!(stored["saturday"], serde_json::json!([]));
+    let back: WeeklyHoursPayload = serde_json::from_value(stored).unwrap();
+    assert_eq!(back.to_hours("service").unwrap(), hours);
+
+    // A service added with only weekday hours: closed at the weekend.
+    let sid = ServiceId::new();
+    let payload = ServicePayload {
+        organization_id: OrganizationId::new(),
+        service_id: sid,
+        name: "Sportello".into(),
+        needs: vec![need()],
+        languages: vec!["it".into()],
+        interpretation: false,
+        eligibility: String::new(),
+        location: String::new(),
+        hours: weekdays_only,
+        closed_on: vec![],
+    };
+    let s = payload.to_service().unwrap();
+    // Monday 2026-03-09 and the Saturday after.
+    assert!(s.is_open_at(date!(2026 - 03 - 09), time!(10:00)));
+    assert!(!s.is_open_at(date!(2026 - 03 - 14), time!(10:00)));
+    let org = run(registered(), OrganizationCommand::AddService(s)).unwrap();
+    assert!(org.services[&sid].hours.on(Weekday::Sunday).is_empty());
+}
+
 #[test]
 fn agreement_validation() {
     let org = registered();

@@ -17,7 +17,7 @@
 
 use super::{Offering, SCHEDULER_ACCOUNT, carry_out};
 use crate::clock::Clock;
-use crate::command::Expect;
+use crate::command::{Expect, written};
 use crate::error::ApiError;
 use sportello_domain::activation::{ActivationCommand, Request};
 use sportello_domain::ids::{ActivationId, OrganizationId, PersonId, ProfessionalId, ReferralId};
@@ -166,11 +166,15 @@ pub async fn tick(
             metadata,
             None,
             None,
+            &written,
         )
         .await
         {
             Ok(d) => {
-                let offered = d.state.offer.is_some_and(|(_, until)| until > now);
+                let offered = d
+                    .state
+                    .and_then(|a| a.offer)
+                    .is_some_and(|(_, until)| until > now);
                 match due {
                     Due::Deadline => {
                         done.deadlines_missed += 1;

@@ -21,7 +21,7 @@ use super::{
 use crate::access::{Act, Role, allow};
 use crate::activation::{Offering, carry_out};
 use crate::auth::Caller;
-use crate::command::{Expect, load, rebuild};
+use crate::command::{Answer, Expect, answer_once, load, rebuild, written};
 use crate::error::{ApiError, FieldError};
 use crate::state::AppState;
 use axum::Json;
@@ -38,7 +38,7 @@ use sportello_domain::ids::{ActivationId, ProfessionalId};
 use sportello_domain::referral::ReferralStatus;
 use sportello_domain::{PersonId, ReferralId, StreamId};
 use sportello_projections::ActivationRow;
-use sportello_store::{Personal, RecordedEvent};
+use sportello_store::{AppendResult, Personal, RecordedEvent};
 use time::{Duration, OffsetDateTime};
 use uuid::Uuid;
 
@@ -251,56 +251,61 @@ pub async fn request(
 ) -> Result<Response, ApiError> {
     allow(&caller, Act::RequestActivation)?;
     let idem = idempotency(&headers, "POST /api/v1/activations", &raw)?;
-    let (person, referral) = subject(&state, &caller, body.person_id, body.referral_id).await?;
-    let metadata = metadata(&state, &caller);
-    let now = metadata.occurred_at;
-    let id = ActivationId(minted_id(idem.as_ref(), "activation"));
-    let request = Request {
-        id,
-        role: body.role,
-        sector: body.sector,
-        language: body.language,
-        mode: body.mode,
-        needed_at: body.needed_at,
-        place: body.place.clone(),
-        urgency: body.urgency,
-        person,
-        referral,
-        requested_by: caller.organization_id,
-        requested_at: now,
-    };
-    let offering =
-        Offering::load(state.pool(), caller.network_id, now, offer_timeout(&state)).await?;
-    let done = carry_out(
-        &state.store,
-        &offering,
-        caller.network_id,
-        StreamId(id.0),
-        Expect::New,
-        Some(ActivationCommand::Request(request)),
-        metadata,
-        idem,
-        None,
-    )
+    // Whom it is for is checked on the referral as it is now: a retry is
+    // given its first answer before that.
+    let answer = answer_once(&state.store, caller.network_id, idem.as_ref(), async {
+        let (person, referral) = subject(&state, &caller, body.person_id, body.referral_id).await?;
+        let metadata = metadata(&state, &caller);
+        let now = metadata.occurred_at;
+        let id = ActivationId(minted_id(idem.as_ref(), "activation"));
+        let request = Request {
+            id,
+            role: body.role,
+            sector: body.sector,
+            language: body.language,
+            mode: body.mode,
+            needed_at: body.needed_at,
+            place: body.place.clone(),
+            urgency: body.urgency,
+            person,
+            referral,
+            requested_by: caller.organization_id,
+            requested_at: now,
+        };
+        let offering =
+            Offering::load(state.pool(), caller.network_id, now, offer_timeout(&state)).await?;
+        // The answer shows the activation as the write left it and the ranking
+        // of then: a retry is given it as it was, not as things are by then.
+        let respond = |r: &AppendResult, a: &Activation| {
+            let written = Written::of(r);
+            let etag = format!("\"{}\"", written.version);
+            let location = format!("/api/v1/activations/{}", written.id);
+            Answer::json(
+                StatusCode::CREATED,
+                &out(a, body.place.clone(), ranking(&offering, a), Some(written)),
+            )
+            .header(header::ETAG, &etag)
+            .header(header::LOCATION, &location)
+            // The place is the person's data when one is named.
+            .about(a.request.person)
+        };
+        let done = carry_out(
+            &state.store,
+            &offering,
+            caller.network_id,
+            StreamId(id.0),
+            Expect::New,
+            Some(ActivationCommand::Request(request)),
+            metadata,
+            idem,
+            None,
+            &respond,
+        )
+        .await?;
+        Ok(done.answer)
+    })
     .await?;
-    let written = Written::of(&done.result);
-    let location = format!("/api/v1/activations/{}", written.id);
-    let version = written.version;
-    let body = out(
-        &done.state,
-        body.place,
-        ranking(&offering, &done.state),
-        Some(written),
-    );
-    Ok((
-        StatusCode::CREATED,
-        [
-            (header::ETAG, format!("\"{version}\"")),
-            (header::LOCATION, location),
-        ],
-        Json(body),
-    )
-        .into_response())
+    Ok(answer.into_response())
 }
 
 /// Load an activation and check the caller may see it at all: the desk;
@@ -450,50 +455,59 @@ pub async fn act(
     ) {
         return Err(ApiError::NotFound);
     }
-    let (a, version, _) = visible(&state, &caller, id).await?;
-    let me = ProfessionalId(caller.professional_id.unwrap_or_default());
-    match action.as_str() {
-        "accept" | "decline" => allow(&caller, Act::AnswerOffer(me.0))?,
-        "deliver" => allow(&caller, Act::RecordDelivery(a.confirmed.map(|p| p.0)))?,
-        _ => allow(&caller, Act::ArrangeActivation(a.request.requested_by))?,
-    }
-    let body = body.unwrap_or_default();
-    let metadata = metadata(&state, &caller);
-    let now = metadata.occurred_at;
-    let required = |v: Option<String>, field: &str| v.ok_or_else(|| bad(field, "is required"));
-    let command = match action.as_str() {
-        "accept" => ActivationCommand::Accept { by: me, now },
-        "decline" => ActivationCommand::Decline { by: me, now },
-        "schedule" => ActivationCommand::Schedule {
-            at: body.at.ok_or_else(|| bad("at", "is required"))?,
-            place: required(body.place, "place")?,
-        },
-        "deliver" => ActivationCommand::Deliver {
-            quarter_hours: body
-                .quarter_hours
-                .ok_or_else(|| bad("quarter_hours", "is required"))?,
-            outcome: required(body.outcome, "outcome")?,
-        },
-        _ => ActivationCommand::Cancel {
-            reason: required(body.reason, "reason")?,
-        },
-    };
-    let idem = idempotency(&headers, &format!("activation {id} {action}"), &raw)?;
-    let offering =
-        Offering::load(state.pool(), caller.network_id, now, offer_timeout(&state)).await?;
-    let done = carry_out(
-        &state.store,
-        &offering,
-        caller.network_id,
-        StreamId(id),
-        Expect::from_if_match(if_match(&headers)?),
-        Some(command),
-        metadata,
-        idem,
-        Some((Some(a), version)),
-    )
+    // A retry is answered before the access check, which depends on where
+    // the activation stands (one who declined no longer sees it): so the
+    // key is bound to the caller's account as well as to the request.
+    let route = format!("activation {id} {action} by {}", caller.account_id);
+    let idem = idempotency(&headers, &route, &raw)?;
+    let answer = answer_once(&state.store, caller.network_id, idem.as_ref(), async {
+        let (a, version, _) = visible(&state, &caller, id).await?;
+        let me = ProfessionalId(caller.professional_id.unwrap_or_default());
+        match action.as_str() {
+            "accept" | "decline" => allow(&caller, Act::AnswerOffer(me.0))?,
+            "deliver" => allow(&caller, Act::RecordDelivery(a.confirmed.map(|p| p.0)))?,
+            _ => allow(&caller, Act::ArrangeActivation(a.request.requested_by))?,
+        }
+        let body = body.unwrap_or_default();
+        let metadata = metadata(&state, &caller);
+        let now = metadata.occurred_at;
+        let required = |v: Option<String>, field: &str| v.ok_or_else(|| bad(field, "is required"));
+        let command = match action.as_str() {
+            "accept" => ActivationCommand::Accept { by: me, now },
+            "decline" => ActivationCommand::Decline { by: me, now },
+            "schedule" => ActivationCommand::Schedule {
+                at: body.at.ok_or_else(|| bad("at", "is required"))?,
+                place: required(body.place, "place")?,
+            },
+            "deliver" => ActivationCommand::Deliver {
+                quarter_hours: body
+                    .quarter_hours
+                    .ok_or_else(|| bad("quarter_hours", "is required"))?,
+                outcome: required(body.outcome, "outcome")?,
+            },
+            _ => ActivationCommand::Cancel {
+                reason: required(body.reason, "reason")?,
+            },
+        };
+        let offering =
+            Offering::load(state.pool(), caller.network_id, now, offer_timeout(&state)).await?;
+        let done = carry_out(
+            &state.store,
+            &offering,
+            caller.network_id,
+            StreamId(id),
+            Expect::from_if_match(if_match(&headers)?),
+            Some(command),
+            metadata,
+            idem,
+            Some((Some(a), version)),
+            &written,
+        )
+        .await?;
+        Ok(done.answer)
+    })
     .await?;
-    Ok(Written::of(&done.result).respond(StatusCode::OK))
+    Ok(answer.into_response())
 }
 
 /// Query of the board.

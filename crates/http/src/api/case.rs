@@ -7,7 +7,7 @@ use super::intake::Problems;
 use super::{ApiJson, Written, idempotency, if_match, path_id};
 use crate::access::{Act, allow};
 use crate::auth::Caller;
-use crate::command::{Expect, execute};
+use crate::command::{Answer, Expect, answer_once, execute};
 use crate::error::{ApiError, FieldError};
 use crate::state::AppState;
 use axum::extract::{Path, State};
@@ -20,7 +20,13 @@ use sportello_domain::case::lifecycle::{CaseCommand, DeskOutcome};
 use sportello_domain::taxonomy::{NeedCode, Urgency};
 use sportello_domain::{Metadata, NeedId, StreamId};
 
-/// Carry out a command on the case `id` for `caller`.
+/// Carry out a command on the case `id` for `caller`, answering `status`
+/// with what `respond` adds to the case's [`Written`] (a retry with the
+/// same `Idempotency-Key`: the first answer).
+#[expect(
+    clippy::too_many_arguments,
+    reason = "each is a separate input of one write"
+)]
 async fn run(
     state: &AppState,
     caller: &Caller,
@@ -29,25 +35,32 @@ async fn run(
     route: &str,
     raw: &[u8],
     command: CaseCommand,
-) -> Result<Written, ApiError> {
+    respond: &(dyn Fn(Written) -> Answer + Sync),
+) -> Result<Response, ApiError> {
     allow(caller, Act::DeskWork)?;
     let id = path_id(id)?;
     let idem = idempotency(headers, &format!("{route} {id}"), raw)?;
-    let done = execute::<CaseAggregate>(
-        &state.store,
-        caller.network_id,
-        StreamId(id),
-        Expect::from_if_match(if_match(headers)?),
-        command,
-        Metadata::for_command(
-            caller.account_id,
-            caller.organization_id,
-            state.clock().now(),
-        ),
-        idem,
-    )
+    let expect = Expect::from_if_match(if_match(headers)?);
+    let answer = answer_once(&state.store, caller.network_id, idem.as_ref(), async {
+        let done = execute::<CaseAggregate>(
+            &state.store,
+            caller.network_id,
+            StreamId(id),
+            expect,
+            command,
+            Metadata::for_command(
+                caller.account_id,
+                caller.organization_id,
+                state.clock().now(),
+            ),
+            idem,
+            &|r, _| respond(Written::of(r)),
+        )
+        .await?;
+        Ok(done.answer)
+    })
     .await?;
-    Ok(Written::of(&done.result))
+    Ok(answer.into_response())
 }
 
 fn check_note(p: &mut Problems, note: &Option<String>) {
@@ -91,8 +104,17 @@ pub async fn record_visit(
         channel: body.channel,
         note: body.note,
     };
-    let w = run(&state, &caller, &headers, &id, "visit", &raw, command).await?;
-    Ok(w.respond(StatusCode::CREATED))
+    run(
+        &state,
+        &caller,
+        &headers,
+        &id,
+        "visit",
+        &raw,
+        command,
+        &|w| w.answer(StatusCode::CREATED),
+    )
+    .await
 }
 
 /// Body of `POST /api/v1/persons/{id}/needs`.
@@ -158,18 +180,27 @@ pub async fn record_need(
         urgency: body.urgency.unwrap_or_default(),
         note: body.note,
     };
-    let written = run(&state, &caller, &headers, &id, "need", &raw, command).await?;
-    let version = written.version;
-    let body = NeedWritten {
-        need_id: need.0,
-        written,
-    };
-    Ok((
-        StatusCode::CREATED,
-        [(axum::http::header::ETAG, format!("\"{version}\""))],
-        axum::Json(body),
+    run(
+        &state,
+        &caller,
+        &headers,
+        &id,
+        "need",
+        &raw,
+        command,
+        &|written| {
+            let etag = format!("\"{}\"", written.version);
+            Answer::json(
+                StatusCode::CREATED,
+                &NeedWritten {
+                    need_id: need.0,
+                    written,
+                },
+            )
+            .header(axum::http::header::ETAG, &etag)
+        },
     )
-        .into_response())
+    .await
 }
 
 /// Body of `POST /api/v1/persons/{id}/needs/{nid}/resolve`.
@@ -212,8 +243,17 @@ pub async fn resolve_need(
         note: body.note,
     };
     let route = format!("resolve {need}");
-    let w = run(&state, &caller, &headers, &id, &route, &raw, command).await?;
-    Ok(w.respond(StatusCode::OK))
+    run(
+        &state,
+        &caller,
+        &headers,
+        &id,
+        &route,
+        &raw,
+        command,
+        &|w| w.answer(StatusCode::OK),
+    )
+    .await
 }
 
 /// Close the case.
@@ -232,7 +272,7 @@ pub async fn close(
     headers: HeaderMap,
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
-    let w = run(
+    run(
         &state,
         &caller,
         &headers,
@@ -240,9 +280,9 @@ pub async fn close(
         "close",
         b"",
         CaseCommand::Close,
+        &|w| w.answer(StatusCode::OK),
     )
-    .await?;
-    Ok(w.respond(StatusCode::OK))
+    .await
 }
 
 /// Reopen a closed case.
@@ -261,7 +301,7 @@ pub async fn reopen(
     headers: HeaderMap,
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
-    let w = run(
+    run(
         &state,
         &caller,
         &headers,
@@ -269,7 +309,7 @@ pub async fn reopen(
         "reopen",
         b"",
         CaseCommand::Reopen,
+        &|w| w.answer(StatusCode::OK),
     )
-    .await?;
-    Ok(w.respond(StatusCode::OK))
+    .await
 }

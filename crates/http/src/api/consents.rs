@@ -12,7 +12,7 @@ use super::intake::Problems;
 use super::{ApiJson, OptionalJson, Written, idempotency, if_match, path_id};
 use crate::access::{Act, allow};
 use crate::auth::Caller;
-use crate::command::{Expect, execute, load};
+use crate::command::{Answer, Expect, answer_once, execute, load};
 use crate::error::{ApiError, FieldError};
 use crate::state::AppState;
 use axum::extract::{Path, State};
@@ -146,7 +146,12 @@ async fn organization_exists(
     }
 }
 
-/// Carry out a command on the case `person` for `caller`.
+/// Carry out a command on the case `person` for `caller`, answering what
+/// `respond` makes of the case's [`Written`].
+#[expect(
+    clippy::too_many_arguments,
+    reason = "each is a separate input of one write"
+)]
 async fn run(
     state: &AppState,
     caller: &Caller,
@@ -155,7 +160,8 @@ async fn run(
     idem: Option<Idempotency>,
     command: CaseCommand,
     now: OffsetDateTime,
-) -> Result<Written, ApiError> {
+    respond: &(dyn Fn(Written) -> Answer + Sync),
+) -> Result<Answer, ApiError> {
     let done = execute::<CaseAggregate>(
         &state.store,
         caller.network_id,
@@ -164,18 +170,14 @@ async fn run(
         command,
         Metadata::for_command(caller.account_id, caller.organization_id, now),
         idem,
+        &|r, _| respond(Written::of(r)),
     )
     .await?;
-    Ok(Written::of(&done.result))
+    Ok(done.answer)
 }
 
-fn created(version: i64, body: impl Serialize) -> Response {
-    (
-        StatusCode::CREATED,
-        [(header::ETAG, format!("\"{version}\""))],
-        axum::Json(body),
-    )
-        .into_response()
+fn created(version: i64, body: &impl Serialize) -> Answer {
+    Answer::json(StatusCode::CREATED, body).header(header::ETAG, &format!("\"{version}\""))
 }
 
 /// The answer of recording a consent.
@@ -216,24 +218,34 @@ pub async fn record(
     let person = path_id(&id)?;
     let idem = idempotency(&headers, &format!("consent {person}"), &raw)?;
     let now = state.clock().now();
-    let consent = ConsentId(super::minted_id(idem.as_ref(), "consent"));
-    let terms = body.terms(consent, caller.account_id, today(now), "")?;
-    check_scope(
-        &state.store,
-        caller.network_id,
-        &terms.organizations,
-        "organizations",
-    )
+    let network = caller.network_id;
+    let answer = answer_once(&state.store, network, idem.as_ref(), async {
+        let consent = ConsentId(super::minted_id(idem.as_ref(), "consent"));
+        let terms = body.terms(consent, caller.account_id, today(now), "")?;
+        check_scope(&state.store, network, &terms.organizations, "organizations").await?;
+        let command = CaseCommand::RecordConsent(terms);
+        run(
+            &state,
+            &caller,
+            &headers,
+            person,
+            idem,
+            command,
+            now,
+            &|w| {
+                created(
+                    w.version,
+                    &ConsentWritten {
+                        consent_id: consent.0,
+                        written: w,
+                    },
+                )
+            },
+        )
+        .await
+    })
     .await?;
-    let command = CaseCommand::RecordConsent(terms);
-    let w = run(&state, &caller, &headers, person, idem, command, now).await?;
-    Ok(created(
-        w.version,
-        ConsentWritten {
-            consent_id: consent.0,
-            written: w,
-        },
-    ))
+    Ok(answer.into_response())
 }
 
 /// Body of `POST /api/v1/persons/{id}/consents/{cid}/withdraw`.
@@ -274,16 +286,29 @@ pub async fn withdraw(
     let consent = ConsentId(path_id(&cid)?);
     let idem = idempotency(&headers, &format!("withdraw {person} {consent}"), &raw)?;
     let now = state.clock().now();
-    let withdrawn_on = match body.unwrap_or_default().withdrawn_on {
-        Some(s) => parse_day("withdrawn_on", &s, today(now))?,
-        None => today(now),
-    };
-    let command = CaseCommand::WithdrawConsent(Withdrawal {
-        consent_id: consent,
-        withdrawn_on,
-    });
-    let w = run(&state, &caller, &headers, person, idem, command, now).await?;
-    Ok(w.respond(StatusCode::OK))
+    let answer = answer_once(&state.store, caller.network_id, idem.as_ref(), async {
+        let withdrawn_on = match body.unwrap_or_default().withdrawn_on {
+            Some(s) => parse_day("withdrawn_on", &s, today(now))?,
+            None => today(now),
+        };
+        let command = CaseCommand::WithdrawConsent(Withdrawal {
+            consent_id: consent,
+            withdrawn_on,
+        });
+        run(
+            &state,
+            &caller,
+            &headers,
+            person,
+            idem,
+            command,
+            now,
+            &|w| w.answer(StatusCode::OK),
+        )
+        .await
+    })
+    .await?;
+    Ok(answer.into_response())
 }
 
 /// Body of `POST /api/v1/persons/{id}/legal-bases` (its `Debug` leaves the
@@ -348,29 +373,45 @@ pub async fn record_legal_basis(
     let person = path_id(&id)?;
     let idem = idempotency(&headers, &format!("legal basis {person}"), &raw)?;
     consent::check_reason(&body.reason).map_err(ApiError::from)?;
-    if !organization_exists(&state.store, caller.network_id, body.organization_id).await? {
-        return Err(ApiError::Validation(vec![FieldError {
-            field: "organization_id".into(),
-            message: "no such organisation in this network".into(),
-        }]));
-    }
-    let basis_id = LegalBasisId(super::minted_id(idem.as_ref(), "legal_basis"));
-    let command = CaseCommand::RecordLegalBasis {
-        basis: LegalBasis {
-            legal_basis_id: basis_id,
-            organization_id: sportello_domain::OrganizationId(body.organization_id),
-            basis: body.basis,
-            recorded_by: caller.account_id,
-        },
-        reason: body.reason,
-    };
-    let now = state.clock().now();
-    let w = run(&state, &caller, &headers, person, idem, command, now).await?;
-    Ok(created(
-        w.version,
-        LegalBasisWritten {
-            legal_basis_id: basis_id.0,
-            written: w,
-        },
-    ))
+    let network = caller.network_id;
+    let answer = answer_once(&state.store, network, idem.as_ref(), async {
+        if !organization_exists(&state.store, network, body.organization_id).await? {
+            return Err(ApiError::Validation(vec![FieldError {
+                field: "organization_id".into(),
+                message: "no such organisation in this network".into(),
+            }]));
+        }
+        let basis_id = LegalBasisId(super::minted_id(idem.as_ref(), "legal_basis"));
+        let command = CaseCommand::RecordLegalBasis {
+            basis: LegalBasis {
+                legal_basis_id: basis_id,
+                organization_id: sportello_domain::OrganizationId(body.organization_id),
+                basis: body.basis,
+                recorded_by: caller.account_id,
+            },
+            reason: body.reason,
+        };
+        let now = state.clock().now();
+        run(
+            &state,
+            &caller,
+            &headers,
+            person,
+            idem,
+            command,
+            now,
+            &|w| {
+                created(
+                    w.version,
+                    &LegalBasisWritten {
+                        legal_basis_id: basis_id.0,
+                        written: w,
+                    },
+                )
+            },
+        )
+        .await
+    })
+    .await?;
+    Ok(answer.into_response())
 }

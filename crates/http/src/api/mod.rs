@@ -84,7 +84,8 @@ pub fn routes() -> OpenApiRouter<AppState> {
 }
 
 /// A JSON body; a malformed one answers a 400/422 problem naming the
-/// problem, never axum's plain-text rejection.
+/// problem, one of another type a 415, one too large a 413 — never axum's
+/// plain-text rejection.
 pub struct ApiJson<T>(pub T, pub bytes::Bytes);
 
 impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for ApiJson<T> {
@@ -97,19 +98,27 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for ApiJson<T> {
             .and_then(|v| v.to_str().ok())
             .is_some_and(|v| v.starts_with("application/json"));
         if !content_json {
-            return Err(ApiError::BadRequest(
-                "the body must be JSON (Content-Type: application/json)".into(),
-            ));
+            return Err(not_json());
         }
-        let body = bytes::Bytes::from_request(req, state).await.map_err(|e| {
-            if e.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE {
-                ApiError::PayloadTooLarge(crate::launch::MAX_BODY)
-            } else {
-                ApiError::BadRequest(e.body_text())
-            }
-        })?;
+        let body = read_body(req, state).await?;
         parse_json(&body).map(|v| ApiJson(v, body))
     }
+}
+
+/// A body that is not JSON: `415`.
+fn not_json() -> ApiError {
+    ApiError::UnsupportedMediaType("the body must be JSON (Content-Type: application/json)".into())
+}
+
+/// The body's bytes, within [`crate::launch::MAX_BODY`] (`413` beyond).
+async fn read_body<S: Send + Sync>(req: Request, state: &S) -> Result<bytes::Bytes, ApiError> {
+    bytes::Bytes::from_request(req, state).await.map_err(|e| {
+        if e.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE {
+            ApiError::PayloadTooLarge(crate::launch::MAX_BODY)
+        } else {
+            ApiError::BadRequest(e.body_text())
+        }
+    })
 }
 
 /// Parse a JSON body, naming the offending field on failure.
@@ -147,25 +156,34 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for OptionalJson<T> {
             .is_none_or(|v| v != "0");
         let typed = req.headers().contains_key(axum::http::header::CONTENT_TYPE);
         if !has_body || !typed {
-            let body = bytes::Bytes::from_request(req, state)
-                .await
-                .map_err(|e| ApiError::BadRequest(e.body_text()))?;
+            let body = read_body(req, state).await?;
             if body.is_empty() {
                 return Ok(OptionalJson(None, body));
             }
-            return Err(ApiError::BadRequest(
-                "the body must be JSON (Content-Type: application/json)".into(),
-            ));
+            return Err(not_json());
         }
         let ApiJson(v, raw) = ApiJson::<T>::from_request(req, state).await?;
         Ok(OptionalJson(Some(v), raw))
     }
 }
 
-// Keep axum's JsonRejection reachable for handlers that use axum::Json.
+// Keep axum's JsonRejection reachable for handlers that use axum::Json,
+// each kind with its own status.
 impl From<JsonRejection> for ApiError {
     fn from(r: JsonRejection) -> Self {
-        ApiError::BadRequest(r.body_text())
+        match r.status() {
+            axum::http::StatusCode::UNSUPPORTED_MEDIA_TYPE => not_json(),
+            axum::http::StatusCode::PAYLOAD_TOO_LARGE => {
+                ApiError::PayloadTooLarge(crate::launch::MAX_BODY)
+            }
+            axum::http::StatusCode::UNPROCESSABLE_ENTITY => {
+                ApiError::Validation(vec![FieldError {
+                    field: String::new(),
+                    message: r.body_text(),
+                }])
+            }
+            _ => ApiError::BadRequest(r.body_text()),
+        }
     }
 }
 
@@ -304,25 +322,16 @@ impl Written {
 
     /// `201 Created` with the `ETag`, this body, and the `Location` of
     /// what was created under `collection`.
-    pub fn created(self, collection: &str) -> axum::response::Response {
+    pub fn created(self, collection: &str) -> crate::answer::Answer {
         let location = format!("{collection}/{}", self.id);
-        let mut res = self.respond(axum::http::StatusCode::CREATED);
-        res.headers_mut().insert(
-            axum::http::header::LOCATION,
-            location.parse().expect("a path is a header value"),
-        );
-        res
+        self.answer(axum::http::StatusCode::CREATED)
+            .header(axum::http::header::LOCATION, &location)
     }
 
     /// `status` with the `ETag` and this body.
-    pub fn respond(self, status: axum::http::StatusCode) -> axum::response::Response {
-        use axum::response::IntoResponse;
-        (
-            status,
-            [(axum::http::header::ETAG, format!("\"{}\"", self.version))],
-            axum::Json(self),
-        )
-            .into_response()
+    pub fn answer(self, status: axum::http::StatusCode) -> crate::answer::Answer {
+        let etag = format!("\"{}\"", self.version);
+        crate::answer::Answer::json(status, &self).header(axum::http::header::ETAG, &etag)
     }
 }
 

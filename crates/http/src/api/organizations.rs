@@ -8,12 +8,12 @@
 use super::{ApiJson, ApiQuery, MinPosition, Page, Written, idempotency, if_match, path_id};
 use crate::access::{Act, allow};
 use crate::auth::Caller;
-use crate::command::{Expect, execute_all, load};
+use crate::command::{Expect, answer_once, execute_all, load, written};
 use crate::error::{ApiError, FieldError};
 use crate::state::AppState;
 use axum::Json;
 use axum::extract::{Path, State};
-use axum::http::{HeaderMap, StatusCode, header};
+use axum::http::{HeaderMap, header};
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 use sportello_domain::aggregate::OrganizationAggregate;
@@ -50,7 +50,8 @@ pub struct ServiceIn {
     /// Where it is given.
     #[serde(default)]
     pub location: String,
-    /// Weekly hours: `{"monday": [{"open": "08:30", "close": "12:00"}], ...}`.
+    /// Weekly hours: `{"monday": [{"open": "08:30", "close": "12:00"}], ...}`;
+    /// a day left out is closed.
     #[schema(value_type = Object)]
     pub hours: WeeklyHoursPayload,
     /// Dates it is closed, `YYYY-MM-DD`.
@@ -270,9 +271,10 @@ pub async fn create(
         metadata(&state, &caller),
         idem,
         None,
+        &|r, _| Written::of(r).created("/api/v1/organizations"),
     )
     .await?;
-    Ok(Written::of(&done.result).created("/api/v1/organizations"))
+    Ok(done.answer.into_response())
 }
 
 /// Change an organisation: details, services, agreement, onboarding.
@@ -300,71 +302,80 @@ pub async fn patch(
     allow(&caller, Act::ManageNetwork)?;
     let id = OrganizationId(path_id(&id)?);
     let idem = idempotency(&headers, &format!("PATCH organization {id}"), &raw)?;
-    let (current, version) =
-        load::<OrganizationAggregate>(&state.store, caller.network_id, StreamId(id.0)).await?;
-    let current = current.ok_or(ApiError::NotFound)?;
-    let mut commands = Vec::new();
-    if body.name.is_some()
-        || body.kind.is_some()
-        || body.ownership.is_some()
-        || body.contacts.is_some()
-    {
-        commands.push(OrganizationCommand::UpdateDetails {
-            name: body.name.unwrap_or_else(|| current.name.clone()),
-            kind: body.kind.unwrap_or(current.kind),
-            ownership: body.ownership.unwrap_or(current.ownership),
-            contacts: body.contacts.unwrap_or_else(|| current.contacts.clone()),
-        });
-    }
-    for (i, s) in body.services.into_iter().enumerate() {
-        let existing = s
-            .service_id
-            .is_some_and(|sid| current.services.contains_key(&ServiceId(sid)));
-        let s = service(id, i, s)?;
-        commands.push(if existing {
-            OrganizationCommand::UpdateService(s)
-        } else {
-            OrganizationCommand::AddService(s)
-        });
-    }
-    for (i, sid) in body.remove_services.into_iter().enumerate() {
-        if !current.services.contains_key(&ServiceId(sid)) {
+    let expect = Expect::from_if_match(if_match(&headers)?);
+    // The changes are worked out from the organisation as it is: a retry
+    // is given its first answer before that (the first may have made
+    // them already).
+    let answer = answer_once(&state.store, caller.network_id, idem.as_ref(), async {
+        let (current, version) =
+            load::<OrganizationAggregate>(&state.store, caller.network_id, StreamId(id.0)).await?;
+        let current = current.ok_or(ApiError::NotFound)?;
+        let mut commands = Vec::new();
+        if body.name.is_some()
+            || body.kind.is_some()
+            || body.ownership.is_some()
+            || body.contacts.is_some()
+        {
+            commands.push(OrganizationCommand::UpdateDetails {
+                name: body.name.unwrap_or_else(|| current.name.clone()),
+                kind: body.kind.unwrap_or(current.kind),
+                ownership: body.ownership.unwrap_or(current.ownership),
+                contacts: body.contacts.unwrap_or_else(|| current.contacts.clone()),
+            });
+        }
+        for (i, s) in body.services.into_iter().enumerate() {
+            let existing = s
+                .service_id
+                .is_some_and(|sid| current.services.contains_key(&ServiceId(sid)));
+            let s = service(id, i, s)?;
+            commands.push(if existing {
+                OrganizationCommand::UpdateService(s)
+            } else {
+                OrganizationCommand::AddService(s)
+            });
+        }
+        for (i, sid) in body.remove_services.into_iter().enumerate() {
+            if !current.services.contains_key(&ServiceId(sid)) {
+                return Err(ApiError::Validation(vec![FieldError {
+                    field: format!("remove_services[{i}]"),
+                    message: "no such service of this organisation".into(),
+                }]));
+            }
+            commands.push(OrganizationCommand::RemoveService(ServiceId(sid)));
+        }
+        if let Some(a) = body.agreement {
+            commands.push(agreement(id, a)?);
+        }
+        if let Some(on) = &body.end_agreement_on {
+            commands.push(OrganizationCommand::EndAgreement {
+                on: parse_date("end_agreement_on", on)?,
+            });
+        }
+        if let Some(to) = body.status {
+            commands.extend(onboarding_steps(current.status, to)?);
+        }
+        if commands.is_empty() {
             return Err(ApiError::Validation(vec![FieldError {
-                field: format!("remove_services[{i}]"),
-                message: "no such service of this organisation".into(),
+                field: String::new(),
+                message: "nothing to change".into(),
             }]));
         }
-        commands.push(OrganizationCommand::RemoveService(ServiceId(sid)));
-    }
-    if let Some(a) = body.agreement {
-        commands.push(agreement(id, a)?);
-    }
-    if let Some(on) = &body.end_agreement_on {
-        commands.push(OrganizationCommand::EndAgreement {
-            on: parse_date("end_agreement_on", on)?,
-        });
-    }
-    if let Some(to) = body.status {
-        commands.extend(onboarding_steps(current.status, to)?);
-    }
-    if commands.is_empty() {
-        return Err(ApiError::Validation(vec![FieldError {
-            field: String::new(),
-            message: "nothing to change".into(),
-        }]));
-    }
-    let done = execute_all::<OrganizationAggregate>(
-        &state.store,
-        caller.network_id,
-        StreamId(id.0),
-        Expect::from_if_match(if_match(&headers)?),
-        commands,
-        metadata(&state, &caller),
-        idem,
-        Some((Some(current), version)),
-    )
+        let done = execute_all::<OrganizationAggregate>(
+            &state.store,
+            caller.network_id,
+            StreamId(id.0),
+            expect,
+            commands,
+            metadata(&state, &caller),
+            idem,
+            Some((Some(current), version)),
+            &written,
+        )
+        .await?;
+        Ok(done.answer)
+    })
     .await?;
-    Ok(Written::of(&done.result).respond(StatusCode::OK))
+    Ok(answer.into_response())
 }
 
 /// Query of the directory.

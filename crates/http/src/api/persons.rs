@@ -8,7 +8,7 @@ use super::intake::TakeInCharge;
 use super::{ApiJson, Written, idempotency, path_id};
 use crate::access::{Act, allow};
 use crate::auth::Caller;
-use crate::command::prepare_all;
+use crate::command::{Answer, Begun, answer_once, begin, kept, prepare_all};
 use crate::error::ApiError;
 use crate::state::AppState;
 use axum::Json;
@@ -21,7 +21,7 @@ use sportello_domain::case::lifecycle::CaseCommand;
 use sportello_domain::case::{PersonTakenInCharge, STREAM_KIND, search};
 use sportello_domain::{ConsentId, Metadata, PersonId, StreamId};
 use sportello_store::person_index::likely_duplicate;
-use sportello_store::{Personal, StoreError};
+use sportello_store::{AppendResult, Personal, StoreError};
 use time::OffsetDateTime;
 
 /// Take a person in charge: opens their case.
@@ -37,6 +37,7 @@ use time::OffsetDateTime;
         (status = 401, description = "No valid bearer token", body = crate::error::ProblemDoc, content_type = "application/problem+json"),
         (status = 403, description = "Not a desk account", body = crate::error::ProblemDoc, content_type = "application/problem+json"),
         (status = 413, description = "Body too large", body = crate::error::ProblemDoc, content_type = "application/problem+json"),
+        (status = 415, description = "The body is not JSON (Content-Type: application/json)", body = crate::error::ProblemDoc, content_type = "application/problem+json"),
         (status = 422, description = "Invalid fields, or an Idempotency-Key reused with another body", body = crate::error::ProblemDoc, content_type = "application/problem+json"),
     ),
     security(("bearer" = []))
@@ -65,83 +66,84 @@ pub async fn take_in_charge(
         check_scope(store, network, &c.organizations, "consent.organizations").await?;
     }
     let terms = search::terms(&identity);
-    let found = store.find_duplicates(network, &terms, 20).await?;
-    let result = match &idem {
-        Some(i) => store.idempotent_answer(network, i).await?,
-        None => None,
-    };
-    let result = match result {
-        Some(replayed) => replayed,
-        None => {
-            let person = PersonId::new();
-            // The opening and the consent given at intake: one write.
-            let mut commands = vec![CaseCommand::TakeInCharge(PersonTakenInCharge {
-                person_id: person,
-                desk: caller.organization_id,
-                channel,
-                operator: Some(caller.account_id),
-                identity,
-            })];
-            commands.extend(consent.iter().cloned().map(CaseCommand::RecordConsent));
-            let (req, _) = prepare_all::<CaseAggregate>(
-                network,
-                StreamId(person.0),
-                None,
-                0,
-                commands,
-                Metadata::for_command(caller.account_id, caller.organization_id, now),
-                idem,
-            )?;
-            // The event and the person's index rows in one transaction.
-            let mut attempts = 0;
-            loop {
-                let mut tx = store.pool().begin().await?;
-                match store.append_in(&mut tx, &req).await {
-                    Ok(r) => {
-                        if !r.replayed {
-                            store
-                                .index_person_in(&mut tx, network, person, &terms)
-                                .await?;
-                        }
-                        tx.commit().await?;
-                        store.appended().notify_waiters();
-                        break r;
-                    }
-                    Err(StoreError::Retry) if attempts < 20 => {
-                        attempts += 1;
-                        tx.rollback().await?;
-                    }
-                    Err(e) => return Err(e.into()),
+    let answer = answer_once(store, network, idem.as_ref(), async {
+        let found = store.find_duplicates(network, &terms, 20).await?;
+        // The answer, from what was appended: kept with the key, so a
+        // retry gets these duplicates even once more people are in charge.
+        let respond = |result: &AppendResult| {
+            let duplicates: Vec<DuplicateCandidate> = found
+                .iter()
+                .filter(|f| f.person.0 != result.stream_id.0 && likely_duplicate(f, &terms))
+                .map(|f| DuplicateCandidate {
+                    person_id: f.person.0,
+                    same_document: f.document,
+                    name_words_in_common: f.name_words,
+                    same_birth_year: f.birth_year,
+                })
+                .collect();
+            let written = Written::of(result);
+            let etag = format!("\"{}\"", written.version);
+            let location = format!("/api/v1/persons/{}/card", written.id);
+            Answer::json(
+                StatusCode::CREATED,
+                &TakenInCharge {
+                    person_id: written.id,
+                    consent_id: consent.as_ref().map(|c| c.consent_id.0),
+                    written,
+                    duplicates,
+                },
+            )
+            .header(header::ETAG, &etag)
+            .header(header::LOCATION, &location)
+        };
+        let person = PersonId::new();
+        // The opening and the consent given at intake: one write.
+        let mut commands = vec![CaseCommand::TakeInCharge(PersonTakenInCharge {
+            person_id: person,
+            desk: caller.organization_id,
+            channel,
+            operator: Some(caller.account_id),
+            identity,
+        })];
+        commands.extend(consent.iter().cloned().map(CaseCommand::RecordConsent));
+        let (req, _) = prepare_all::<CaseAggregate>(
+            network,
+            StreamId(person.0),
+            None,
+            0,
+            commands,
+            Metadata::for_command(caller.account_id, caller.organization_id, now),
+        )?;
+        // The events, the person's index rows and the answer in one
+        // transaction.
+        let mut attempts = 0;
+        loop {
+            let mut write = match begin(store, network, idem.as_ref(), StreamId(person.0)).await? {
+                Begun::Answered(first) => {
+                    let result = first.result;
+                    return Ok(match kept(first)? {
+                        Some(answer) => answer,
+                        None => respond(&result),
+                    });
                 }
+                Begun::Write(w) => w,
+            };
+            match store.append_in(write.conn(), &req).await {
+                Ok(result) => {
+                    store
+                        .index_person_in(write.conn(), network, person, &terms)
+                        .await?;
+                    let answer = respond(&result);
+                    write.commit(store, &result, &answer).await?;
+                    return Ok(answer);
+                }
+                Err(StoreError::Retry) if attempts < 20 => attempts += 1,
+                Err(e) => return Err(e.into()),
             }
         }
-    };
-    let duplicates: Vec<DuplicateCandidate> = found
-        .iter()
-        .filter(|f| f.person.0 != result.stream_id.0 && likely_duplicate(f, &terms))
-        .map(|f| DuplicateCandidate {
-            person_id: f.person.0,
-            same_document: f.document,
-            name_words_in_common: f.name_words,
-            same_birth_year: f.birth_year,
-        })
-        .collect();
-    let written = Written::of(&result);
-    let location = format!("/api/v1/persons/{}/card", written.id);
-    Ok((
-        StatusCode::CREATED,
-        [
-            (header::ETAG, format!("\"{}\"", written.version)),
-            (header::LOCATION, location),
-        ],
-        Json(TakenInCharge {
-            person_id: written.id,
-            consent_id: consent.map(|c| c.consent_id.0),
-            written,
-            duplicates,
-        }),
-    )
-        .into_response())
+    })
+    .await?;
+    Ok(answer.into_response())
 }
 
 /// A person already in charge who may be the same person: shown to the

@@ -14,12 +14,12 @@ use super::{
 };
 use crate::access::{Act, allow};
 use crate::auth::Caller;
-use crate::command::{Expect, execute_all};
+use crate::command::{Expect, execute_all, written};
 use crate::error::{ApiError, FieldError};
 use crate::state::AppState;
 use axum::Json;
 use axum::extract::{Path, State};
-use axum::http::{HeaderMap, StatusCode, header};
+use axum::http::{HeaderMap, header};
 use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
 use sportello_domain::activation::ranking::RegistryStatus;
@@ -114,7 +114,7 @@ pub struct ProfessionalIn {
     /// Who they are.
     pub contact: ContactIn,
     /// Weekly hours in Potenza's time: `{"monday": [{"open": "09:00",
-    /// "close": "13:00"}], ...}`.
+    /// "close": "13:00"}], ...}`; a day left out is a day off.
     #[schema(value_type = Option<Object>)]
     pub availability: Option<WeeklyHoursPayload>,
 }
@@ -132,7 +132,7 @@ pub struct ProfessionalPatch {
     /// `active`, `suspended`, `left`.
     #[schema(value_type = Option<String>)]
     pub status: Option<RegistryStatus>,
-    /// The new weekly hours.
+    /// The new weekly hours (a day left out is a day off).
     #[schema(value_type = Option<Object>)]
     pub availability: Option<WeeklyHoursPayload>,
     /// Absences to add: `[{"from": "2026-08-01", "to": "2026-08-21"}]`.
@@ -193,9 +193,10 @@ pub async fn create(
         metadata(&state, &caller),
         idem,
         None,
+        &|r, _| Written::of(r).created("/api/v1/professionals"),
     )
     .await?;
-    Ok(Written::of(&done.result).created("/api/v1/professionals"))
+    Ok(done.answer.into_response())
 }
 
 /// Change a professional's entry.
@@ -272,9 +273,10 @@ pub async fn patch(
         metadata(&state, &caller),
         idem,
         None,
+        &written,
     )
     .await?;
-    Ok(Written::of(&done.result).respond(StatusCode::OK))
+    Ok(done.answer.into_response())
 }
 
 /// A professional as the desk and the professional see them.

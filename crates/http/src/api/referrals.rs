@@ -10,7 +10,9 @@ use super::intake::Problems;
 use super::{ApiJson, OptionalJson, Written, idempotency, if_match, path_id};
 use crate::access::{self, Act, allow};
 use crate::auth::Caller;
-use crate::command::{Expect, execute, execute_all, load, prepare};
+use crate::command::{
+    Answer, Begun, Expect, answer_once, begin, execute, execute_all, kept, load, prepare, written,
+};
 use crate::error::{ApiError, FieldError};
 use crate::state::AppState;
 use axum::extract::{Path, State};
@@ -20,12 +22,13 @@ use serde::{Deserialize, Serialize};
 use sportello_domain::aggregate::{CaseAggregate, OrganizationAggregate, ReferralAggregate};
 use sportello_domain::calendar::WorkingCalendar;
 use sportello_domain::referral::{
-    self, DeclineReason, FailReason, NewReferral, Outcome, ReferralAction, ReferralCommand,
+    self, DeclineReason, FailReason, NewReferral, Outcome, Referral, ReferralAction,
+    ReferralCommand,
 };
 use sportello_domain::{
     Metadata, NeedId, NetworkId, OrganizationId, PersonId, ReferralId, ServiceId, StreamId,
 };
-use sportello_store::{AppendResult, EventStore, Idempotency, StoreError};
+use sportello_store::{AppendResult, EventStore, FirstAnswer, Idempotency, StoreError};
 use time::OffsetDateTime;
 use uuid::Uuid;
 
@@ -133,53 +136,40 @@ fn referral_id(idem: Option<&Idempotency>) -> ReferralId {
     ReferralId(super::minted_id(idem, "referral"))
 }
 
-fn answer(status: StatusCode, result: &AppendResult, sent: &NewReferral) -> Response {
+/// The answer of a request that sent a referral (a send or a redirection),
+/// from the referral it made: what a retry with the same key is answered
+/// when its first answer was not kept (a record older than kept answers).
+fn sent(result: &AppendResult, r: &Referral) -> Answer {
     let written = Written::of(result);
-    let version = written.version;
+    let etag = format!("\"{}\"", written.version);
     let location = format!("/api/v1/referrals/{}", written.id);
-    (
-        status,
-        [
-            (header::ETAG, format!("\"{version}\"")),
-            (header::LOCATION, location),
-        ],
-        axum::Json(ReferralWritten {
+    Answer::json(
+        StatusCode::CREATED,
+        &ReferralWritten {
             referral_id: written.id,
-            redirected_from: sent.redirected_from.map(|r| r.0),
-            acknowledge_by: sent.acknowledge_by,
-            first_contact_by: sent.first_contact_by,
+            redirected_from: r.redirected_from.map(|r| r.0),
+            acknowledge_by: r.acknowledge_by,
+            first_contact_by: r.first_contact_by,
             written,
-        }),
+        },
     )
-        .into_response()
+    .header(header::ETAG, &etag)
+    .header(header::LOCATION, &location)
 }
 
-/// The first answer of a retried request that sent a referral (a send or
-/// a redirection), rebuilt from the referral it made.
-async fn replay(
+/// The first answer of a request that sent a referral, carried out
+/// already (see [`sent`] for a record without a kept answer).
+async fn replayed(
     store: &EventStore,
     network: NetworkId,
-    idem: Option<&Idempotency>,
-) -> Result<Option<Response>, ApiError> {
-    let Some(i) = idem else { return Ok(None) };
-    let Some(result) = store.idempotent_answer(network, i).await? else {
-        return Ok(None);
-    };
+    first: FirstAnswer,
+) -> Result<Answer, ApiError> {
+    let result = first.result;
+    if let Some(answer) = kept(first)? {
+        return Ok(answer);
+    }
     let (r, _) = load::<ReferralAggregate>(store, network, result.stream_id).await?;
-    let r = r.ok_or(ApiError::NotFound)?;
-    let sent = NewReferral {
-        id: r.id,
-        person: r.person,
-        need: r.need,
-        need_code: r.need_code,
-        organization: r.organization,
-        service: r.service,
-        redirected_from: r.redirected_from,
-        acknowledge_by: r.acknowledge_by,
-        first_contact_by: r.first_contact_by,
-        note: None,
-    };
-    Ok(Some(answer(StatusCode::CREATED, &result, &sent)))
+    Ok(sent(&result, &r.ok_or(ApiError::NotFound)?))
 }
 
 /// Refer a need to a provider's service.
@@ -216,28 +206,31 @@ pub async fn send(
     };
     let now = state.clock().now();
     let metadata = Metadata::for_command(caller.account_id, caller.organization_id, now);
-    if let Some(res) = replay(&state.store, caller.network_id, idem.as_ref()).await? {
-        return Ok(res);
-    }
-    let planned = plan_send(
-        &state.store,
-        caller.network_id,
-        &state.settings.working_calendar(),
-        &req,
-        now,
-    )
+    let network = caller.network_id;
+    let answer = answer_once(&state.store, network, idem.as_ref(), async {
+        let planned = plan_send(
+            &state.store,
+            network,
+            &state.settings.working_calendar(),
+            &req,
+            now,
+        )
+        .await?;
+        let done = execute::<ReferralAggregate>(
+            &state.store,
+            network,
+            StreamId(req.id.0),
+            Expect::New,
+            ReferralCommand::Send(planned),
+            metadata,
+            idem,
+            &sent,
+        )
+        .await?;
+        Ok(done.answer)
+    })
     .await?;
-    let done = execute::<ReferralAggregate>(
-        &state.store,
-        caller.network_id,
-        StreamId(req.id.0),
-        Expect::New,
-        ReferralCommand::Send(planned.clone()),
-        metadata,
-        idem,
-    )
-    .await?;
-    Ok(answer(StatusCode::CREATED, &done.result, &planned))
+    Ok(answer.into_response())
 }
 
 /// Body of `POST /api/v1/referrals/{id}/{action}`; which fields apply
@@ -387,24 +380,29 @@ pub async fn act(
     let expect = Expect::from_if_match(if_match(&headers)?);
     let now = state.clock().now();
     let metadata = Metadata::for_command(caller.account_id, caller.organization_id, now);
-    if action == ReferralAction::Redirect {
-        return redirect(&state, &caller, id, body, expect, metadata, idem).await;
-    }
-    let command = command_of(action, body)?;
-    // Decided on the state just loaded for the access check (reloaded
-    // only if another writer moved the referral on meanwhile).
-    let done = execute_all::<ReferralAggregate>(
-        &state.store,
-        caller.network_id,
-        StreamId(id.0),
-        expect,
-        vec![command],
-        metadata,
-        idem,
-        Some((Some(current), version)),
-    )
+    let answer = answer_once(&state.store, caller.network_id, idem.as_ref(), async {
+        if action == ReferralAction::Redirect {
+            return redirect(&state, &caller, id, body, expect, metadata, idem).await;
+        }
+        let command = command_of(action, body)?;
+        // Decided on the state just loaded for the access check (reloaded
+        // only if another writer moved the referral on meanwhile).
+        let done = execute_all::<ReferralAggregate>(
+            &state.store,
+            caller.network_id,
+            StreamId(id.0),
+            expect,
+            vec![command],
+            metadata,
+            idem,
+            Some((Some(current), version)),
+            &written,
+        )
+        .await?;
+        Ok(done.answer)
+    })
     .await?;
-    Ok(Written::of(&done.result).respond(StatusCode::OK))
+    Ok(answer.into_response())
 }
 
 /// Redirect a declined or failed referral to another service: the old
@@ -418,7 +416,7 @@ async fn redirect(
     expect: Expect,
     metadata: Metadata,
     idem: Option<Idempotency>,
-) -> Result<Response, ApiError> {
+) -> Result<Answer, ApiError> {
     let mut p = Problems::default();
     if body.organization_id.is_none() {
         p.add("organization_id", "is required to redirect");
@@ -430,12 +428,12 @@ async fn redirect(
     p.finish()?;
     let store = &state.store;
     let network = caller.network_id;
-    if let Some(res) = replay(store, network, idem.as_ref()).await? {
-        return Ok(res);
-    }
     let new_id = referral_id(idem.as_ref());
     let calendar = state.settings.working_calendar();
-    for attempt in 1.. {
+    let mut retries = 0;
+    let mut attempt = 0;
+    while attempt < 5 {
+        attempt += 1;
         let (old, version) = load::<ReferralAggregate>(store, network, StreamId(id.0)).await?;
         let old = old.ok_or(ApiError::NotFound)?;
         if let Expect::Version(v) = expect
@@ -463,41 +461,45 @@ async fn redirect(
                 service: to.service,
             },
             metadata.clone(),
-            None,
         )?;
         let planned = plan_send(store, network, &calendar, &to, metadata.occurred_at).await?;
-        let (send, _) = prepare::<ReferralAggregate>(
+        let (send, after) = prepare::<ReferralAggregate>(
             network,
             StreamId(new_id.0),
             None,
             0,
-            ReferralCommand::Send(planned.clone()),
+            ReferralCommand::Send(planned),
             metadata.clone(),
-            idem,
         )?;
-        let mut tx = store.pool().begin().await?;
+        // The key is claimed first in the transaction: a retry racing the
+        // first request waits for it here and is given its answer.
+        let mut write = match begin(store, network, idem.as_ref(), StreamId(new_id.0)).await? {
+            Begun::Answered(first) => return replayed(store, network, first).await,
+            Begun::Write(w) => w,
+        };
         let written = async {
-            store.append_in(&mut tx, &mark).await?;
-            store.append_in(&mut tx, &send).await
+            store.append_in(write.conn(), &mark).await?;
+            store.append_in(write.conn(), &send).await
         }
         .await;
         match written {
             Ok(result) => {
-                tx.commit().await?;
-                store.appended().notify_waiters();
-                return Ok(answer(StatusCode::CREATED, &result, &planned));
+                let answer = sent(&result, &after);
+                write.commit(store, &result, &answer).await?;
+                return Ok(answer);
             }
-            Err(StoreError::Conflict { .. } | StoreError::Retry)
-                if expect == Expect::Latest && attempt < 5 =>
-            {
-                tx.rollback().await?;
-                continue;
+            // A transaction older than the stream's last append: not a
+            // decision on a stale state, so not counted as an attempt.
+            Err(StoreError::Retry) if retries < 50 => {
+                retries += 1;
+                attempt -= 1;
             }
+            Err(StoreError::Conflict { .. }) if expect == Expect::Latest => {}
             Err(StoreError::Conflict { .. }) if matches!(expect, Expect::Version(_)) => {
                 return Err(ApiError::PreconditionFailed(version.to_string()));
             }
             Err(e) => return Err(e.into()),
         }
     }
-    unreachable!("the loop returns")
+    Err(ApiError::Conflict("the stream has moved on".into()))
 }

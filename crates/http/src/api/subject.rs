@@ -190,7 +190,9 @@ pub async fn erase(
     )
     .await?
     .ok_or(ApiError::Erased)?;
-    Ok(super::Written::of(&done).respond(axum::http::StatusCode::OK))
+    Ok(super::Written::of(&done)
+        .answer(axum::http::StatusCode::OK)
+        .into_response())
 }
 
 struct Section {
