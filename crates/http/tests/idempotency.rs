@@ -173,23 +173,6 @@ async fn provider_now(s: &Server, token: &str, name: &str) -> (String, String) {
     (id, service)
 }
 
-/// A person in charge with consent to the whole network and one need.
-async fn person_with_need(s: &Server, operator: &str, name: &str) -> (String, String) {
-    let created = s
-        .post_ok("/api/v1/persons", operator, &consented(person(name)), 201)
-        .await;
-    let person = created["person_id"].as_str().unwrap().to_owned();
-    let need = s
-        .post_ok(
-            &format!("/api/v1/persons/{person}/needs"),
-            operator,
-            &json!({ "code": "health_stp_code" }),
-            201,
-        )
-        .await;
-    (person, need["need_id"].as_str().unwrap().to_owned())
-}
-
 /// The case: ten parallel retries of one referral, whose answer
 /// carries deadlines counted from the moment of the request. One
 /// `ReferralSent`, and ten answers (and a later one) that are the first.
@@ -201,7 +184,7 @@ async fn parallel_retries_of_a_referral_answer_the_first_answer() {
     let operator = s.account(network, desk, "desk_operator").await;
     let coordinator = s.account(network, desk, "coordinator").await;
     let (org, service) = provider_now(&s, &coordinator, "ASL Demo").await;
-    let (person, need) = person_with_need(&s, &operator, "Demo Idem Uno").await;
+    let (person, need, _) = s.person_with_need(&operator, "Demo Idem Uno").await;
     let body = json!({ "person_id": person, "need_id": need,
                        "organization_id": org, "service_id": service });
     let key = uuid::Uuid::new_v4().to_string();
@@ -257,7 +240,7 @@ async fn parallel_retries_of_a_redirection_answer_the_first_answer() {
     let coordinator = s.account(network, desk, "coordinator").await;
     let (asl, asl_service) = provider_now(&s, &coordinator, "ASL Demo").await;
     let (other, other_service) = provider_now(&s, &coordinator, "Poliambulatorio Demo").await;
-    let (person, need) = person_with_need(&s, &operator, "Demo Idem Due").await;
+    let (person, need, _) = s.person_with_need(&operator, "Demo Idem Due").await;
     let sent = s
         .post_ok(
             "/api/v1/referrals",

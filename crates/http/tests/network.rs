@@ -53,39 +53,44 @@ fn row<'a>(report: &'a Value, org: &str, stage: &str) -> &'a Value {
         .unwrap_or_else(|| panic!("no {stage} row for {org} in {report}"))
 }
 
+/// The health authority (health registration), the job centre and a
+/// patronato (both answering `job`), each with a staff account:
+/// `(id, service, staff token)` each.
+async fn partners(
+    s: &Server,
+    network: NetworkId,
+    coordinator: &str,
+    job: &str,
+) -> [(String, String, String); 3] {
+    let mut partners = Vec::new();
+    for (name, kind, need) in [
+        (
+            "ASL di Potenza",
+            "health_authority",
+            "health_ssn_registration",
+        ),
+        ("Centro per l'Impiego di Potenza", "job_centre", job),
+        ("Patronato INCA CGIL Potenza", "patronato", job),
+    ] {
+        let (id, service) = provider(s, coordinator, name, kind, &[need]).await;
+        let staff = s
+            .account(network, OrganizationId(id.parse().unwrap()), "partner")
+            .await;
+        partners.push((id, service, staff));
+    }
+    partners.try_into().expect("three partners")
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn three_needs_through_the_network() {
     let s = Server::start().await;
     let (network, operator, coordinator) = desk_team(&s).await;
 
-    let (asl, asl_service) = provider(
-        &s,
-        &coordinator,
-        "ASL di Potenza",
-        "health_authority",
-        &["health_ssn_registration"],
-    )
-    .await;
-    let (cpi, cpi_service) = provider(
-        &s,
-        &coordinator,
-        "Centro per l'Impiego di Potenza",
-        "job_centre",
-        &["job_centre_registration"],
-    )
-    .await;
-    let (pat, pat_service) = provider(
-        &s,
-        &coordinator,
-        "Patronato INCA CGIL Potenza",
-        "patronato",
-        &["job_centre_registration"],
-    )
-    .await;
-    let org = |id: &str| OrganizationId(id.parse().unwrap());
-    let asl_staff = s.account(network, org(&asl), "partner").await;
-    let cpi_staff = s.account(network, org(&cpi), "partner").await;
-    let pat_staff = s.account(network, org(&pat), "partner").await;
+    let [
+        (asl, asl_service, asl_staff),
+        (cpi, cpi_service, cpi_staff),
+        (pat, pat_service, pat_staff),
+    ] = partners(&s, network, &coordinator, "job_centre_registration").await;
 
     // Taken in charge, three needs screened.
     let person = s
@@ -1316,34 +1321,11 @@ async fn retried_writes_answer_the_first_answer() {
 async fn a_partner_sees_only_the_needs_it_was_sent_and_no_visit() {
     let s = Server::start().await;
     let (network, operator, coordinator) = desk_team(&s).await;
-    let (asl, asl_service) = provider(
-        &s,
-        &coordinator,
-        "ASL di Potenza",
-        "health_authority",
-        &["health_ssn_registration"],
-    )
-    .await;
-    let (cpi, cpi_service) = provider(
-        &s,
-        &coordinator,
-        "Centro per l'Impiego di Potenza",
-        "job_centre",
-        &["job_search"],
-    )
-    .await;
-    let (pat, pat_service) = provider(
-        &s,
-        &coordinator,
-        "Patronato ACLI Potenza",
-        "patronato",
-        &["job_search"],
-    )
-    .await;
-    let org = |id: &str| OrganizationId(id.parse().unwrap());
-    let asl_staff = s.account(network, org(&asl), "partner").await;
-    let cpi_staff = s.account(network, org(&cpi), "partner").await;
-    let pat_staff = s.account(network, org(&pat), "partner").await;
+    let [
+        (asl, asl_service, asl_staff),
+        (cpi, cpi_service, cpi_staff),
+        (pat, pat_service, pat_staff),
+    ] = partners(&s, network, &coordinator, "job_search").await;
 
     // Consent to the whole network, needs and notes included.
     let created = s

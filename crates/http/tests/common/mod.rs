@@ -507,9 +507,10 @@ pub struct Referred {
 }
 
 impl Server {
-    /// Take `name` in charge with consent, record a need answered by `to`
-    /// and refer it there.
-    pub async fn referred(&self, operator: &str, name: &str, to: &(String, String)) -> Referred {
+    /// Take `name` in charge with consent to the whole network and record
+    /// a need (`health_stp_code`): the person's, the need's and the
+    /// consent's ids.
+    pub async fn person_with_need(&self, operator: &str, name: &str) -> (String, String, String) {
         let created = self
             .post_ok("/api/v1/persons", operator, &consented(person(name)), 201)
             .await;
@@ -523,6 +524,14 @@ impl Server {
             )
             .await;
         let need = need["need_id"].as_str().unwrap().to_owned();
+        let consent = created["consent_id"].as_str().unwrap().to_owned();
+        (person, need, consent)
+    }
+
+    /// Take `name` in charge with consent, record a need answered by `to`
+    /// and refer it there.
+    pub async fn referred(&self, operator: &str, name: &str, to: &(String, String)) -> Referred {
+        let (person, need, consent) = self.person_with_need(operator, name).await;
         let sent = self
             .post_ok(
                 "/api/v1/referrals",
@@ -533,7 +542,7 @@ impl Server {
             .await;
         Referred {
             person,
-            consent: created["consent_id"].as_str().unwrap().to_owned(),
+            consent,
             need,
             referral: sent["id"].as_str().unwrap().to_owned(),
             position: sent["position"].as_i64().unwrap(),
