@@ -73,9 +73,10 @@ impl Clock {
         }
     }
 
-    /// Today's date (UTC).
+    /// Today's date where the network works (Italy: Europe/Rome), the
+    /// day agreements and consents are dated in.
     pub fn today(&self) -> time::Date {
-        self.now().date()
+        sportello_domain::matching::rome_date(self.now())
     }
 
     /// Wait until `period` passes on the system's clock or a manual clock
@@ -122,6 +123,15 @@ mod tests {
             tokio::task::yield_now().await;
         }
         assert_eq!(clock.now(), datetime!(2026-03-03 09:00 UTC));
+    }
+
+    #[test]
+    fn today_is_the_day_in_rome() {
+        // 23:30 UTC in winter is 00:30 of the next day in Potenza.
+        let (clock, hand) = Clock::manual(datetime!(2026-03-01 23:30 UTC));
+        assert_eq!(clock.today(), time::macros::date!(2026 - 03 - 02));
+        hand.set(datetime!(2026-03-01 22:59 UTC));
+        assert_eq!(clock.today(), time::macros::date!(2026 - 03 - 01));
     }
 
     #[test]

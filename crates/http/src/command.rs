@@ -76,7 +76,7 @@ const ATTEMPTS: usize = 5;
 
 /// How many times a keyed write starts again in a new transaction when the
 /// database asks (a transaction older than the stream's last append).
-const RETRIES: u32 = 50;
+pub(crate) const RETRIES: u32 = 50;
 
 /// The events of one stream of an aggregate, rebuilt into its state, and
 /// its version (0: no stream). A stream of another kind is not found.
@@ -290,10 +290,18 @@ where
                 // A retry that raced the first request past the look-up
                 // above may be refused on what the first left: it is
                 // given the first answer instead.
-                if let Some(idem) = &idempotency
-                    && let Ok(Some(first)) = store.idempotent_answer(network, idem).await
-                {
-                    return replayed::<A>(store, network, first, respond).await;
+                if let Some(idem) = &idempotency {
+                    match store.idempotent_answer(network, idem).await {
+                        Ok(Some(first)) => {
+                            return replayed::<A>(store, network, first, respond).await;
+                        }
+                        // The same key with another request: that is the
+                        // answer, not this request's own refusal.
+                        Err(mismatch @ StoreError::IdempotencyMismatch) => {
+                            return Err(mismatch.into());
+                        }
+                        _ => {}
+                    }
                 }
                 return Err(e);
             }
@@ -430,7 +438,7 @@ async fn replayed<A: Aggregate>(
 
 /// Wait a little, with jitter, before a transaction starts again, so
 /// writers of one hot stream do not collide again in step.
-async fn back_off(retries: u32) {
+pub(crate) async fn back_off(retries: u32) {
     let jitter = rand::random_range(0..=retries.min(20) * 200);
     tokio::time::sleep(std::time::Duration::from_micros(u64::from(jitter))).await;
 }
@@ -530,6 +538,9 @@ pub async fn answer_once(
         Ok(answer) => Ok(answer),
         Err(e) => match store.idempotent_answer(network, idem).await {
             Ok(Some(first)) => Ok(kept(first)?.ok_or(e)?),
+            // The same key with another request: that is the answer, not
+            // this request's own refusal.
+            Err(mismatch @ StoreError::IdempotencyMismatch) => Err(mismatch.into()),
             _ => Err(e),
         },
     }

@@ -489,6 +489,14 @@ async fn hours_that_leave_days_out_leave_them_closed() {
         .await;
     assert_eq!(entry["availability"]["tuesday"], morning, "{entry}");
     assert_eq!(entry["availability"]["monday"], json!([]), "{entry}");
+    // A day misspelt is refused, naming where, never taken as closed.
+    let mut misspelt = professional.clone();
+    misspelt["availability"] = json!({ "Tuesday": morning });
+    let res = s
+        .post_with("/api/v1/professionals", &operator, Some(&misspelt), &[])
+        .await;
+    let p = problem(res, 422).await;
+    assert!(p.to_string().contains("Tuesday"), "{p}");
     s.stop().await;
 }
 

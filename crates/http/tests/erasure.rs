@@ -202,30 +202,36 @@ async fn after_erasure_no_personal_value_is_found_anywhere_and_the_report_is_unc
     )
     .await;
 
-    // X: every kind of personal value.
+    // X: every kind of personal value, taken in charge with an
+    // Idempotency-Key (its first answer, likely duplicates and all, is
+    // kept sealed under X's key).
+    let x_body = consented(json!({
+        "names": [
+            {"kind": "as_in_document", "text": X_NAME},
+            {"kind": "alias", "text": X_ALIAS}
+        ],
+        "birth_date": X_BIRTH,
+        "sex": "male",
+        "country_of_birth": "ER",
+        "citizenships": ["ER"],
+        "languages": [{"code": "ti", "proficiency": "native"}],
+        "contacts": {"phone": X_PHONE, "email": X_EMAIL, "address": X_ADDRESS},
+        "documents": [{"kind": "passport", "number": X_DOCUMENT,
+                       "issuing_country": "ER", "expires_on": "2031-04-30"}],
+        "vulnerabilities": ["trafficking_victim", "serious_illness"],
+        "channel": "outreach"
+    }));
+    let x_key = uuid::Uuid::new_v4().to_string();
     let x = s
-        .post_ok(
+        .post_with(
             "/api/v1/persons",
             &operator,
-            &consented(json!({
-                "names": [
-                    {"kind": "as_in_document", "text": X_NAME},
-                    {"kind": "alias", "text": X_ALIAS}
-                ],
-                "birth_date": X_BIRTH,
-                "sex": "male",
-                "country_of_birth": "ER",
-                "citizenships": ["ER"],
-                "languages": [{"code": "ti", "proficiency": "native"}],
-                "contacts": {"phone": X_PHONE, "email": X_EMAIL, "address": X_ADDRESS},
-                "documents": [{"kind": "passport", "number": X_DOCUMENT,
-                               "issuing_country": "ER", "expires_on": "2031-04-30"}],
-                "vulnerabilities": ["trafficking_victim", "serious_illness"],
-                "channel": "outreach"
-            })),
-            201,
+            Some(&x_body),
+            &[("idempotency-key", &x_key)],
         )
         .await;
+    assert_eq!(x.status(), 201);
+    let x: Value = x.json().await.unwrap();
     let x = x["id"].as_str().unwrap().to_owned();
     s.post_ok(
         &format!("/api/v1/persons/{x}/visits"),
@@ -466,6 +472,27 @@ async fn after_erasure_no_personal_value_is_found_anywhere_and_the_report_is_unc
             .await
             .unwrap();
     assert_eq!(erasures, 1, "a second erasure appends nothing");
+    // The intake's kept answer went with X's key: a retry is 410, and no
+    // answer about X is kept in clear.
+    problem(
+        s.post_with(
+            "/api/v1/persons",
+            &operator,
+            Some(&x_body),
+            &[("idempotency-key", &x_key)],
+        )
+        .await,
+        410,
+    )
+    .await;
+    let (clear,): (i64,) = sqlx::query_as(
+        "SELECT count(*) FROM idempotency WHERE stream_id = $1 AND answer IS NOT NULL",
+    )
+    .bind(uuid::Uuid::parse_str(&x).unwrap())
+    .fetch_one(&s.db.pool)
+    .await
+    .unwrap();
+    assert_eq!(clear, 0, "an answer about X kept in clear");
 
     // Relayed and projected.
     let events = s.event_count().await;

@@ -224,6 +224,19 @@ async fn parallel_retries_of_a_referral_answer_the_first_answer() {
         OffsetDateTime::parse(&stored, rfc3339).unwrap(),
         OffsetDateTime::parse(first["acknowledge_by"].as_str().unwrap(), rfc3339).unwrap()
     );
+    // The first answer is given back only to whoever had it: another
+    // operator sending the same key and body is told the key is taken.
+    let colleague = s.account(network, desk, "desk_operator").await;
+    let res = s
+        .post_with(
+            "/api/v1/referrals",
+            &colleague,
+            Some(&body),
+            &[("idempotency-key", &key)],
+        )
+        .await;
+    problem(res, 422).await;
+    assert_eq!(count(&s, "ReferralSent").await, 1);
     s.stop().await;
 }
 

@@ -584,6 +584,67 @@ async fn the_report_names_the_needs_nobody_could_take() {
 /// Every new route, tried as a new user would: each mistake gets a
 /// problem naming the field (or a 404 for an unknown path id), never a
 /// 500, and nothing is appended.
+/// A stage is judged only by its own deadline: a referral acknowledged in
+/// time and left waiting past its first-contact deadline is not a breach
+/// of the `acknowledged` row (which has no deadline) — the report once
+/// counted it there.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_stage_without_a_deadline_is_never_breached() {
+    // A Monday morning, so the working days are plain; the clock is set.
+    let t0 = time::macros::datetime!(2026-03-02 09:00 UTC);
+    let (clock, hand) = sportello_http::clock::Clock::manual(t0);
+    let s = Server::start_with(|settings, _| settings.clock = clock).await;
+    let (network, operator, coordinator) = desk_team(&s).await;
+    let [(asl, asl_service, asl_staff), ..] =
+        partners(&s, network, &coordinator, "job_search").await;
+    let (pid, _, _) = s.person_with_need(&operator, "Demo Attesa Lunga").await;
+    let need = s
+        .post_ok(
+            &format!("/api/v1/persons/{pid}/needs"),
+            &operator,
+            &json!({ "code": "health_ssn_registration" }),
+            201,
+        )
+        .await;
+    let sent = s
+        .post_ok(
+            "/api/v1/referrals",
+            &operator,
+            &json!({ "person_id": pid, "need_id": need["need_id"],
+                     "organization_id": asl, "service_id": asl_service }),
+            201,
+        )
+        .await;
+    let rid = sent["referral_id"].as_str().unwrap();
+    let acked = act(&s, &asl_staff, rid, "acknowledge", None, 200).await;
+    // A month on: long past the first-contact deadline, still acknowledged.
+    hand.advance(time::Duration::days(30));
+    let report = s
+        .get_ok(
+            &format!(
+                "/api/v1/reports/bottlenecks?from=2026-03-01&to=2026-03-31&min_position={}",
+                acked["position"]
+            ),
+            &coordinator,
+        )
+        .await;
+    let sent_row = row(&report, &asl, "sent");
+    assert_eq!(
+        (&sent_row["breach_base"], &sent_row["breached"]),
+        (&json!(1), &json!(0)),
+        "acknowledged in time: {report}"
+    );
+    let ack_row = row(&report, &asl, "acknowledged");
+    assert_eq!(ack_row["deadline"], Value::Null, "{report}");
+    assert_eq!(
+        (&ack_row["breach_base"], &ack_row["breached"]),
+        (&json!(0), &json!(0)),
+        "no deadline, no breach: {report}"
+    );
+    assert_eq!(ack_row["open_now"], 1, "{report}");
+    s.stop().await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn bad_input_on_every_route_is_a_problem_and_appends_nothing() {
     let s = Server::start().await;

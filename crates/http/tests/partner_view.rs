@@ -299,7 +299,8 @@ fn consent_body(c: &ConsentPlan, net: &Net) -> Value {
         "organizations": organizations,
         "data": c.data().into_iter().map(field_name).collect::<Vec<_>>(),
         "given_on": "2026-01-10",
-        "notice_language": "it"
+        // The person's language (Zulu: no other value here says "zu").
+        "notice_language": "zu"
     })
 }
 
@@ -732,6 +733,17 @@ async fn run(s: &Server, sc: &Scenario, ctx: &str, tally: &mut Tally) {
             for b in card["legal_bases"].as_array().unwrap() {
                 assert_eq!(b["organization_id"], org_id.as_str(), "{why}");
                 assert_eq!(b["reason"], json!({ "state": "hidden" }), "{why}");
+            }
+            // The notice's language is the person's: shown with their
+            // languages only.
+            for c in card["consents"].as_array().unwrap() {
+                let expected = if allow.contains(&CardField::Languages) {
+                    json!("zu")
+                } else {
+                    Value::Null
+                };
+                assert_eq!(c["notice_language"], expected, "{why}");
+                assert!(c.get("recorded_by").is_none(), "{why}");
             }
             // Of the case, no visit and nothing that tells something else
             // happened on it.

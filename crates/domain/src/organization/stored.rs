@@ -83,7 +83,10 @@ pub struct TimeRangePayload {
 /// services, a professional's availability — so a caller writes only the
 /// days something is open. Stored events always name all seven days: the
 /// default only widens what is accepted, never how an event reads back.
+/// A key that is not a day (`Monday`, `saturdy`) is refused, never taken
+/// for a day closed.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
 pub struct WeeklyHoursPayload {
     /// Monday (left out: closed).
     #[serde(default)]

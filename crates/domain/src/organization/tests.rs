@@ -314,6 +314,15 @@ fn a_day_left_out_of_the_hours_is_closed() {
         hours.on(Weekday::Friday),
         &[TimeRange::new(time!(14:00), time!(17:00))]
     );
+    // A misspelt day is an error, not a day closed.
+    for wrong in ["Monday", "saturdy", "lun"] {
+        let err = serde_json::from_value::<WeeklyHoursPayload>(serde_json::json!({
+            wrong: [{ "open": "09:00", "close": "12:00" }],
+        }))
+        .expect_err(wrong)
+        .to_string();
+        assert!(err.contains("unknown field"), "{wrong}: {err}");
+    }
     let none: WeeklyHoursPayload = serde_json::from_value(serde_json::json!({})).unwrap();
     assert_eq!(none, WeeklyHoursPayload::from(&WeeklyHours::new()));
     // What is stored names all seven days, so it reads back unchanged.

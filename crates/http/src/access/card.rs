@@ -8,7 +8,7 @@
 
 use crate::error::ApiError;
 use sportello_domain::OrganizationId;
-use sportello_domain::case::consent::{Consent, ConsentPurpose, Sharing};
+use sportello_domain::case::consent::{ConsentPurpose, OrganizationScope, Sharing};
 use sportello_projections::card::{
     Card, CardLegalBasis, CardNeed, CardReferral, Sealed, TimelineEntry,
 };
@@ -81,7 +81,7 @@ pub struct PartnerCard {
     /// Its referrals, oldest first.
     pub referrals: Vec<CardReferral>,
     /// The consents that name it (or the whole network).
-    pub consents: Vec<Consent>,
+    pub consents: Vec<PartnerConsent>,
     /// The legal bases naming it, reasons hidden.
     pub legal_bases: Vec<CardLegalBasis>,
     /// The case's opening, closing and erasure; its referrals' events.
@@ -89,6 +89,31 @@ pub struct PartnerCard {
     /// The moment the card shows (`None`: now).
     #[serde(with = "time::serde::rfc3339::option")]
     pub as_of: Option<OffsetDateTime>,
+}
+
+/// A consent as a partner sees it: what it allows, to whom (itself, or the
+/// whole network), from when and until when. The language the information
+/// notice was given in is the person's language, shown only where the
+/// partner may see their languages; who recorded it is the desk's.
+#[derive(Clone, Debug, PartialEq, serde::Serialize)]
+pub struct PartnerConsent {
+    /// The consent.
+    pub consent_id: sportello_domain::ConsentId,
+    /// What for.
+    pub purpose: ConsentPurpose,
+    /// To whom: the network, or this organisation (never which others).
+    pub organizations: OrganizationScope,
+    /// Which kinds of data.
+    pub data: BTreeSet<sportello_domain::organization::CardField>,
+    /// The day it was given.
+    #[serde(with = "sportello_domain::case::consent::iso_day")]
+    pub given_on: time::Date,
+    /// The language of the information notice, if the partner may see the
+    /// person's languages.
+    pub notice_language: Option<String>,
+    /// The day it was withdrawn (`None`: in force).
+    #[serde(with = "sportello_domain::case::consent::iso_day::option")]
+    pub withdrawn_on: Option<time::Date>,
 }
 
 /// What of a card a partner may see: its own referrals, the needs they
@@ -114,7 +139,6 @@ pub fn filter_card_with(
     agreement: Option<&sportello_domain::organization::Agreement>,
     sharing: &Sharing,
 ) -> PartnerCard {
-    use sportello_domain::case::consent::OrganizationScope;
     use sportello_domain::organization::CardField as F;
     let may = |f: F| agreement.is_some_and(|a| a.may_see(f)) && sharing.allows(f);
     let notes = may(F::Notes);
@@ -195,13 +219,19 @@ pub fn filter_card_with(
     let consents = consents
         .into_iter()
         .filter(|c| c.terms.organizations.covers(org))
-        .map(|mut c| {
+        .map(|c| PartnerConsent {
+            consent_id: c.terms.consent_id,
+            purpose: c.terms.purpose,
             // Which other organisations a consent names is not this one's
             // business.
-            if let OrganizationScope::Only(_) = c.terms.organizations {
-                c.terms.organizations = OrganizationScope::Only([org].into());
-            }
-            c
+            organizations: match c.terms.organizations {
+                OrganizationScope::Network => OrganizationScope::Network,
+                OrganizationScope::Only(_) => OrganizationScope::Only([org].into()),
+            },
+            data: c.terms.data,
+            given_on: c.terms.given_on,
+            notice_language: may(F::Languages).then_some(c.terms.notice_language),
+            withdrawn_on: c.withdrawn_on,
         })
         .collect();
     let legal_bases = legal_bases

@@ -250,7 +250,7 @@ pub async fn request(
     ApiJson(body, raw): ApiJson<ActivationIn>,
 ) -> Result<Response, ApiError> {
     allow(&caller, Act::RequestActivation)?;
-    let idem = idempotency(&headers, "POST /api/v1/activations", &raw)?;
+    let idem = idempotency(&headers, &caller, "POST /api/v1/activations", &raw)?;
     // Whom it is for is checked on the referral as it is now: a retry is
     // given its first answer before that.
     let answer = answer_once(&state.store, caller.network_id, idem.as_ref(), async {
@@ -456,10 +456,10 @@ pub async fn act(
         return Err(ApiError::NotFound);
     }
     // A retry is answered before the access check, which depends on where
-    // the activation stands (one who declined no longer sees it): so the
-    // key is bound to the caller's account as well as to the request.
-    let route = format!("activation {id} {action} by {}", caller.account_id);
-    let idem = idempotency(&headers, &route, &raw)?;
+    // the activation stands (one who declined no longer sees it): the key
+    // is bound to the caller's account (`idempotency`).
+    let route = format!("activation {id} {action}");
+    let idem = idempotency(&headers, &caller, &route, &raw)?;
     let answer = answer_once(&state.store, caller.network_id, idem.as_ref(), async {
         let (a, version, _) = visible(&state, &caller, id).await?;
         let me = ProfessionalId(caller.professional_id.unwrap_or_default());

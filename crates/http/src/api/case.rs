@@ -39,7 +39,7 @@ async fn run(
 ) -> Result<Response, ApiError> {
     allow(caller, Act::DeskWork)?;
     let id = path_id(id)?;
-    let idem = idempotency(headers, &format!("{route} {id}"), raw)?;
+    let idem = idempotency(headers, caller, &format!("{route} {id}"), raw)?;
     let expect = Expect::from_if_match(if_match(headers)?);
     let answer = answer_once(&state.store, caller.network_id, idem.as_ref(), async {
         let done = execute::<CaseAggregate>(
@@ -172,7 +172,7 @@ pub async fn record_need(
     // A retry with the same key must name the same need: derive its id
     // from the key when there is one.
     let person = path_id(&id)?;
-    let idem = idempotency(&headers, &format!("need {person}"), &raw)?;
+    let idem = idempotency(&headers, &caller, &format!("need {person}"), &raw)?;
     let need = NeedId(super::minted_id(idem.as_ref(), "need"));
     let command = CaseCommand::RecordNeed {
         need,

@@ -216,7 +216,7 @@ pub async fn record(
 ) -> Result<Response, ApiError> {
     allow(&caller, Act::DeskWork)?;
     let person = path_id(&id)?;
-    let idem = idempotency(&headers, &format!("consent {person}"), &raw)?;
+    let idem = idempotency(&headers, &caller, &format!("consent {person}"), &raw)?;
     let now = state.clock().now();
     let network = caller.network_id;
     let answer = answer_once(&state.store, network, idem.as_ref(), async {
@@ -284,7 +284,12 @@ pub async fn withdraw(
     allow(&caller, Act::DeskWork)?;
     let person = path_id(&id)?;
     let consent = ConsentId(path_id(&cid)?);
-    let idem = idempotency(&headers, &format!("withdraw {person} {consent}"), &raw)?;
+    let idem = idempotency(
+        &headers,
+        &caller,
+        &format!("withdraw {person} {consent}"),
+        &raw,
+    )?;
     let now = state.clock().now();
     let answer = answer_once(&state.store, caller.network_id, idem.as_ref(), async {
         let withdrawn_on = match body.unwrap_or_default().withdrawn_on {
@@ -371,7 +376,7 @@ pub async fn record_legal_basis(
 ) -> Result<Response, ApiError> {
     allow(&caller, Act::RecordLegalBasis)?;
     let person = path_id(&id)?;
-    let idem = idempotency(&headers, &format!("legal basis {person}"), &raw)?;
+    let idem = idempotency(&headers, &caller, &format!("legal basis {person}"), &raw)?;
     consent::check_reason(&body.reason).map_err(ApiError::from)?;
     let network = caller.network_id;
     let answer = answer_once(&state.store, network, idem.as_ref(), async {

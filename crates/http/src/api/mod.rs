@@ -211,11 +211,15 @@ impl<T: DeserializeOwned, S: Send + Sync> axum::extract::FromRequestParts<S> for
     }
 }
 
-/// The `Idempotency-Key` of a request, bound to its route and body: a
-/// retry with the same key and body answers the first answer; the same
-/// key with another body answers `422`.
+/// The `Idempotency-Key` of a request, bound to the account making it, its
+/// route and body: a retry with the same key and body answers the first
+/// answer; the same key with another body, or from another account,
+/// answers `422` — a first answer is given back only to whoever had it
+/// (a retry is answered before some access checks, which depend on what
+/// the first request changed).
 pub fn idempotency(
     headers: &HeaderMap,
+    caller: &crate::auth::Caller,
     route: &str,
     body: &[u8],
 ) -> Result<Option<sportello_store::Idempotency>, ApiError> {
@@ -232,7 +236,8 @@ pub fn idempotency(
                 message: "must be a UUID".into(),
             }])
         })?;
-    let mut request = route.as_bytes().to_vec();
+    let mut request = caller.account_id.0.as_bytes().to_vec();
+    request.extend_from_slice(route.as_bytes());
     request.push(0);
     request.extend_from_slice(body);
     Ok(Some(sportello_store::Idempotency::for_request(

@@ -244,7 +244,7 @@ pub async fn create(
     ApiJson(body, raw): ApiJson<OrganizationIn>,
 ) -> Result<Response, ApiError> {
     allow(&caller, Act::ManageNetwork)?;
-    let idem = idempotency(&headers, "POST /api/v1/organizations", &raw)?;
+    let idem = idempotency(&headers, &caller, "POST /api/v1/organizations", &raw)?;
     let id = OrganizationId::new();
     let mut commands = vec![OrganizationCommand::Register {
         id,
@@ -301,7 +301,7 @@ pub async fn patch(
 ) -> Result<Response, ApiError> {
     allow(&caller, Act::ManageNetwork)?;
     let id = OrganizationId(path_id(&id)?);
-    let idem = idempotency(&headers, &format!("PATCH organization {id}"), &raw)?;
+    let idem = idempotency(&headers, &caller, &format!("PATCH organization {id}"), &raw)?;
     let expect = Expect::from_if_match(if_match(&headers)?);
     // The changes are worked out from the organisation as it is: a retry
     // is given its first answer before that (the first may have made

@@ -50,7 +50,7 @@ pub async fn take_in_charge(
     ApiJson(mut body, raw): ApiJson<TakeInCharge>,
 ) -> Result<Response, ApiError> {
     allow(&caller, Act::DeskWork)?;
-    let idem = idempotency(&headers, "POST /api/v1/persons", &raw)?;
+    let idem = idempotency(&headers, &caller, "POST /api/v1/persons", &raw)?;
     let now = state.clock().now();
     let consent_in = body.consent.take();
     let (channel, identity) = body.validate()?;
@@ -95,6 +95,9 @@ pub async fn take_in_charge(
             )
             .header(header::ETAG, &etag)
             .header(header::LOCATION, &location)
+            // Kept sealed under the person's key: the likely duplicates
+            // tie them to others, and erasing them must undo that too.
+            .about(Some(PersonId(result.stream_id.0)))
         };
         let person = PersonId::new();
         // The opening and the consent given at intake: one write.
@@ -137,7 +140,10 @@ pub async fn take_in_charge(
                     write.commit(store, &result, &answer).await?;
                     return Ok(answer);
                 }
-                Err(StoreError::Retry) if attempts < 20 => attempts += 1,
+                Err(StoreError::Retry) if attempts < crate::command::RETRIES => {
+                    attempts += 1;
+                    crate::command::back_off(attempts).await;
+                }
                 Err(e) => return Err(e.into()),
             }
         }

@@ -174,7 +174,7 @@ pub async fn create(
     ApiJson(body, raw): ApiJson<ProfessionalIn>,
 ) -> Result<Response, ApiError> {
     allow(&caller, Act::ManageRegistry)?;
-    let idem = idempotency(&headers, "POST /api/v1/professionals", &raw)?;
+    let idem = idempotency(&headers, &caller, "POST /api/v1/professionals", &raw)?;
     let id = ProfessionalId(minted_id(idem.as_ref(), "professional"));
     let mut commands = vec![ProfessionalCommand::Register {
         id,
@@ -226,7 +226,7 @@ pub async fn patch(
     if body.profile.is_some() || body.contact.is_some() || body.status.is_some() {
         allow(&caller, Act::ManageRegistry)?;
     }
-    let idem = idempotency(&headers, &format!("PATCH professional {id}"), &raw)?;
+    let idem = idempotency(&headers, &caller, &format!("PATCH professional {id}"), &raw)?;
     let mut commands = Vec::new();
     if body.profile.is_some() || body.contact.is_some() {
         let Some(profile) = body.profile else {

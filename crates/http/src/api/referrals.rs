@@ -191,7 +191,7 @@ pub async fn send(
     ApiJson(body, raw): ApiJson<ReferralIn>,
 ) -> Result<Response, ApiError> {
     allow(&caller, Act::DeskWork)?;
-    let idem = idempotency(&headers, "POST /api/v1/referrals", &raw)?;
+    let idem = idempotency(&headers, &caller, "POST /api/v1/referrals", &raw)?;
     let mut p = Problems::default();
     p.text("note", body.note.as_deref(), 2000);
     p.finish()?;
@@ -376,7 +376,7 @@ pub async fn act(
         _ => allow(&caller, Act::WorkReferral(current.organization))?,
     }
     let route = format!("referral {id} {}", action.as_str());
-    let idem = idempotency(&headers, &route, &raw)?;
+    let idem = idempotency(&headers, &caller, &route, &raw)?;
     let expect = Expect::from_if_match(if_match(&headers)?);
     let now = state.clock().now();
     let metadata = Metadata::for_command(caller.account_id, caller.organization_id, now);
@@ -490,9 +490,10 @@ async fn redirect(
             }
             // A transaction older than the stream's last append: not a
             // decision on a stale state, so not counted as an attempt.
-            Err(StoreError::Retry) if retries < 50 => {
+            Err(StoreError::Retry) if retries < crate::command::RETRIES => {
                 retries += 1;
                 attempt -= 1;
+                crate::command::back_off(retries).await;
             }
             Err(StoreError::Conflict { .. }) if expect == Expect::Latest => {}
             Err(StoreError::Conflict { .. }) if matches!(expect, Expect::Version(_)) => {

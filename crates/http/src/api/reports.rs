@@ -229,18 +229,19 @@ impl DeclinesByReason {
     }
 }
 
-/// Referrals still in a stage now, by time in it until now.
+/// Referrals still in a stage now, by the UTC day they entered it,
+/// counted back from today (UTC).
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct OpenByAge {
-    /// Less than 2 days.
+    /// Entered today or yesterday.
     pub under_2d: i64,
-    /// 2 days to less than 7.
+    /// Entered 2 to 6 days before today.
     #[serde(rename = "2d_to_7d")]
     pub d2_to_7d: i64,
-    /// 7 days to less than 30.
+    /// Entered 7 to 29 days before today.
     #[serde(rename = "7d_to_30d")]
     pub d7_to_30d: i64,
-    /// 30 days or more.
+    /// Entered 30 days or more before today.
     pub over_30d: i64,
 }
 
@@ -356,18 +357,19 @@ SELECT organization_id, need_code, stage, day, entered, left_stage, waits, decli
  WHERE network_id = $1 AND day >= $2 AND day < $3";
 
 /// $1 network, $2 first day, $3 day after the last (as instants), $4
-/// now: the referrals still in a stage now past its deadline, per
-/// organisation, category and stage, among those that entered the stage
-/// within the period (read from the open queue's index).
+/// now: the referrals still in a judged stage (`sent`, `accepted`: see
+/// [`Stage::deadline`]) now past its deadline, per organisation, category
+/// and stage, among those that entered the stage within the period (read
+/// from the open queue's index). An acknowledged referral past its
+/// first-contact deadline is not judged in its `acknowledged` row, which
+/// has no deadline.
 const OVERDUE_SQL: &str = "
 SELECT organization_id, need_code, status, count(*)
   FROM referrals
- WHERE network_id = $1 AND status IN ('sent', 'acknowledged', 'accepted', 'in_progress')
+ WHERE network_id = $1 AND status IN ('sent', 'accepted')
    AND due_at < $4
-   AND CASE status WHEN 'sent' THEN sent_at WHEN 'acknowledged' THEN acknowledged_at
-                   WHEN 'accepted' THEN accepted_at ELSE started_at END >= $2
-   AND CASE status WHEN 'sent' THEN sent_at WHEN 'acknowledged' THEN acknowledged_at
-                   WHEN 'accepted' THEN accepted_at ELSE started_at END < $3
+   AND CASE status WHEN 'sent' THEN sent_at ELSE accepted_at END >= $2
+   AND CASE status WHEN 'sent' THEN sent_at ELSE accepted_at END < $3
  GROUP BY 1, 2, 3";
 
 /// $1 network, $2 start, $3 end of the period (instants, `[$2, $3)`), $4
@@ -612,9 +614,7 @@ fn aggregate(
     for (org, code, status, n) in overdue {
         let stage = match status.as_str() {
             "sent" => 1,
-            "acknowledged" => 2,
-            "accepted" => 3,
-            _ => 4,
+            _ => 3,
         };
         // Still in the stage past its deadline: judged, and breached.
         let a = acc.entry((org, code, stage)).or_insert_with(blank);

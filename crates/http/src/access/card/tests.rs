@@ -310,7 +310,8 @@ fn card(s: &Scenario) -> Card {
                 },
                 data: fields(&c.data),
                 given_on: date!(2026 - 01 - 10),
-                notice_language: "it".into(),
+                // The person's language: a marker of its own.
+                notice_language: mark("notice", i),
                 recorded_by: AccountId(Uuid::from_u128(0xACC)),
             },
             withdrawn_on: c.withdrawn.then_some(date!(2026 - 02 - 01)),
@@ -461,9 +462,11 @@ fn markers(s: &Scenario) -> (BTreeSet<String>, BTreeSet<String>) {
         }
     }
     for (i, c) in s.consents.iter().enumerate() {
+        let covers_me = c.scope.as_ref().is_none_or(|m| m[ME]);
+        put(consent_id(i).to_string(), covers_me);
         put(
-            consent_id(i).to_string(),
-            c.scope.as_ref().is_none_or(|m| m[ME]),
+            mark("notice", i),
+            covers_me && allow.contains(&CardField::Languages),
         );
     }
     for (i, o) in s.bases.iter().enumerate() {
