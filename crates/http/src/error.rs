@@ -21,13 +21,19 @@ use sportello_store::StoreError;
 /// Base of the problem type URIs.
 pub const PROBLEM_BASE: &str = "https://sportello.example/problems/";
 
-/// A field that failed validation.
-#[derive(Clone, Debug, Serialize, PartialEq, Eq, utoipa::ToSchema)]
-pub struct FieldError {
+use sportello_app::AppError;
+pub use sportello_app::FieldError;
+
+/// A field that failed validation, as the OpenAPI document describes it
+/// (the application layer's [`FieldError`]).
+#[derive(utoipa::ToSchema)]
+#[schema(as = FieldError)]
+#[expect(dead_code, reason = "a schema only: FieldError is what is sent")]
+pub struct FieldErrorDoc {
     /// JSON pointer-ish path of the field, e.g. `names[0].text`.
-    pub field: String,
+    field: String,
     /// What is wrong with it.
-    pub message: String,
+    message: String,
 }
 
 /// Every error an API handler can answer.
@@ -112,6 +118,7 @@ pub struct ProblemDoc {
     /// What went wrong here.
     pub detail: String,
     /// For validation errors: the offending fields.
+    #[schema(value_type = Option<Vec<FieldErrorDoc>>)]
     pub errors: Option<Vec<FieldError>>,
     /// For `consent-required`: the organisation not covered.
     pub organization_id: Option<uuid::Uuid>,
@@ -359,41 +366,39 @@ pub async fn no_route(req: Request) -> Response {
     }
 }
 
-impl From<StoreError> for ApiError {
-    fn from(e: StoreError) -> Self {
+/// The application layer's answers, each to its one status.
+impl From<AppError> for ApiError {
+    fn from(e: AppError) -> Self {
         match e {
-            StoreError::Conflict { .. } => ApiError::Conflict("the stream has moved on".into()),
-            StoreError::WrongTenant(_) => ApiError::NotFound,
-            StoreError::IdempotencyMismatch => ApiError::IdempotencyMismatch,
-            StoreError::Erased(_) => ApiError::Erased,
-            StoreError::Retry => ApiError::Busy,
-            StoreError::InvalidExpectedVersion(v) => ApiError::Validation(vec![FieldError {
-                field: "If-Match".into(),
-                message: format!("must name a version of 1 or more, got {v}"),
-            }]),
-            other => ApiError::Internal(other.into()),
-        }
-    }
-}
-
-impl From<sportello_domain::DomainError> for ApiError {
-    fn from(e: sportello_domain::DomainError) -> Self {
-        use sportello_domain::DomainError as D;
-        match e {
-            D::NotFound(_) => ApiError::NotFound,
-            D::AlreadyExists(_) | D::NotAllowed { .. } => ApiError::Conflict(e.to_string()),
-            D::NotCovered {
+            AppError::NotFound => ApiError::NotFound,
+            AppError::Invalid(fields) => ApiError::Validation(fields),
+            AppError::Refused => ApiError::Forbidden,
+            AppError::Conflict(why) => ApiError::Conflict(why),
+            AppError::NotCovered {
                 organization,
                 purpose,
             } => ApiError::NotCovered {
                 organization,
                 purpose,
             },
-            D::Invalid { field, message } => ApiError::Validation(vec![FieldError {
-                field: field.into(),
-                message: message.into(),
-            }]),
+            AppError::PreconditionFailed(v) => ApiError::PreconditionFailed(v),
+            AppError::IdempotencyMismatch => ApiError::IdempotencyMismatch,
+            AppError::Erased => ApiError::Erased,
+            AppError::Busy => ApiError::Busy,
+            AppError::Internal(e) => ApiError::Internal(e),
         }
+    }
+}
+
+impl From<StoreError> for ApiError {
+    fn from(e: StoreError) -> Self {
+        AppError::from(e).into()
+    }
+}
+
+impl From<sportello_domain::DomainError> for ApiError {
+    fn from(e: sportello_domain::DomainError) -> Self {
+        AppError::from(e).into()
     }
 }
 

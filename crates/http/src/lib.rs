@@ -7,13 +7,11 @@
 //! problems on failure (see [`error`]). They never log personal data and
 //! never show database or panic text to a client.
 
-pub mod access;
 pub mod activation;
 pub mod answer;
 pub mod api;
 pub mod audit;
 pub mod auth;
-pub mod clock;
 pub mod command;
 pub mod config;
 pub mod erasure;
@@ -26,4 +24,7 @@ pub mod state;
 
 pub use config::Settings;
 pub use launch::{launch, router};
+/// The access policy and the clock are the application layer's; these
+/// paths keep naming them for the HTTP crate's modules.
+pub use sportello_app::{access, clock};
 pub use state::AppState;

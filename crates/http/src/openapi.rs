@@ -4,7 +4,7 @@
 //! `/api/v1/openapi.json`, with an interactive page at `/api/docs` whose
 //! assets are vendored (it works offline, no CDN).
 
-use crate::error::FieldError;
+use crate::error::FieldErrorDoc;
 use axum::Router;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
@@ -27,7 +27,7 @@ use utoipa_swagger_ui::SwaggerUi;
                        byte for byte, and appends nothing. Reads accept ?min_position= to read \
                        their writes. Weekly hours may leave days out: a day left out is closed."
     ),
-    components(schemas(FieldError, crate::error::ProblemDoc)),
+    components(schemas(FieldErrorDoc, crate::error::ProblemDoc)),
     modifiers(&BearerAuth),
     tags(
         (name = "operations", description = "Liveness, readiness, metrics"),

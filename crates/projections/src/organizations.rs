@@ -156,3 +156,20 @@ impl RowModel for OrganizationRow {
         Ok(Some(o))
     }
 }
+
+/// The current agreement of an organisation of `network` as the directory
+/// holds it (`None`: no such organisation, or none signed or in place).
+pub async fn agreement(
+    pool: &sqlx::PgPool,
+    network: uuid::Uuid,
+    organization: uuid::Uuid,
+) -> Result<Option<AgreementSignedPayload>, sqlx::Error> {
+    let doc: Option<Option<sqlx::types::Json<AgreementSignedPayload>>> = sqlx::query_scalar(
+        "SELECT agreement FROM organizations WHERE network_id = $1 AND organization_id = $2",
+    )
+    .bind(network)
+    .bind(organization)
+    .fetch_optional(pool)
+    .await?;
+    Ok(doc.flatten().map(|d| d.0))
+}

@@ -27,7 +27,9 @@ pub struct Me {
     pub network_id: Uuid,
     /// Its organisation.
     pub organization_id: Uuid,
-    /// Its role.
+    /// Its role: `desk_operator`, `desk_supervisor`, `partner`,
+    /// `professional`, `coordinator` or `admin`.
+    #[schema(value_type = String, example = "desk_operator")]
     pub role: Role,
     /// For a professional: their entry of the registry.
     pub professional_id: Option<Uuid>,
@@ -46,7 +48,10 @@ pub struct Me {
     ),
     security(("bearer" = [])))]
 #[tracing::instrument(skip_all, fields(network = %caller.network_id, account = %caller.account_id))]
-pub async fn me(State(state): State<AppState>, caller: Caller) -> Result<Json<Me>, ApiError> {
+pub async fn me(
+    State(state): State<AppState>,
+    crate::auth::WithSession(caller, session): crate::auth::WithSession,
+) -> Result<Json<Me>, ApiError> {
     Ok(Json(Me {
         account_id: caller.account_id.0,
         network_id: caller.network_id.0,
@@ -61,7 +66,7 @@ pub async fn me(State(state): State<AppState>, caller: Caller) -> Result<Json<Me
             ),
             _ => Vec::new(),
         },
-        csrf_token: caller.session.map(|s| s.csrf),
+        csrf_token: session.map(|s| s.csrf),
     }))
 }
 

@@ -89,7 +89,8 @@ pub async fn card_for(
     let Some(org) = partner_of else {
         return Ok(Some(CardView::Desk(card)));
     };
-    let agreement = access::agreement_of(state, caller.network_id, org).await?;
+    let agreement =
+        access::agreement_of(state.pool(), state.clock(), caller.network_id, org).await?;
     // What the person allows today, whatever moment the card shows.
     let sharing = match as_of {
         None => card.sharing(org, ConsentPurpose::Referral),

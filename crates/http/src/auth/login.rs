@@ -180,9 +180,7 @@ async fn signed_in_caller(
     let Some(secret) = session::cookie(headers, session::COOKIE) else {
         return Ok(None);
     };
-    Ok(session::lookup(pool, secret)
-        .await?
-        .and_then(|mut c| c.session.take().map(|s| (c, s))))
+    Ok(session::lookup(pool, secret).await?)
 }
 
 /// `GET /`: who is signed in, with the sign-out form; the sign-in form

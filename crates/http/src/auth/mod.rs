@@ -27,22 +27,7 @@ use record::AuthEvent;
 use sportello_domain::{AccountId, NetworkId, OrganizationId};
 use uuid::Uuid;
 
-/// The authenticated account making a request.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Caller {
-    /// The account.
-    pub account_id: AccountId,
-    /// Its network (the tenant every query is limited to).
-    pub network_id: NetworkId,
-    /// Its organisation.
-    pub organization_id: OrganizationId,
-    /// Its role.
-    pub role: Role,
-    /// For a professional: their entry of the registry.
-    pub professional_id: Option<Uuid>,
-    /// The session the request came with (`None`: a token).
-    pub session: Option<session::Session>,
-}
+pub use sportello_app::Caller;
 
 /// The account columns every credential look-up reads, as `a.`.
 macro_rules! account_columns {
@@ -71,7 +56,6 @@ impl AccountRow {
             organization_id: OrganizationId(self.organization_id),
             role: Role::parse(&self.role)?,
             professional_id: self.professional_id,
-            session: None,
         })
     }
 }
@@ -86,17 +70,33 @@ impl FromRequestParts<AppState> for Caller {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
-        let caller = authenticate(parts, state).await?;
+        Ok(WithSession::from_request_parts(parts, state).await?.0)
+    }
+}
+
+/// The caller of a request and, when it came with a browser session, the
+/// session (its CSRF token): for the few routes that show it.
+pub struct WithSession(pub Caller, pub Option<session::Session>);
+
+impl FromRequestParts<AppState> for WithSession {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        let (caller, session) = authenticate(parts, state).await?;
         state
             .limits
             .api(caller.account_id.0)
             .map_err(ApiError::TooManyRequests)?;
-        Ok(caller)
+        Ok(WithSession(caller, session))
     }
 }
 
-/// The caller of a request, by token or session (CSRF checked).
-async fn authenticate(parts: &Parts, state: &AppState) -> Result<Caller, ApiError> {
+/// The caller of a request, by token or session (CSRF checked), and the
+/// session if it came with one.
+async fn authenticate(
+    parts: &Parts,
+    state: &AppState,
+) -> Result<(Caller, Option<session::Session>), ApiError> {
     if let Some(value) = parts.headers.get(AUTHORIZATION) {
         let secret = value
             .to_str()
@@ -110,12 +110,12 @@ async fn authenticate(parts: &Parts, state: &AppState) -> Result<Caller, ApiErro
         };
         let hashed = token::hash(secret);
         if let Some(caller) = state.tokens.get(&hashed) {
-            return Ok(caller);
+            return Ok((caller, None));
         }
         return match token::lookup(state.pool(), &hashed).await? {
             Some(caller) => {
                 state.tokens.put(hashed, caller.clone());
-                Ok(caller)
+                Ok((caller, None))
             }
             None => {
                 record::record(state.pool(), AuthEvent::TokenRefused, None, None).await;
@@ -126,7 +126,7 @@ async fn authenticate(parts: &Parts, state: &AppState) -> Result<Caller, ApiErro
     let Some(secret) = session::cookie(&parts.headers, session::COOKIE) else {
         return Err(ApiError::Unauthorized);
     };
-    let Some(caller) = session::lookup(state.pool(), secret).await? else {
+    let Some((caller, session)) = session::lookup(state.pool(), secret).await? else {
         record::record(state.pool(), AuthEvent::SessionRefused, None, None).await;
         return Err(ApiError::Unauthorized);
     };
@@ -135,8 +135,7 @@ async fn authenticate(parts: &Parts, state: &AppState) -> Result<Caller, ApiErro
             .headers
             .get(session::CSRF_HEADER)
             .and_then(|v| v.to_str().ok());
-        let csrf = caller.session.as_ref().map_or("", |s| s.csrf.as_str());
-        if !session::csrf_matches(sent, csrf) {
+        if !session::csrf_matches(sent, &session.csrf) {
             record::record(
                 state.pool(),
                 AuthEvent::CsrfRefused,
@@ -147,5 +146,5 @@ async fn authenticate(parts: &Parts, state: &AppState) -> Result<Caller, ApiErro
             return Err(ApiError::CsrfRequired);
         }
     }
-    Ok(caller)
+    Ok((caller, Some(session)))
 }

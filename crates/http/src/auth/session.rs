@@ -57,8 +57,8 @@ pub async fn start(pool: &PgPool, account: uuid::Uuid) -> Result<Started, sqlx::
     Ok(Started { secret, csrf })
 }
 
-/// The caller of a live session (with the session: its CSRF token).
-pub async fn lookup(pool: &PgPool, secret: &str) -> Result<Option<Caller>, sqlx::Error> {
+/// The caller of a live session, and the session (its CSRF token).
+pub async fn lookup(pool: &PgPool, secret: &str) -> Result<Option<(Caller, Session)>, sqlx::Error> {
     #[derive(sqlx::FromRow)]
     struct Row {
         #[sqlx(flatten)]
@@ -76,12 +76,12 @@ pub async fn lookup(pool: &PgPool, secret: &str) -> Result<Option<Caller>, sqlx:
     .fetch_optional(pool)
     .await?;
     Ok(row.and_then(|r| {
-        let mut caller = r.account.caller()?;
-        caller.session = Some(Session {
+        let caller = r.account.caller()?;
+        let session = Session {
             hash: token::hash(secret),
             csrf: r.csrf_token,
-        });
-        Some(caller)
+        };
+        Some((caller, session))
     }))
 }
 

@@ -27,8 +27,7 @@ pub mod card;
 
 pub use card::{PartnerCard, agreement_of, filter_card, filter_card_with};
 
-use crate::auth::Caller;
-use crate::error::ApiError;
+use crate::{AppError, Caller};
 use sportello_domain::OrganizationId;
 use uuid::Uuid;
 
@@ -50,7 +49,7 @@ pub mod role {
 }
 
 /// The role of an account.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize, utoipa::ToSchema)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Role {
     /// See [`role::DESK_OPERATOR`].
@@ -182,20 +181,21 @@ pub fn permits(caller: &Caller, act: Act) -> bool {
     }
 }
 
-/// Whether `caller` may do `act`; `403` if not.
-pub fn allow(caller: &Caller, act: Act) -> Result<(), ApiError> {
+/// Whether `caller` may do `act`; [`AppError::Refused`] if not.
+pub fn allow(caller: &Caller, act: Act) -> Result<(), AppError> {
     if permits(caller, act) {
         Ok(())
     } else {
-        Err(ApiError::Forbidden)
+        Err(AppError::Refused)
     }
 }
 
 /// A resource of `owner` (a referral) does not exist for a partner of
-/// another organisation: `404`, so its id is never confirmed to them.
-pub fn hide_from_other_partners(caller: &Caller, owner: OrganizationId) -> Result<(), ApiError> {
+/// another organisation ([`AppError::NotFound`]), so its id is never
+/// confirmed to them.
+pub fn hide_from_other_partners(caller: &Caller, owner: OrganizationId) -> Result<(), AppError> {
     match partner_scope(caller) {
-        Some(org) if org != owner => Err(ApiError::NotFound),
+        Some(org) if org != owner => Err(AppError::NotFound),
         _ => Ok(()),
     }
 }
@@ -234,7 +234,6 @@ mod tests {
             organization_id: OrganizationId::new(),
             role,
             professional_id: None,
-            session: None,
         }
     }
 

@@ -6,7 +6,7 @@
 //! Of consents and legal bases it sees only those that name it, never a
 //! basis's reason; of the case, no visit.
 
-use crate::error::ApiError;
+use crate::AppError;
 use sportello_domain::OrganizationId;
 use sportello_domain::case::consent::{ConsentPurpose, OrganizationScope, Sharing};
 use sportello_projections::card::{
@@ -20,28 +20,23 @@ use uuid::Uuid;
 #[cfg(test)]
 mod tests;
 
-/// The agreement in force of an organisation, from the directory.
+/// The agreement of an organisation in force today (Potenza's day), from
+/// the directory.
 pub async fn agreement_of(
-    state: &crate::state::AppState,
+    pool: &sqlx::PgPool,
+    clock: &crate::Clock,
     network: sportello_domain::NetworkId,
     org: OrganizationId,
-) -> Result<Option<sportello_domain::organization::Agreement>, ApiError> {
-    let doc: Option<Option<serde_json::Value>> = sqlx::query_scalar(
-        "SELECT agreement FROM organizations WHERE network_id = $1 AND organization_id = $2",
-    )
-    .bind(network.0)
-    .bind(org.0)
-    .fetch_optional(state.pool())
-    .await?;
-    let Some(Some(doc)) = doc else {
+) -> Result<Option<sportello_domain::organization::Agreement>, AppError> {
+    let Some(payload) =
+        sportello_projections::organizations::agreement(pool, network.0, org.0).await?
+    else {
         return Ok(None);
     };
-    let payload: sportello_domain::organization::AgreementSignedPayload =
-        serde_json::from_value(doc).map_err(|e| ApiError::Internal(e.into()))?;
     let agreement = payload
         .to_agreement()
-        .map_err(|e| ApiError::Internal(e.into()))?;
-    let today = state.clock().today();
+        .map_err(|e| AppError::Internal(e.into()))?;
+    let today = clock.today();
     Ok(agreement.in_force(today).then_some(agreement))
 }
 
