@@ -6,7 +6,8 @@
 //!
 //! What lives here: who may do what ([`access`], asked inside the
 //! application, so no interface can forget it), the one clock every
-//! decision reads ([`clock`]), and the errors of the layer ([`error`]).
+//! decision reads ([`clock`]), the one write path ([`command`]), and the
+//! errors of the layer ([`error`]).
 //!
 //! Never: HTTP, HTML or any other interface's concern; SQL over read
 //! models (their queries live beside their tables in
@@ -15,6 +16,7 @@
 pub mod access;
 pub mod caller;
 pub mod clock;
+pub mod command;
 pub mod error;
 
 pub use caller::Caller;

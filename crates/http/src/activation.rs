@@ -11,7 +11,7 @@
 
 pub mod scheduler;
 
-use crate::command::{Done, Expect, Respond, execute_then};
+use crate::command::{Done, Expect, Respond, WriteRequest, execute};
 use crate::error::ApiError;
 use sportello_domain::activation::ranking::{Registered, rank};
 use sportello_domain::activation::{Activation, ActivationCommand, Request, Status};
@@ -138,17 +138,20 @@ pub async fn carry_out(
     respond: &Respond<'_, Activation>,
 ) -> Result<Done<Activation>, ApiError> {
     let now = metadata.occurred_at;
-    execute_then::<ActivationAggregate>(
+    execute::<ActivationAggregate, _>(
         store,
-        network,
-        id,
-        expect,
-        command.into_iter().collect(),
-        metadata,
-        idempotency,
-        loaded,
-        Some(&|a: &Activation| offering.after(a, now).into_iter().collect()),
-        respond,
+        WriteRequest {
+            network,
+            stream: id,
+            expect,
+            commands: command.into_iter().collect(),
+            metadata,
+            idempotency,
+            loaded,
+            then: Some(&|a: &Activation| offering.after(a, now).into_iter().collect()),
+            respond,
+        },
     )
     .await
+    .map_err(Into::into)
 }

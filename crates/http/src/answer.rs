@@ -1,16 +1,16 @@
 //! The answer of a write, as sent: status, the headers that describe what
 //! was written (`ETag`, `Location`) and the JSON body, in bytes. With an
-//! `Idempotency-Key` the write path ([`crate::command`]) keeps it with the
+//! `Idempotency-Key` the write path ([`sportello_app::command`]) keeps it with the
 //! key, in the transaction of the events, and answers every retry of the
 //! request with it — status, headers and body byte for byte.
 //!
 //! Never: answer a retry with an answer rendered again. Times, deadlines,
 //! offers and rankings would be those of the retry, not of the write.
 
-use crate::error::ApiError;
 use axum::http::{HeaderName, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
+use sportello_app::AppError;
 use sportello_domain::PersonId;
 
 /// The answer of a write.
@@ -69,9 +69,10 @@ impl Answer {
     pub fn body(&self) -> &[u8] {
         &self.body
     }
+}
 
-    /// As kept with an idempotency key, and the person whose key seals it.
-    pub(crate) fn to_kept(&self) -> (serde_json::Value, Option<PersonId>) {
+impl sportello_app::command::Keep for Answer {
+    fn to_kept(&self) -> (serde_json::Value, Option<PersonId>) {
         let kept = Kept {
             status: self.status.as_u16(),
             headers: self
@@ -92,9 +93,8 @@ impl Answer {
         )
     }
 
-    /// An answer kept by [`Self::to_kept`].
-    pub(crate) fn from_kept(kept: serde_json::Value) -> Result<Self, ApiError> {
-        let bad = |what: &str| ApiError::Internal(anyhow::anyhow!("kept answer: {what}"));
+    fn from_kept(kept: serde_json::Value) -> Result<Self, AppError> {
+        let bad = |what: &str| AppError::Internal(anyhow::anyhow!("kept answer: {what}"));
         let kept: Kept = serde_json::from_value(kept).map_err(|_| bad("not an answer"))?;
         let headers = kept
             .headers
@@ -105,7 +105,7 @@ impl Answer {
                     HeaderValue::try_from(v).map_err(|_| bad("header value"))?,
                 ))
             })
-            .collect::<Result<_, ApiError>>()?;
+            .collect::<Result<_, AppError>>()?;
         Ok(Answer {
             status: StatusCode::from_u16(kept.status).map_err(|_| bad("status"))?,
             headers,

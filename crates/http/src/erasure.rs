@@ -9,7 +9,7 @@
 //! The retention rule ([`retain`]) erases every person whose case has
 //! been closed longer than the retention period, and says what it did.
 
-use crate::command::{Expect, execute_all, rebuild, written};
+use crate::command::{Expect, WriteRequest, execute, rebuild, written};
 use crate::error::ApiError;
 use sportello_domain::aggregate::CaseAggregate;
 use sportello_domain::case::erasure::ErasureReason;
@@ -69,16 +69,19 @@ pub async fn erase(
     if case.erased {
         return Ok(None);
     }
-    let done = execute_all::<CaseAggregate>(
+    let done = execute::<CaseAggregate, _>(
         store,
-        network,
-        stream,
-        Expect::Latest,
-        vec![CaseCommand::Erase(reason)],
-        Metadata::for_command(account, org, now),
-        None,
-        Some((Some(case), version)),
-        &written,
+        WriteRequest {
+            network,
+            stream,
+            expect: Expect::Latest,
+            commands: vec![CaseCommand::Erase(reason)],
+            metadata: Metadata::for_command(account, org, now),
+            idempotency: None,
+            loaded: Some((Some(case), version)),
+            then: None,
+            respond: &written,
+        },
     )
     .await;
     let done = match done {
@@ -90,7 +93,7 @@ pub async fn erase(
             if again.is_some_and(|c| c.erased) {
                 return Ok(None);
             }
-            return Err(e);
+            return Err(e.into());
         }
     };
     metrics::counter!("sportello_erasures_total", "reason" => reason.as_str()).increment(1);

@@ -1,6 +1,6 @@
 //! `GET /api/v1/reports/activations` against the real server, database and
 //! bus: professionals and activations are written through the one write
-//! path (`command::execute_all`; each activation's story is one append, so
+//! path (`command::execute`; each activation's story is one append, so
 //! the scheduler, which offers what waits, never sees it half-told), the
 //! projections catch up (`?min_position=`), and the report judges them by
 //! the application's clock — one confirmed in time, one whose deadline
@@ -21,7 +21,7 @@ use sportello_domain::{
     AccountId, Aggregate, Metadata, NetworkId, OrganizationId, PersonId, StreamId,
 };
 use sportello_http::clock::Clock;
-use sportello_http::command::{Expect, execute_all, written};
+use sportello_http::command::{Expect, WriteRequest, execute, written};
 use sportello_store::EventStore;
 use time::macros::{date, datetime};
 use time::{Duration, OffsetDateTime};
@@ -53,16 +53,16 @@ impl Desk {
     ) where
         A::Command: Clone,
     {
-        let done = execute_all::<A>(
+        let done = execute(
             &self.store,
-            self.network,
-            StreamId(stream),
-            expect,
-            commands,
-            Metadata::for_command(self.account, self.organization, at),
-            None,
-            None,
-            &written,
+            WriteRequest::<A, _>::new(
+                self.network,
+                StreamId(stream),
+                expect,
+                commands,
+                Metadata::for_command(self.account, self.organization, at),
+                &written,
+            ),
         )
         .await
         .unwrap_or_else(|e| panic!("{e:?}"));

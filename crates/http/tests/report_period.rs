@@ -12,7 +12,7 @@ use sportello_domain::aggregate::CaseAggregate;
 use sportello_domain::case::lifecycle::CaseCommand;
 use sportello_domain::taxonomy::{NeedCode, Urgency};
 use sportello_domain::{Metadata, NeedId, NetworkId, OrganizationId, StreamId};
-use sportello_http::command::{Expect, execute};
+use sportello_http::command::{Expect, WriteRequest, execute, written};
 use time::{Date, Duration};
 
 mod common;
@@ -185,21 +185,21 @@ async fn nothing_made_after_the_period_is_counted_in_it() {
         .await;
     let pid = other["person_id"].as_str().unwrap().to_owned();
     let need = NeedId::new();
-    execute::<CaseAggregate>(
+    execute(
         &s.store(),
-        network,
-        StreamId(pid.parse().unwrap()),
-        Expect::Latest,
-        CaseCommand::RecordNeed {
-            need,
-            code: NeedCode::parse("health_stp_code").unwrap(),
-            urgency: Urgency::Normal,
-            note: None,
-        },
-        Metadata::for_command(operator_id, desk, test_clock().now() - Duration::days(3)),
-        None,
-        // Written behind the API's back: no answer is sent or kept.
-        &|_, _| sportello_http::answer::Answer::json(axum::http::StatusCode::OK, &()),
+        WriteRequest::<CaseAggregate, _>::new(
+            network,
+            StreamId(pid.parse().unwrap()),
+            Expect::Latest,
+            vec![CaseCommand::RecordNeed {
+                need,
+                code: NeedCode::parse("health_stp_code").unwrap(),
+                urgency: Urgency::Normal,
+                note: None,
+            }],
+            Metadata::for_command(operator_id, desk, test_clock().now() - Duration::days(3)),
+            &written,
+        ),
     )
     .await
     .unwrap();

@@ -7,7 +7,7 @@ use super::intake::Problems;
 use super::{ApiJson, Written, idempotency, if_match, path_id};
 use crate::access::{Act, allow};
 use crate::auth::Caller;
-use crate::command::{Answer, Expect, answer_once, execute};
+use crate::command::{Answer, Expect, WriteRequest, answer_once, execute};
 use crate::error::{ApiError, FieldError};
 use crate::state::AppState;
 use axum::extract::{Path, State};
@@ -42,19 +42,23 @@ async fn run(
     let idem = idempotency(headers, caller, &format!("{route} {id}"), raw)?;
     let expect = Expect::from_if_match(if_match(headers)?);
     let answer = answer_once(&state.store, caller.network_id, idem.as_ref(), async {
-        let done = execute::<CaseAggregate>(
+        let done = execute::<CaseAggregate, _>(
             &state.store,
-            caller.network_id,
-            StreamId(id),
-            expect,
-            command,
-            Metadata::for_command(
-                caller.account_id,
-                caller.organization_id,
-                state.clock().now(),
-            ),
-            idem,
-            &|r, _| respond(Written::of(r)),
+            WriteRequest {
+                network: caller.network_id,
+                stream: StreamId(id),
+                expect,
+                commands: vec![command],
+                metadata: Metadata::for_command(
+                    caller.account_id,
+                    caller.organization_id,
+                    state.clock().now(),
+                ),
+                idempotency: idem,
+                loaded: None,
+                then: None,
+                respond: &|r, _| respond(Written::of(r)),
+            },
         )
         .await?;
         Ok(done.answer)

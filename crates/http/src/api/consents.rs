@@ -12,7 +12,7 @@ use super::intake::Problems;
 use super::{ApiJson, OptionalJson, Written, idempotency, if_match, path_id};
 use crate::access::{Act, allow};
 use crate::auth::Caller;
-use crate::command::{Answer, Expect, answer_once, execute, load};
+use crate::command::{Answer, Expect, WriteRequest, answer_once, execute, load};
 use crate::error::{ApiError, FieldError};
 use crate::state::AppState;
 use axum::extract::{Path, State};
@@ -141,8 +141,8 @@ async fn organization_exists(
 ) -> Result<bool, ApiError> {
     match load::<OrganizationAggregate>(store, network, StreamId(org)).await {
         Ok((state, _)) => Ok(state.is_some()),
-        Err(ApiError::NotFound) => Ok(false),
-        Err(e) => Err(e),
+        Err(sportello_app::AppError::NotFound) => Ok(false),
+        Err(e) => Err(e.into()),
     }
 }
 
@@ -162,15 +162,19 @@ async fn run(
     now: OffsetDateTime,
     respond: &(dyn Fn(Written) -> Answer + Sync),
 ) -> Result<Answer, ApiError> {
-    let done = execute::<CaseAggregate>(
+    let done = execute::<CaseAggregate, _>(
         &state.store,
-        caller.network_id,
-        StreamId(person),
-        Expect::from_if_match(if_match(headers)?),
-        command,
-        Metadata::for_command(caller.account_id, caller.organization_id, now),
-        idem,
-        &|r, _| respond(Written::of(r)),
+        WriteRequest {
+            network: caller.network_id,
+            stream: StreamId(person),
+            expect: Expect::from_if_match(if_match(headers)?),
+            commands: vec![command],
+            metadata: Metadata::for_command(caller.account_id, caller.organization_id, now),
+            idempotency: idem,
+            loaded: None,
+            then: None,
+            respond: &|r, _| respond(Written::of(r)),
+        },
     )
     .await?;
     Ok(done.answer)

@@ -8,7 +8,7 @@
 use super::{ApiJson, ApiQuery, MinPosition, Page, Written, idempotency, if_match, path_id};
 use crate::access::{Act, allow};
 use crate::auth::Caller;
-use crate::command::{Expect, answer_once, execute_all, load, written};
+use crate::command::{Expect, WriteRequest, answer_once, execute, load, written};
 use crate::error::{ApiError, FieldError};
 use crate::state::AppState;
 use axum::Json;
@@ -262,16 +262,19 @@ pub async fn create(
     if let Some(to) = body.status {
         commands.extend(onboarding_steps(OnboardingStatus::Invited, to)?);
     }
-    let done = execute_all::<OrganizationAggregate>(
+    let done = execute::<OrganizationAggregate, _>(
         &state.store,
-        caller.network_id,
-        StreamId(id.0),
-        Expect::New,
-        commands,
-        metadata(&state, &caller),
-        idem,
-        None,
-        &|r, _| Written::of(r).created("/api/v1/organizations"),
+        WriteRequest {
+            network: caller.network_id,
+            stream: StreamId(id.0),
+            expect: Expect::New,
+            commands,
+            metadata: metadata(&state, &caller),
+            idempotency: idem,
+            loaded: None,
+            then: None,
+            respond: &|r, _| Written::of(r).created("/api/v1/organizations"),
+        },
     )
     .await?;
     Ok(done.answer.into_response())
@@ -360,16 +363,19 @@ pub async fn patch(
                 message: "nothing to change".into(),
             }]));
         }
-        let done = execute_all::<OrganizationAggregate>(
+        let done = execute::<OrganizationAggregate, _>(
             &state.store,
-            caller.network_id,
-            StreamId(id.0),
-            expect,
-            commands,
-            metadata(&state, &caller),
-            idem,
-            Some((Some(current), version)),
-            &written,
+            WriteRequest {
+                network: caller.network_id,
+                stream: StreamId(id.0),
+                expect,
+                commands,
+                metadata: metadata(&state, &caller),
+                idempotency: idem,
+                loaded: Some((Some(current), version)),
+                then: None,
+                respond: &written,
+            },
         )
         .await?;
         Ok(done.answer)

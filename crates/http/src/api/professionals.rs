@@ -14,7 +14,7 @@ use super::{
 };
 use crate::access::{Act, allow};
 use crate::auth::Caller;
-use crate::command::{Expect, execute_all, written};
+use crate::command::{Expect, WriteRequest, execute, written};
 use crate::error::{ApiError, FieldError};
 use crate::state::AppState;
 use axum::Json;
@@ -184,16 +184,19 @@ pub async fn create(
     if let Some(h) = &body.availability {
         commands.push(ProfessionalCommand::SetAvailability(hours(h)?));
     }
-    let done = execute_all::<ProfessionalAggregate>(
+    let done = execute::<ProfessionalAggregate, _>(
         &state.store,
-        caller.network_id,
-        StreamId(id.0),
-        Expect::New,
-        commands,
-        metadata(&state, &caller),
-        idem,
-        None,
-        &|r, _| Written::of(r).created("/api/v1/professionals"),
+        WriteRequest {
+            network: caller.network_id,
+            stream: StreamId(id.0),
+            expect: Expect::New,
+            commands,
+            metadata: metadata(&state, &caller),
+            idempotency: idem,
+            loaded: None,
+            then: None,
+            respond: &|r, _| Written::of(r).created("/api/v1/professionals"),
+        },
     )
     .await?;
     Ok(done.answer.into_response())
@@ -264,16 +267,19 @@ pub async fn patch(
             message: "nothing to change".into(),
         }]));
     }
-    let done = execute_all::<ProfessionalAggregate>(
+    let done = execute::<ProfessionalAggregate, _>(
         &state.store,
-        caller.network_id,
-        StreamId(id),
-        Expect::from_if_match(if_match(&headers)?),
-        commands,
-        metadata(&state, &caller),
-        idem,
-        None,
-        &written,
+        WriteRequest {
+            network: caller.network_id,
+            stream: StreamId(id),
+            expect: Expect::from_if_match(if_match(&headers)?),
+            commands,
+            metadata: metadata(&state, &caller),
+            idempotency: idem,
+            loaded: None,
+            then: None,
+            respond: &written,
+        },
     )
     .await?;
     Ok(done.answer.into_response())

@@ -11,7 +11,7 @@ use super::{ApiJson, OptionalJson, Written, idempotency, if_match, path_id};
 use crate::access::{self, Act, allow};
 use crate::auth::Caller;
 use crate::command::{
-    Answer, Begun, Expect, answer_once, begin, execute, execute_all, kept, load, prepare, written,
+    Answer, Begun, Expect, WriteRequest, answer_once, begin, execute, kept, load, prepare, written,
 };
 use crate::error::{ApiError, FieldError};
 use crate::state::AppState;
@@ -19,6 +19,7 @@ use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
+use sportello_app::AppError;
 use sportello_domain::aggregate::{CaseAggregate, OrganizationAggregate, ReferralAggregate};
 use sportello_domain::calendar::WorkingCalendar;
 use sportello_domain::referral::{
@@ -105,15 +106,15 @@ pub async fn plan_send(
     let (case, _) = load::<CaseAggregate>(store, network, StreamId(req.person.0))
         .await
         .map_err(|e| match e {
-            ApiError::NotFound => unknown("person_id", "person"),
-            e => e,
+            AppError::NotFound => unknown("person_id", "person"),
+            e => e.into(),
         })?;
     let case = case.ok_or_else(|| unknown("person_id", "person"))?;
     let (org, _) = load::<OrganizationAggregate>(store, network, StreamId(req.organization.0))
         .await
         .map_err(|e| match e {
-            ApiError::NotFound => unknown("organization_id", "organisation"),
-            e => e,
+            AppError::NotFound => unknown("organization_id", "organisation"),
+            e => e.into(),
         })?;
     let org = org.ok_or_else(|| unknown("organization_id", "organisation"))?;
     let mut planned = referral::plan(
@@ -216,15 +217,19 @@ pub async fn send(
             now,
         )
         .await?;
-        let done = execute::<ReferralAggregate>(
+        let done = execute::<ReferralAggregate, _>(
             &state.store,
-            network,
-            StreamId(req.id.0),
-            Expect::New,
-            ReferralCommand::Send(planned),
-            metadata,
-            idem,
-            &sent,
+            WriteRequest {
+                network,
+                stream: StreamId(req.id.0),
+                expect: Expect::New,
+                commands: vec![ReferralCommand::Send(planned)],
+                metadata,
+                idempotency: idem,
+                loaded: None,
+                then: None,
+                respond: &sent,
+            },
         )
         .await?;
         Ok(done.answer)
@@ -387,16 +392,19 @@ pub async fn act(
         let command = command_of(action, body)?;
         // Decided on the state just loaded for the access check (reloaded
         // only if another writer moved the referral on meanwhile).
-        let done = execute_all::<ReferralAggregate>(
+        let done = execute::<ReferralAggregate, _>(
             &state.store,
-            caller.network_id,
-            StreamId(id.0),
-            expect,
-            vec![command],
-            metadata,
-            idem,
-            Some((Some(current), version)),
-            &written,
+            WriteRequest {
+                network: caller.network_id,
+                stream: StreamId(id.0),
+                expect,
+                commands: vec![command],
+                metadata,
+                idempotency: idem,
+                loaded: Some((Some(current), version)),
+                then: None,
+                respond: &written,
+            },
         )
         .await?;
         Ok(done.answer)
