@@ -69,6 +69,31 @@ async fn serve_demo_rebuild_and_stop_on_sigterm() {
         assert!(Instant::now() < deadline, "server did not become ready");
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
+    // The scheduler's first ticks act on what the demo's activations wait
+    // for at this moment of the day (an offer to make now that someone is
+    // available, one run out): wait until the log is quiet, so the rebuild
+    // below is compared with a network at rest.
+    let loaded: i64 = sqlx::query_scalar("SELECT count(*) FROM events")
+        .fetch_one(&db.pool)
+        .await
+        .unwrap();
+    let (mut last, mut quiet_since) = (loaded, Instant::now());
+    let rest_by = Instant::now() + Duration::from_secs(30);
+    while quiet_since.elapsed() < Duration::from_secs(3) {
+        assert!(Instant::now() < rest_by, "the log never came to rest");
+        tokio::time::sleep(Duration::from_millis(250)).await;
+        let now: i64 = sqlx::query_scalar("SELECT count(*) FROM events")
+            .fetch_one(&db.pool)
+            .await
+            .unwrap();
+        if now != last {
+            (last, quiet_since) = (now, Instant::now());
+        }
+    }
+    eprintln!(
+        "e2e: the scheduler appended {} events after start",
+        last - loaded
+    );
 
     let created: Value = http
         .post(format!("{base}/api/v1/persons"))

@@ -59,6 +59,18 @@ pub trait Keep: Sized {
     fn from_kept(kept: serde_json::Value) -> Result<Self, AppError>;
 }
 
+/// The answer of a write nobody is answered (a worker's, a loader's): it
+/// keeps nothing and is never kept with a key.
+impl Keep for () {
+    fn to_kept(&self) -> (serde_json::Value, Option<PersonId>) {
+        (serde_json::Value::Null, None)
+    }
+
+    fn from_kept(_: serde_json::Value) -> Result<Self, AppError> {
+        Ok(())
+    }
+}
+
 /// A command carried out: what the store answered, the state after it and
 /// the answer.
 #[derive(Debug)]

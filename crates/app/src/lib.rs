@@ -6,17 +6,21 @@
 //!
 //! What lives here: who may do what ([`access`], asked inside the
 //! application, so no interface can forget it), the one clock every
-//! decision reads ([`clock`]), the one write path ([`command`]), and the
-//! errors of the layer ([`error`]).
+//! decision reads ([`clock`]), the one write path ([`command`]), the
+//! workers that time and the law drive (the activations' [`activation::scheduler`],
+//! the retention rule in [`erasure`]), and the errors of the layer
+//! ([`error`]).
 //!
 //! Never: HTTP, HTML or any other interface's concern; SQL over read
 //! models (their queries live beside their tables in
 //! `sportello-projections`).
 
 pub mod access;
+pub mod activation;
 pub mod caller;
 pub mod clock;
 pub mod command;
+pub mod erasure;
 pub mod error;
 
 pub use caller::Caller;

@@ -7,14 +7,12 @@
 //! problems on failure (see [`error`]). They never log personal data and
 //! never show database or panic text to a client.
 
-pub mod activation;
 pub mod answer;
 pub mod api;
 pub mod audit;
 pub mod auth;
 pub mod command;
 pub mod config;
-pub mod erasure;
 pub mod error;
 pub mod hardening;
 pub mod launch;
@@ -26,5 +24,5 @@ pub use config::Settings;
 pub use launch::{launch, router};
 /// The access policy and the clock are the application layer's; these
 /// paths keep naming them for the HTTP crate's modules.
-pub use sportello_app::{access, clock};
+pub use sportello_app::{access, activation, clock, erasure};
 pub use state::AppState;

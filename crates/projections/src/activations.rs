@@ -271,3 +271,64 @@ impl RowModel for ActivationRow {
         Ok(Some(a))
     }
 }
+
+/// How many activations each professional of `network` confirmed in
+/// `(since, until]` (fair rotation).
+pub async fn confirmed_counts(
+    pool: &sqlx::PgPool,
+    network: Uuid,
+    since: OffsetDateTime,
+    until: OffsetDateTime,
+) -> Result<Vec<(Uuid, i64)>, sqlx::Error> {
+    sqlx::query_as(
+        "SELECT confirmed, count(*) FROM activations
+          WHERE network_id = $1 AND confirmed IS NOT NULL
+            AND confirmed_at > $2 AND confirmed_at <= $3
+          GROUP BY confirmed",
+    )
+    .bind(network)
+    .bind(since)
+    .bind(until)
+    .fetch_all(pool)
+    .await
+}
+
+/// A moment activations wait for, as the scheduler looks for them.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Due {
+    /// Waiting or offered, nobody confirmed, past the 24/48 h deadline
+    /// and not yet recorded as missed; earliest deadline first.
+    MissedDeadline,
+    /// Offered, the offer past its timeout; earliest first.
+    ExpiredOffer,
+    /// Waiting for someone, still needed later; earliest deadline first.
+    Waiting,
+}
+
+/// The activations of every network with the moment `due` reached at
+/// `now`, at most `limit`.
+pub async fn due(
+    pool: &sqlx::PgPool,
+    due: Due,
+    now: OffsetDateTime,
+    limit: i64,
+) -> Result<Vec<ActivationRow>, sqlx::Error> {
+    let condition = match due {
+        Due::MissedDeadline => {
+            "status IN ('waiting', 'offered') AND deadline_missed_at IS NULL AND deadline <= $1
+             ORDER BY deadline"
+        }
+        Due::ExpiredOffer => {
+            "status = 'offered' AND offer_expires_at <= $1 ORDER BY offer_expires_at"
+        }
+        Due::Waiting => "status = 'waiting' AND needed_at > $1 ORDER BY deadline",
+    };
+    let rows: Vec<sqlx::types::Json<ActivationRow>> = sqlx::query_scalar(sqlx::AssertSqlSafe(
+        format!("SELECT to_jsonb(a) FROM activations a WHERE {condition} LIMIT $2"),
+    ))
+    .bind(now)
+    .bind(limit)
+    .fetch_all(pool)
+    .await?;
+    Ok(rows.into_iter().map(|r| r.0).collect())
+}

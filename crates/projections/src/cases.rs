@@ -244,3 +244,27 @@ impl RowModel for NeedRow {
         }
     }
 }
+
+/// The people of every network whose case was closed before `cutoff` and
+/// whose erasure is not recorded yet, oldest closing first: (network,
+/// person). A person whose key is shredded but whose case has no
+/// `PersonErased` (a run that failed between the two) is still listed, so
+/// the next run finishes the job.
+pub async fn closed_before(
+    pool: &sqlx::PgPool,
+    cutoff: OffsetDateTime,
+) -> Result<Vec<(Uuid, Uuid)>, sqlx::Error> {
+    sqlx::query_as(
+        "SELECT c.network_id, c.person_id FROM cases c
+          WHERE c.status = 'closed' AND c.closed_at < $1
+            AND NOT EXISTS (SELECT 1 FROM events e
+                             WHERE e.stream_id = c.person_id
+                               AND e.network_id = c.network_id
+                               AND e.stream_kind = 'case'
+                               AND e.event_type = 'PersonErased')
+          ORDER BY c.closed_at",
+    )
+    .bind(cutoff)
+    .fetch_all(pool)
+    .await
+}

@@ -137,3 +137,17 @@ impl RowModel for ProfessionalRow {
         Ok(Some(p))
     }
 }
+
+/// The active professionals of `network`'s registry.
+pub async fn active(
+    pool: &sqlx::PgPool,
+    network: Uuid,
+) -> Result<Vec<ProfessionalRow>, sqlx::Error> {
+    let rows: Vec<sqlx::types::Json<ProfessionalRow>> = sqlx::query_scalar(
+        "SELECT to_jsonb(p) FROM professionals p WHERE network_id = $1 AND status = 'active'",
+    )
+    .bind(network)
+    .fetch_all(pool)
+    .await?;
+    Ok(rows.into_iter().map(|r| r.0).collect())
+}

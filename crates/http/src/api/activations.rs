@@ -21,7 +21,7 @@ use super::{
 use crate::access::{Act, Role, allow};
 use crate::activation::{Offering, carry_out};
 use crate::auth::Caller;
-use crate::command::{Answer, Expect, answer_once, load, rebuild, written};
+use crate::command::{Answer, Expect, WriteRequest, answer_once, load, rebuild, written};
 use crate::error::{ApiError, FieldError};
 use crate::state::AppState;
 use axum::Json;
@@ -292,14 +292,15 @@ pub async fn request(
         let done = carry_out(
             &state.store,
             &offering,
-            caller.network_id,
-            StreamId(id.0),
-            Expect::New,
-            Some(ActivationCommand::Request(request)),
-            metadata,
-            idem,
-            None,
-            &respond,
+            WriteRequest::new(
+                caller.network_id,
+                StreamId(id.0),
+                Expect::New,
+                vec![ActivationCommand::Request(request)],
+                metadata,
+                &respond,
+            )
+            .idempotency(idem),
         )
         .await?;
         Ok(done.answer)
@@ -494,14 +495,16 @@ pub async fn act(
         let done = carry_out(
             &state.store,
             &offering,
-            caller.network_id,
-            StreamId(id),
-            Expect::from_if_match(if_match(&headers)?),
-            Some(command),
-            metadata,
-            idem,
-            Some((Some(a), version)),
-            &written,
+            WriteRequest::new(
+                caller.network_id,
+                StreamId(id),
+                Expect::from_if_match(if_match(&headers)?),
+                vec![command],
+                metadata,
+                &written,
+            )
+            .idempotency(idem)
+            .loaded(Some(a), version),
         )
         .await?;
         Ok(done.answer)

@@ -9,8 +9,8 @@
 //! The retention rule ([`retain`]) erases every person whose case has
 //! been closed longer than the retention period, and says what it did.
 
-use crate::command::{Expect, WriteRequest, execute, rebuild, written};
-use crate::error::ApiError;
+use crate::AppError;
+use crate::command::{Expect, WriteRequest, execute, rebuild};
 use sportello_domain::aggregate::CaseAggregate;
 use sportello_domain::case::erasure::ErasureReason;
 use sportello_domain::case::lifecycle::{CaseCommand, CaseStatus};
@@ -45,11 +45,11 @@ pub async fn erase(
     person: PersonId,
     why: Why,
     now: OffsetDateTime,
-) -> Result<Option<AppendResult>, ApiError> {
+) -> Result<Option<AppendResult>, AppError> {
     let stream = StreamId(person.0);
     let events = store.load_stream(network, stream).await?;
     let (case, version) = rebuild::<CaseAggregate>(&events)?;
-    let case = case.ok_or(ApiError::NotFound)?;
+    let case = case.ok_or(AppError::NotFound)?;
     let (reason, account, org) = match why {
         Why::Request(account, org) => (ErasureReason::Request, account, org),
         Why::Retention { cutoff } => {
@@ -80,7 +80,7 @@ pub async fn erase(
             idempotency: None,
             loaded: Some((Some(case), version)),
             then: None,
-            respond: &written,
+            respond: &|_, _| (),
         },
     )
     .await;
@@ -93,7 +93,7 @@ pub async fn erase(
             if again.is_some_and(|c| c.erased) {
                 return Ok(None);
             }
-            return Err(e.into());
+            return Err(e);
         }
     };
     metrics::counter!("sportello_erasures_total", "reason" => reason.as_str()).increment(1);
@@ -111,27 +111,14 @@ pub struct RetentionReport {
 }
 
 /// The people of every network whose case was closed before `cutoff` and
-/// whose erasure is not recorded yet, oldest closing first. A person whose
-/// key is shredded but whose case has no `PersonErased` (a run that failed
-/// between the two) is still due, so the next run finishes the job.
+/// whose erasure is not recorded yet, oldest closing first (see
+/// [`sportello_projections::cases::closed_before`]).
 pub async fn due(
     pool: &sqlx::PgPool,
     cutoff: OffsetDateTime,
 ) -> Result<Vec<(NetworkId, PersonId)>, sqlx::Error> {
-    let rows: Vec<(Uuid, Uuid)> = sqlx::query_as(
-        "SELECT c.network_id, c.person_id FROM cases c
-          WHERE c.status = 'closed' AND c.closed_at < $1
-            AND NOT EXISTS (SELECT 1 FROM events e
-                             WHERE e.stream_id = c.person_id
-                               AND e.network_id = c.network_id
-                               AND e.stream_kind = 'case'
-                               AND e.event_type = 'PersonErased')
-          ORDER BY c.closed_at",
-    )
-    .bind(cutoff)
-    .fetch_all(pool)
-    .await?;
-    Ok(rows
+    Ok(sportello_projections::cases::closed_before(pool, cutoff)
+        .await?
         .into_iter()
         .map(|(n, p)| (NetworkId(n), PersonId(p)))
         .collect())
@@ -150,7 +137,7 @@ pub async fn retain(
     store: &EventStore,
     years: u32,
     now: OffsetDateTime,
-) -> Result<RetentionReport, ApiError> {
+) -> Result<RetentionReport, AppError> {
     let cutoff = cutoff(now, years);
     let mut report = RetentionReport::default();
     for (network, person) in due(store.pool(), cutoff).await? {

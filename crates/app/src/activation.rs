@@ -11,15 +11,14 @@
 
 pub mod scheduler;
 
-use crate::command::{Done, Expect, Respond, WriteRequest, execute};
-use crate::error::ApiError;
+use crate::AppError;
+use crate::command::{Done, Keep, WriteRequest, execute};
 use sportello_domain::activation::ranking::{Registered, rank};
 use sportello_domain::activation::{Activation, ActivationCommand, Request, Status};
 use sportello_domain::aggregate::ActivationAggregate;
 use sportello_domain::ids::ProfessionalId;
-use sportello_domain::{AccountId, Metadata, NetworkId, StreamId};
-use sportello_projections::ProfessionalRow;
-use sportello_store::{EventStore, Idempotency};
+use sportello_domain::{AccountId, NetworkId};
+use sportello_store::EventStore;
 use sqlx::PgPool;
 use std::collections::HashMap;
 use time::{Duration, OffsetDateTime};
@@ -50,18 +49,14 @@ impl Offering {
         network: NetworkId,
         now: OffsetDateTime,
         timeout: Duration,
-    ) -> Result<Self, ApiError> {
+    ) -> Result<Self, AppError> {
         let registry = registry(pool, network).await?;
-        let counts: Vec<(Uuid, i64)> = sqlx::query_as(
-            "SELECT confirmed, count(*) FROM activations
-              WHERE network_id = $1 AND confirmed IS NOT NULL
-                AND confirmed_at > $2 AND confirmed_at <= $3
-              GROUP BY confirmed",
+        let counts = sportello_projections::activations::confirmed_counts(
+            pool,
+            network.0,
+            now - ROTATION_WINDOW,
+            now,
         )
-        .bind(network.0)
-        .bind(now - ROTATION_WINDOW)
-        .bind(now)
-        .fetch_all(pool)
         .await?;
         let recent = counts
             .into_iter()
@@ -103,55 +98,31 @@ impl Offering {
 
 /// The active professionals of `network`'s registry, as the ranking and
 /// the coverage of the registry's gaps read them.
-pub async fn registry(pool: &PgPool, network: NetworkId) -> Result<Vec<Registered>, ApiError> {
-    let rows: Vec<sqlx::types::Json<ProfessionalRow>> = sqlx::query_scalar(
-        "SELECT to_jsonb(p) FROM professionals p WHERE network_id = $1 AND status = 'active'",
-    )
-    .bind(network.0)
-    .fetch_all(pool)
-    .await?;
-    Ok(rows.iter().filter_map(|r| r.0.registered()).collect())
+pub async fn registry(pool: &PgPool, network: NetworkId) -> Result<Vec<Registered>, AppError> {
+    let rows = sportello_projections::professionals::active(pool, network.0).await?;
+    Ok(rows.iter().filter_map(|r| r.registered()).collect())
 }
 
-/// Carry out `command` on the activation `id` and, if it leaves the
-/// activation waiting for a moment still ahead, offer it to the
-/// best-ranked professional in the same write ([`execute_then`]).
-/// `command` `None`: only make the offer (the scheduler, for an activation
-/// left waiting; `409` if nobody can take it). `loaded`: the state and
-/// version the caller has just read (to check access), decided on at the
-/// first attempt. `respond`: the answer, from the activation as the write
-/// leaves it.
-#[expect(
-    clippy::too_many_arguments,
-    reason = "each is a separate input of one write"
-)]
-pub async fn carry_out(
+/// Carry out a write on an activation and, if it leaves the activation
+/// waiting for a moment still ahead, offer it to the best-ranked
+/// professional in the same write (as its follow-up: decided again with
+/// it at every attempt). No command: only make the offer (the scheduler,
+/// for an activation left waiting; a conflict if nobody can take it).
+/// What the caller has just read to check access may be given as
+/// `loaded`, and is decided on at the first attempt.
+pub async fn carry_out<R: Keep>(
     store: &EventStore,
     offering: &Offering,
-    network: NetworkId,
-    id: StreamId,
-    expect: Expect,
-    command: Option<ActivationCommand>,
-    metadata: Metadata,
-    idempotency: Option<Idempotency>,
-    loaded: Option<(Option<Activation>, i64)>,
-    respond: &Respond<'_, Activation>,
-) -> Result<Done<Activation>, ApiError> {
-    let now = metadata.occurred_at;
-    execute::<ActivationAggregate, _>(
+    req: WriteRequest<'_, ActivationAggregate, R>,
+) -> Result<Done<Activation, R>, AppError> {
+    let now = req.metadata.occurred_at;
+    let then = |a: &Activation| offering.after(a, now).into_iter().collect();
+    execute(
         store,
         WriteRequest {
-            network,
-            stream: id,
-            expect,
-            commands: command.into_iter().collect(),
-            metadata,
-            idempotency,
-            loaded,
-            then: Some(&|a: &Activation| offering.after(a, now).into_iter().collect()),
-            respond,
+            then: Some(&then),
+            ..req
         },
     )
     .await
-    .map_err(Into::into)
 }

@@ -16,13 +16,14 @@
 //! or by the version check of the append.
 
 use super::{Offering, SCHEDULER_ACCOUNT, carry_out};
+use crate::AppError;
 use crate::clock::Clock;
-use crate::command::{Expect, written};
-use crate::error::ApiError;
+use crate::command::{Expect, WriteRequest};
 use sportello_domain::activation::{ActivationCommand, Request};
 use sportello_domain::ids::{ActivationId, OrganizationId, PersonId, ProfessionalId, ReferralId};
 use sportello_domain::{Metadata, NetworkId, StreamId};
 use sportello_projections::ActivationRow;
+use sportello_projections::activations::Due as Moment;
 use sportello_store::EventStore;
 use std::collections::HashMap;
 use std::time::Duration as StdDuration;
@@ -80,21 +81,6 @@ fn request_of(row: &ActivationRow) -> Request {
     }
 }
 
-async fn rows(
-    store: &EventStore,
-    condition: &str,
-    now: OffsetDateTime,
-    limit: i64,
-) -> Result<Vec<ActivationRow>, ApiError> {
-    let rows: Vec<sqlx::types::Json<ActivationRow>> = sqlx::query_scalar(sqlx::AssertSqlSafe(
-        format!("SELECT to_jsonb(a) FROM activations a WHERE {condition} LIMIT {limit}"),
-    ))
-    .bind(now)
-    .fetch_all(store.pool())
-    .await?;
-    Ok(rows.into_iter().map(|r| r.0).collect())
-}
-
 /// Turn every moment due at `now` into its event (see the module
 /// documentation). Safe to run anywhere at any time: what is not due, or
 /// already done, is left alone.
@@ -102,33 +88,18 @@ pub async fn tick(
     store: &EventStore,
     now: OffsetDateTime,
     offer_timeout: Duration,
-) -> Result<Tick, ApiError> {
+) -> Result<Tick, AppError> {
     let mut done = Tick::default();
     let mut offerings: HashMap<NetworkId, Offering> = HashMap::new();
-    let missed = rows(
-        store,
-        "status IN ('waiting', 'offered') AND deadline_missed_at IS NULL AND deadline <= $1
-         ORDER BY deadline",
-        now,
-        BATCH,
-    )
-    .await?;
-    let expired = rows(
-        store,
-        "status = 'offered' AND offer_expires_at <= $1 ORDER BY offer_expires_at",
-        now,
-        BATCH,
-    )
-    .await?;
-    let waiting = rows(
-        store,
-        "status = 'waiting' AND needed_at > $1 ORDER BY deadline",
-        now,
-        // Ranked in memory, most skipped (nobody can take them yet): all
-        // of them, so those nobody covers never hide the others.
-        WAITING,
-    )
-    .await?;
+    let pool = store.pool();
+    let missed =
+        sportello_projections::activations::due(pool, Moment::MissedDeadline, now, BATCH).await?;
+    let expired =
+        sportello_projections::activations::due(pool, Moment::ExpiredOffer, now, BATCH).await?;
+    // Ranked in memory, most skipped (nobody can take them yet): all of
+    // them, so those nobody covers never hide the others.
+    let waiting =
+        sportello_projections::activations::due(pool, Moment::Waiting, now, WAITING).await?;
     let work = missed
         .into_iter()
         .map(|r| (r, Due::Deadline))
@@ -159,14 +130,14 @@ pub async fn tick(
         match carry_out(
             store,
             offering,
-            network,
-            StreamId(row.activation_id),
-            Expect::Latest,
-            command,
-            metadata,
-            None,
-            None,
-            &written,
+            WriteRequest::new(
+                network,
+                StreamId(row.activation_id),
+                Expect::Latest,
+                command.into_iter().collect(),
+                metadata,
+                &|_, _| (),
+            ),
         )
         .await
         {
@@ -200,7 +171,7 @@ pub async fn tick(
             // Dealt with meanwhile (another process, a professional's
             // answer, a read model that lagged): the lifecycle refuses the
             // repeat.
-            Err(ApiError::Conflict(_) | ApiError::NotFound) => {
+            Err(AppError::Conflict(_) | AppError::NotFound) => {
                 done.already_done += 1;
             }
             // One activation that fails does not hold up the others.
@@ -249,7 +220,7 @@ async fn lead(
     period: StdDuration,
     offer_timeout: Duration,
     cancel: &CancellationToken,
-) -> Result<(), ApiError> {
+) -> Result<(), AppError> {
     let mut conn = store.pool().acquire().await?;
     let (got,): (bool,) =
         sqlx::query_as("SELECT pg_try_advisory_lock(hashtextextended('sportello-scheduler', 0))")
@@ -270,7 +241,7 @@ async fn lead(
                 tracing::debug!(?done, "scheduler tick");
             }
             tokio::select! {
-                _ = cancel.cancelled() => return Ok::<(), ApiError>(()),
+                _ = cancel.cancelled() => return Ok::<(), AppError>(()),
                 _ = clock.tick(period) => {}
             }
         }
